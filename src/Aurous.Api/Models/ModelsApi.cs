@@ -1,0 +1,44 @@
+using Aurous.Api.Pipeline;
+using Aurous.Models;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Aurous.Api.Models;
+
+/// <summary>GET /v1/models and GET /v1/models/{id}: OpenAI's model rows plus <c>kind</c> and <c>aurous_metadata</c>, from the catalog.</summary>
+public static class ModelsApi
+{
+    public static RouteGroupBuilder MapModelsApi(this RouteGroupBuilder v1)
+    {
+        var group = v1.MapGroup("/models").WithTags("Models");
+        group.MapGet("/", List).WithName("ListModels").WithSummary("Lists the models this deployment serves.");
+        group.MapGet("/{id}", Get).WithName("GetModel").WithSummary("Returns one model by id or alias.");
+        return group;
+    }
+
+    private static Ok<ModelList> List(ModelCatalog catalog) =>
+        TypedResults.Ok(new ModelList("list", catalog.Models.Select(ModelRow.From).ToArray()));
+
+    private static IResult Get(string id, ModelCatalog catalog, HttpContext context) =>
+        catalog.TryResolve(id, out var model)
+            ? TypedResults.Ok(ModelRow.From(model))
+            : ApiError.NotFound("model_not_found", $"The model '{id}' does not exist. GET /v1/models lists the available models.").ToResult(context);
+}
+
+public sealed record ModelList(string Object, IReadOnlyList<ModelRow> Data);
+
+public sealed record ModelRow(string Id, string Object, long Created, string OwnedBy, string Kind, AurousModelMetadata AurousMetadata)
+{
+    public static ModelRow From(CatalogModel model)
+    {
+        var m = model.Manifest;
+        return new ModelRow(m.Id, "model", m.Created, m.OwnedBy, m.Kind.ToString().ToLowerInvariant(),
+            new AurousModelMetadata(m.ContextWindow, m.Dimensions, m.MaxInputItems, m.Capabilities, m.Aliases,
+                new CreditRateCard("credits_per_1m_tokens", m.CreditRates.Input, m.CreditRates.Output)));
+    }
+}
+
+public sealed record AurousModelMetadata(
+    int ContextWindow, IReadOnlyList<int>? Dimensions, int? MaxInputItems, IReadOnlyList<string> Capabilities,
+    IReadOnlyList<string> Aliases, CreditRateCard CreditRates);
+
+public sealed record CreditRateCard(string Unit, IReadOnlyDictionary<string, decimal> Input, IReadOnlyDictionary<string, decimal> Output);

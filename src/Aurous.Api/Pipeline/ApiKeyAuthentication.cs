@@ -1,0 +1,70 @@
+using Aurous.Accounts;
+
+namespace Aurous.Api.Pipeline;
+
+/// <summary>Endpoint metadata: the route needs a valid API key.</summary>
+public sealed class ApiKeyRequirement
+{
+    public static readonly ApiKeyRequirement Instance = new();
+}
+
+/// <summary>
+/// Authenticates <c>X-Api-Key: al_live_…</c> or <c>Authorization: Bearer al_live_…</c> (what the OpenAI SDKs send)
+/// against the stored SHA-256 hashes. Runs after routing and before model binding, so an unauthenticated request
+/// learns nothing about its body's validity.
+/// </summary>
+public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys, TimeProvider clock)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (context.GetEndpoint()?.Metadata.GetMetadata<ApiKeyRequirement>() is null)
+        {
+            await next(context);
+            return;
+        }
+
+        var presented = ReadKey(context.Request);
+        ApiError? error = null;
+        if (presented is null)
+        {
+            error = ApiError.InvalidApiKey("No API key provided. Send it in the X-Api-Key header or as Authorization: Bearer al_live_….");
+        }
+        else if (!ApiKeySecret.IsWellFormed(presented))
+        {
+            error = ApiError.InvalidApiKey("The API key is malformed; keys look like al_live_ followed by 64 hex characters.");
+        }
+        else
+        {
+            var key = await keys.FindByHashAsync(ApiKeySecret.Hash(presented), context.RequestAborted);
+            if (key is null || !key.IsUsableAt(clock.GetUtcNow()))
+            {
+                error = ApiError.InvalidApiKey(key is null
+                    ? "The API key is not recognised."
+                    : "The API key has been revoked or its rotation grace period has ended.");
+            }
+            else
+            {
+                RequestContext.Of(context).ApiKey = key;
+            }
+        }
+
+        if (error is not null)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            await error.WriteAsync(context);
+            return;
+        }
+        await next(context);
+    }
+
+    private static string? ReadKey(HttpRequest request)
+    {
+        if (request.Headers.TryGetValue(AurousHeaders.ApiKey, out var apiKey) && !string.IsNullOrWhiteSpace(apiKey))
+        {
+            return apiKey.ToString().Trim();
+        }
+        var auth = request.Headers.Authorization.ToString();
+        const string bearer = "Bearer ";
+        return auth.StartsWith(bearer, StringComparison.OrdinalIgnoreCase) ? auth[bearer.Length..].Trim() : null;
+    }
+}

@@ -1,0 +1,122 @@
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Aurous.Api.Pipeline;
+
+/// <summary>
+/// The one request pipeline every route shares: request id and API version on every response, errors in the
+/// envelope (unknown routes, wrong methods, bad bodies and crashes included), then API-key authentication for the
+/// endpoints that ask for it. Later stages (rate limits, idempotency, credit holds) attach here too.
+/// </summary>
+public static class PipelineExtensions
+{
+    public const long MaxRequestBodyBytes = 32 * 1024 * 1024;
+
+    public static WebApplication UseAurousPipeline(this WebApplication app)
+    {
+        app.Use(RequestContextMiddleware);
+        app.Use(ErrorEnvelopeMiddleware);
+        app.UseRouting();
+        app.UseMiddleware<ApiKeyAuthentication>();
+        return app;
+    }
+
+    /// <summary>Marks a route group as requiring an API key (X-Api-Key or Authorization: Bearer).</summary>
+    public static RouteGroupBuilder RequireApiKey(this RouteGroupBuilder group) => group.WithMetadata(ApiKeyRequirement.Instance);
+
+    private static async Task RequestContextMiddleware(HttpContext context, RequestDelegate next)
+    {
+        string? requested = null;
+        ApiError? versionError = null;
+        if (context.Request.Headers.TryGetValue(AurousHeaders.Version, out var header))
+        {
+            switch (ApiVersions.TryResolve(header.ToString().Trim(), out var resolved))
+            {
+                case ApiVersions.Outcome.Resolved:
+                    requested = resolved;
+                    break;
+                case ApiVersions.Outcome.Malformed:
+                    versionError = ApiError.InvalidRequest("invalid_api_version", $"Aurous-Version must be a date in the form YYYY-MM-DD; received '{header}'.");
+                    break;
+                default:
+                    versionError = ApiError.InvalidRequest("unsupported_api_version",
+                        $"No API version was released on or before {header}; the first is {ApiVersions.Released[0]}.");
+                    break;
+            }
+        }
+
+        var requestContext = new RequestContext { RequestId = Persistence.Ulid.NewId("req"), RequestedVersion = requested };
+        context.Features.Set(requestContext);
+        context.Response.OnStarting(() =>
+        {
+            var headers = context.Response.Headers;
+            headers[AurousHeaders.RequestId] = requestContext.RequestId;
+            headers[AurousHeaders.Version] = requestContext.ApiVersion;
+            return Task.CompletedTask;
+        });
+
+        if (versionError is not null)
+        {
+            await versionError.WriteAsync(context);
+            return;
+        }
+        await next(context);
+    }
+
+    private static async Task ErrorEnvelopeMiddleware(HttpContext context, RequestDelegate next)
+    {
+        try
+        {
+            await next(context);
+        }
+        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        {
+            var error = ex.StatusCode switch
+            {
+                StatusCodes.Status413PayloadTooLarge => ApiError.PayloadTooLarge(MaxRequestBodyBytes),
+                StatusCodes.Status415UnsupportedMediaType => ApiError.UnsupportedMediaType(),
+                _ => ApiError.InvalidRequest("invalid_json", ex.InnerException is System.Text.Json.JsonException json
+                    ? $"The request body is not valid JSON: {json.Message}"
+                    : ex.Message),
+            };
+            context.Response.Clear();
+            await error.WriteAsync(context);
+            return;
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nobody is left to answer.
+            return;
+        }
+        catch (Exception ex) when (!context.Response.HasStarted)
+        {
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Aurous.Api.Errors")
+                .LogError(ex, "Unhandled error on {Method} {Path} ({RequestId})", context.Request.Method, context.Request.Path, RequestContext.Of(context).RequestId);
+            context.Response.Clear();
+            await ApiError.Internal().WriteAsync(context);
+            return;
+        }
+
+        // Responses the framework produced without a body (no route, wrong method, ...) get the envelope too.
+        if (context.Response.HasStarted || context.Response.StatusCode < 400 || context.Response.ContentLength > 0)
+        {
+            return;
+        }
+        var fallback = context.Response.StatusCode switch
+        {
+            StatusCodes.Status404NotFound => ApiError.RouteNotFound(context),
+            StatusCodes.Status405MethodNotAllowed => ApiError.MethodNotAllowed(context),
+            StatusCodes.Status413PayloadTooLarge => ApiError.PayloadTooLarge(MaxRequestBodyBytes),
+            StatusCodes.Status415UnsupportedMediaType => ApiError.UnsupportedMediaType(),
+            var s when s < 500 => new ApiError(s, "invalid_request", "bad_request", "The request could not be processed."),
+            var s => new ApiError(s, "api_error", "internal_error", "The server could not process the request."),
+        };
+        await fallback.WriteAsync(context);
+    }
+}
+
+public static class AurousHeaders
+{
+    public const string RequestId = "Aurous-Request-Id";
+    public const string Version = "Aurous-Version";
+    public const string ApiKey = "X-Api-Key";
+}

@@ -1,0 +1,23 @@
+using Aurous.Api.Balance;
+using Aurous.Api.Extensions;
+using Aurous.Api.Models;
+using Aurous.Api.Pipeline;
+using Aurous.ServiceDefaults;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddApiServices();
+
+var app = builder.Build();
+app.UseAurousPipeline();
+app.MapDefaultEndpoints();
+app.MapOpenApi("/openapi/{documentName}.json");
+
+var v1 = app.MapGroup("/v1").RequireApiKey();
+v1.MapModelsApi();
+v1.MapBalanceApi();
+
+app.Run();
+
+/// <summary>Entry point marker for WebApplicationFactory in tests.</summary>
+public partial class Program;

@@ -1,0 +1,34 @@
+using Aurous.Models;
+
+namespace Aurous.InferenceWorker.Models;
+
+public enum HostedModelStatus
+{
+    Loaded,
+    Unavailable,
+}
+
+/// <summary>A tensor as an ONNX session declares it; symbolic dimensions keep their names (e.g. "batch").</summary>
+public sealed record TensorDescription(string Name, string ElementType, IReadOnlyList<object> Shape);
+
+/// <summary>One catalog model as this worker hosts it: loaded with its session, or unavailable and why.</summary>
+public sealed class HostedModel
+{
+    public required string Id { get; init; }
+    public required ModelKind Kind { get; init; }
+    public required HostedModelStatus Status { get; init; }
+    /// <summary>Why the model is unavailable; null when loaded.</summary>
+    public string? Reason { get; init; }
+    /// <summary>
+    /// True when the model should have loaded (its files are declared and it is a kind this worker runs) but did not:
+    /// the worker is degraded. False for models this worker does not serve yet or that have no files by design.
+    /// </summary>
+    public bool IsFault { get; init; }
+    public string? ExecutionProvider { get; init; }
+    public double? LoadMs { get; init; }
+    public IReadOnlyList<TensorDescription> Inputs { get; init; } = [];
+    public IReadOnlyList<TensorDescription> Outputs { get; init; } = [];
+    public int? OutputDimension { get; init; }
+    /// <summary>The session, when <see cref="Kind"/> is embedding and the model loaded.</summary>
+    public TextEncoderModel? TextEncoder { get; init; }
+}

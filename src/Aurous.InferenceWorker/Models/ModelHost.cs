@@ -1,0 +1,328 @@
+using System.Diagnostics;
+using Aurous.ModelForge;
+using Aurous.Models;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
+
+namespace Aurous.InferenceWorker.Models;
+
+public enum ModelHostState
+{
+    Loading,
+    Ready,
+    Failed,
+}
+
+/// <summary>
+/// Owns the ONNX Runtime sessions of every model this worker serves. <see cref="Load"/> runs once at start-up (from
+/// <see cref="ModelHostLoader"/>): it picks the execution provider, generates missing ModelForge models, creates one
+/// session per runnable model and runs a self-test inference on each. Sessions live until the host is disposed.
+/// </summary>
+public sealed class ModelHost : IDisposable
+{
+    public const string CpuProvider = "CPUExecutionProvider";
+    public const string CudaProvider = "CUDAExecutionProvider";
+    public const string TextEncoderRole = "text_encoder";
+
+    private readonly InferenceOptions _options;
+    private readonly string _startDirectory;
+    private readonly ILogger<ModelHost> _log;
+    private readonly Lock _gate = new();
+    private volatile ModelHostState _state = ModelHostState.Loading;
+    private IReadOnlyList<HostedModel> _models = [];
+
+    public ModelHost(InferenceOptions options, IHostEnvironment environment, ILogger<ModelHost> log)
+    {
+        _options = options;
+        _startDirectory = environment.ContentRootPath;
+        _log = log;
+    }
+
+    public ModelHostState State => _state;
+    public string? FailureReason { get; private set; }
+    public RequestedProvider RequestedProvider => _options.ExecutionProvider;
+    /// <summary>The provider the sessions run on (null until chosen, or when choosing failed).</summary>
+    public string? ExecutionProvider { get; private set; }
+    /// <summary>Why CUDA is not used when it was asked for or tried (auto).</summary>
+    public string? ProviderNote { get; private set; }
+    public string? OnnxRuntimeVersion { get; private set; }
+    public IReadOnlyList<string> AvailableProviders { get; private set; } = [];
+    public string? ModelsDirectory { get; private set; }
+    public DateTimeOffset? ReadyAt { get; private set; }
+    public IReadOnlyList<HostedModel> Models => _models;
+
+    /// <summary>The loaded text encoder of an embedding model (by id or alias), if this worker serves it.</summary>
+    public bool TryGetTextEncoder(string idOrAlias, out TextEncoderModel encoder)
+    {
+        foreach (var model in _models)
+        {
+            if (model.TextEncoder is not null && model.Id == idOrAlias)
+            {
+                encoder = model.TextEncoder;
+                return true;
+            }
+        }
+        encoder = null!;
+        return false;
+    }
+
+    /// <summary>Loads everything once; later calls do nothing. Never throws: failures end up in <see cref="State"/>.</summary>
+    public void Load(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (_state != ModelHostState.Loading || _models.Count > 0)
+            {
+                return;
+            }
+            using var activity = WorkerTelemetry.ActivitySource.StartActivity("models.load_all");
+            try
+            {
+                LoadCore(cancellationToken);
+                ReadyAt = DateTimeOffset.UtcNow;
+                _state = ModelHostState.Ready;
+                activity?.SetTag("aurous.models.loaded", _models.Count(m => m.Status == HostedModelStatus.Loaded));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                FailureReason = Describe(ex);
+                _state = ModelHostState.Failed;
+                activity?.SetStatus(ActivityStatusCode.Error, FailureReason);
+                _log.LogCritical(ex, "Model host failed to start: {Reason}", FailureReason);
+            }
+        }
+    }
+
+    private void LoadCore(CancellationToken cancellationToken)
+    {
+        var env = OrtEnv.Instance();
+        OnnxRuntimeVersion = env.GetVersionString();
+        AvailableProviders = env.GetAvailableProviders();
+        _log.LogInformation("ONNX Runtime {Version}; available execution providers: {Providers}",
+            OnnxRuntimeVersion, string.Join(", ", AvailableProviders));
+
+        ExecutionProvider = ChooseProvider();
+
+        ModelsDirectory = ModelCatalog.LocateModelsDirectory(_options.ModelsPath, _startDirectory);
+        var catalog = ModelCatalog.Load(ModelsDirectory);
+        if (_options.GenerateMissingModels)
+        {
+            Forge.EnsureGenerated(catalog, _log);
+        }
+
+        var models = new List<HostedModel>();
+        foreach (var model in catalog.Models)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            models.Add(LoadModel(model));
+        }
+        _models = models;
+        var loaded = models.Where(m => m.Status == HostedModelStatus.Loaded).Select(m => m.Id).ToArray();
+        _log.LogInformation("Model host ready on {Provider}: {Count} model(s) loaded ({Models}) from {Directory}",
+            ExecutionProvider, loaded.Length, string.Join(", ", loaded), ModelsDirectory);
+    }
+
+    private string ChooseProvider()
+    {
+        if (_options.ExecutionProvider == RequestedProvider.Cpu)
+        {
+            _log.LogInformation("Execution provider: {Provider} (requested cpu)", CpuProvider);
+            return CpuProvider;
+        }
+        if (!AvailableProviders.Contains(CudaProvider))
+        {
+            return CudaUnavailable($"this ONNX Runtime build has no {CudaProvider} (it has: {string.Join(", ", AvailableProviders)})", null);
+        }
+        try
+        {
+            using var probe = new SessionOptions();
+            probe.AppendExecutionProvider_CUDA(_options.CudaDeviceId);
+            _log.LogInformation("Execution provider: {Provider} (device {Device}, requested {Requested})",
+                CudaProvider, _options.CudaDeviceId, _options.ExecutionProvider);
+            return CudaProvider;
+        }
+        catch (Exception ex) when (ex is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+        {
+            return CudaUnavailable($"{CudaProvider} failed to initialise on device {_options.CudaDeviceId}: {FirstLine(ex.Message)}", ex);
+        }
+    }
+
+    private string CudaUnavailable(string reason, Exception? cause)
+    {
+        if (_options.ExecutionProvider == RequestedProvider.Cuda)
+        {
+            throw new InvalidOperationException(
+                $"Inference:ExecutionProvider is 'cuda' but {reason}. Install the CUDA build of ONNX Runtime " +
+                "(npm com.github.asus4.onnxruntime.linux-x64-gpu, with CUDA 13 and cuDNN on the host), or set Inference:ExecutionProvider to auto or cpu.", cause);
+        }
+        ProviderNote = $"CUDA not used: {reason}";
+        _log.LogInformation("Execution provider: {Provider} (auto; {Reason})", CpuProvider, ProviderNote);
+        return CpuProvider;
+    }
+
+    private HostedModel LoadModel(CatalogModel model)
+    {
+        var manifest = model.Manifest;
+        HostedModel Unavailable(string reason, bool fault) => new()
+        {
+            Id = manifest.Id,
+            Kind = manifest.Kind,
+            Status = HostedModelStatus.Unavailable,
+            Reason = reason,
+            IsFault = fault,
+        };
+
+        if (manifest.Files.Count == 0)
+        {
+            return Unavailable("the manifest declares no model files yet", fault: false);
+        }
+        if (manifest.Kind != ModelKind.Embedding)
+        {
+            return Unavailable($"models of kind '{manifest.Kind.ToString().ToLowerInvariant()}' are not served by this worker yet", fault: false);
+        }
+        if (!manifest.Files.ContainsKey(TextEncoderRole))
+        {
+            return Unavailable($"an embedding model needs a '{TextEncoderRole}' file", fault: true);
+        }
+        var path = model.FilePath(TextEncoderRole);
+        if (!File.Exists(path))
+        {
+            return Unavailable($"file '{path}' is missing", fault: true);
+        }
+
+        using var activity = WorkerTelemetry.ActivitySource.StartActivity("model.load");
+        activity?.SetTag("aurous.model.id", manifest.Id);
+        activity?.SetTag("aurous.model.file", Path.GetFileName(path));
+        var stopwatch = Stopwatch.StartNew();
+        var provider = ExecutionProvider!;
+        InferenceSession? session = null;
+        try
+        {
+            try
+            {
+                session = CreateSession(path, manifest.Id, provider);
+            }
+            catch (OnnxRuntimeException ex) when (provider == CudaProvider && _options.ExecutionProvider == RequestedProvider.Auto)
+            {
+                _log.LogWarning("Model {ModelId} failed to load on CUDA ({Reason}); falling back to CPU", manifest.Id, FirstLine(ex.Message));
+                provider = CpuProvider;
+                session = CreateSession(path, manifest.Id, provider);
+            }
+            var encoder = TextEncoderModel.Create(session);
+            SelfTest(encoder);
+            session = null; // owned by the encoder from here on
+            var elapsed = stopwatch.Elapsed.TotalMilliseconds;
+            activity?.SetTag("aurous.execution_provider", provider);
+            WorkerTelemetry.ModelLoadDuration.Record(elapsed,
+                new KeyValuePair<string, object?>("aurous.model.id", manifest.Id),
+                new KeyValuePair<string, object?>("aurous.execution_provider", provider));
+            _log.LogInformation("Loaded model {ModelId} ({File}) on {Provider} in {ElapsedMs:F0} ms; output dimension {Dimension}",
+                manifest.Id, Path.GetFileName(path), provider, elapsed, encoder.Dimension);
+            return new HostedModel
+            {
+                Id = manifest.Id,
+                Kind = manifest.Kind,
+                Status = HostedModelStatus.Loaded,
+                ExecutionProvider = provider,
+                LoadMs = Math.Round(elapsed, 1),
+                Inputs = Describe(encoder.Session.InputMetadata),
+                Outputs = Describe(encoder.Session.OutputMetadata),
+                OutputDimension = encoder.Dimension,
+                TextEncoder = encoder,
+            };
+        }
+        catch (Exception ex) when (ex is OnnxRuntimeException or InvalidDataException or ArgumentException)
+        {
+            session?.Dispose();
+            var reason = $"failed to load '{Path.GetFileName(path)}': {Describe(ex)}";
+            activity?.SetStatus(ActivityStatusCode.Error, reason);
+            _log.LogError(ex, "Model {ModelId} is unavailable: {Reason}", manifest.Id, reason);
+            return Unavailable(reason, fault: true);
+        }
+    }
+
+    private InferenceSession CreateSession(string path, string modelId, string provider)
+    {
+        using var options = new SessionOptions
+        {
+            LogId = modelId,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        if (provider == CudaProvider)
+        {
+            options.AppendExecutionProvider_CUDA(_options.CudaDeviceId);
+        }
+        return new InferenceSession(path, options);
+    }
+
+    /// <summary>One real inference (two rows, one padded) so a broken model fails at start-up, not on the first request.</summary>
+    private static void SelfTest(TextEncoderModel encoder)
+    {
+        long[] ids = [464, 3290, 318, 11, 464, 3290, 0, 0];
+        long[] mask = [1, 1, 1, 1, 1, 1, 0, 0];
+        var output = encoder.Encode(ids, mask, batch: 2, sequence: 4);
+        var dimension = encoder.Dimension ?? throw new InvalidDataException("self-test produced no output dimension");
+        for (var row = 0; row < 2; row++)
+        {
+            var vector = output.AsSpan(row * dimension, dimension);
+            double sum = 0;
+            foreach (var v in vector)
+            {
+                if (!float.IsFinite(v))
+                {
+                    throw new InvalidDataException("self-test produced a non-finite value");
+                }
+                sum += (double)v * v;
+            }
+            if (sum == 0)
+            {
+                throw new InvalidDataException("self-test produced an all-zero embedding");
+            }
+        }
+    }
+
+    private static IReadOnlyList<TensorDescription> Describe(IReadOnlyDictionary<string, NodeMetadata> metadata) =>
+        metadata.Select(kv => new TensorDescription(
+            kv.Key,
+            ElementTypeName(kv.Value.ElementDataType),
+            kv.Value.Dimensions.Select((d, i) => d >= 0
+                ? (object)d
+                : string.IsNullOrEmpty(kv.Value.SymbolicDimensions.ElementAtOrDefault(i)) ? "?" : kv.Value.SymbolicDimensions[i]).ToArray()))
+        .ToArray();
+
+    private static string ElementTypeName(TensorElementType type) => type switch
+    {
+        TensorElementType.Float => "float32",
+        TensorElementType.Int64 => "int64",
+        TensorElementType.Int32 => "int32",
+        TensorElementType.Float16 => "float16",
+        TensorElementType.BFloat16 => "bfloat16",
+        _ => type.ToString().ToLowerInvariant(),
+    };
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        TypeInitializationException { InnerException: { } inner } => Describe(inner),
+        DllNotFoundException => $"the ONNX Runtime native library could not be loaded ({FirstLine(ex.Message)}); run eng/bootstrap.sh and rebuild",
+        _ => FirstLine(ex.Message),
+    };
+
+    private static string FirstLine(string message)
+    {
+        var newline = message.IndexOfAny(['\r', '\n']);
+        return (newline < 0 ? message : message[..newline]).Trim();
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var model in _models)
+            {
+                model.TextEncoder?.Dispose();
+            }
+            _models = [];
+        }
+    }
+}

@@ -1,0 +1,17 @@
+using Aurous.InferenceWorker;
+using Aurous.ServiceDefaults;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults();
+builder.AddInferenceServices();
+
+var app = builder.Build();
+
+app.MapDefaultEndpoints();
+app.MapInfoApi();
+
+app.Run();
+
+/// <summary>The entry point, public so that tests can host the worker with WebApplicationFactory.</summary>
+public partial class Program;

@@ -1,0 +1,16 @@
+using Aurous.Models;
+
+namespace Aurous.ModelForge;
+
+/// <summary>A recipe that produces a model's files (by role, as the manifest's <c>files</c> names them) from nothing.</summary>
+public interface IModelGenerator
+{
+    /// <summary>The name a manifest's <c>generator</c> field uses, e.g. <c>aurous-forge/tiny-text-encoder-v1</c>.</summary>
+    string Name { get; }
+
+    /// <summary>The file roles this recipe writes.</summary>
+    IReadOnlyCollection<string> Roles { get; }
+
+    /// <summary>Builds the content of one role's file. Must be deterministic: same manifest, same bytes.</summary>
+    byte[] Generate(ModelManifest manifest, string role);
+}

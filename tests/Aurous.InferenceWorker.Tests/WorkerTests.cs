@@ -1,0 +1,124 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Aurous.InferenceWorker.Tests;
+
+/// <summary>The worker hosted in-process on a temp models folder, observed only through HTTP.</summary>
+public sealed class WorkerTests : IDisposable
+{
+    private readonly TempModels _models = new();
+
+    [Fact]
+    public async Task Info_reports_the_embedding_model_loaded_on_cpu_and_health_is_healthy()
+    {
+        ModelForge.Forge.EnsureGenerated(_models.Catalog());
+        await using var factory = Worker(("Inference:ExecutionProvider", "auto"));
+        using var client = factory.CreateClient();
+
+        var info = await WaitUntilSettled(client);
+
+        info.GetProperty("status").GetString().ShouldBe("ready");
+        info.GetProperty("onnxruntime_version").GetString().ShouldStartWith("1.");
+        info.GetProperty("requested_provider").GetString().ShouldBe("auto");
+        info.GetProperty("execution_provider").GetString().ShouldBe("CPUExecutionProvider");
+        info.GetProperty("available_providers").EnumerateArray().Select(p => p.GetString()).ShouldContain("CPUExecutionProvider");
+        var models = info.GetProperty("models").EnumerateArray().ToDictionary(m => m.GetProperty("id").GetString()!);
+        var embed = models["aurous-embed-vision-1.0"];
+        embed.GetProperty("kind").GetString().ShouldBe("embedding");
+        embed.GetProperty("status").GetString().ShouldBe("loaded");
+        embed.GetProperty("execution_provider").GetString().ShouldBe("CPUExecutionProvider");
+        embed.GetProperty("output_dimension").GetInt32().ShouldBe(2048);
+        embed.GetProperty("load_ms").GetDouble().ShouldBeGreaterThan(0);
+        embed.GetProperty("inputs").EnumerateArray().Select(i => i.GetProperty("name").GetString()).ShouldBe(["input_ids", "attention_mask"]);
+        embed.GetProperty("outputs")[0].GetProperty("shape").ToString().ShouldBe("""["batch",2048]""");
+        var chat = models["aurous-grow-2.0-pro"];
+        chat.GetProperty("status").GetString().ShouldBe("unavailable");
+        chat.GetProperty("reason").GetString().ShouldNotBeNullOrEmpty();
+
+        var health = await client.GetAsync("/health");
+        var body = JsonDocument.Parse(await health.Content.ReadAsStringAsync()).RootElement;
+        health.StatusCode.ShouldBe(HttpStatusCode.OK, body.ToString());
+        body.GetProperty("status").GetString().ShouldBe("healthy");
+        body.GetProperty("checks").GetProperty("models").GetProperty("status").GetString().ShouldBe("healthy");
+    }
+
+    [Fact]
+    public async Task The_worker_generates_missing_models_itself()
+    {
+        await using var factory = Worker(("Inference:ExecutionProvider", "cpu"));
+        using var client = factory.CreateClient();
+
+        var info = await WaitUntilSettled(client);
+
+        info.GetProperty("requested_provider").GetString().ShouldBe("cpu");
+        info.GetProperty("models")[0].GetProperty("status").GetString().ShouldBe("loaded");
+        File.Exists(Path.Combine(_models.Directory, "aurous-embed-vision-1.0", "text_encoder.onnx")).ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Demanding_cuda_without_it_makes_the_worker_unhealthy_with_the_reason()
+    {
+        await using var factory = Worker(("Inference:ExecutionProvider", "cuda"));
+        using var client = factory.CreateClient();
+
+        var info = await WaitUntilSettled(client);
+        if (info.GetProperty("available_providers").EnumerateArray().Any(p => p.GetString() == "CUDAExecutionProvider")
+            && info.GetProperty("status").GetString() == "ready")
+        {
+            return; // a CUDA build on a GPU machine: nothing to check here
+        }
+
+        info.GetProperty("status").GetString().ShouldBe("failed");
+        info.GetProperty("reason").GetString()!.ShouldContain("Inference:ExecutionProvider is 'cuda'");
+        var health = await client.GetAsync("/health");
+        health.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        (await health.Content.ReadAsStringAsync()).ShouldContain("CUDAExecutionProvider");
+    }
+
+    [Fact]
+    public async Task A_corrupt_model_file_degrades_the_worker()
+    {
+        File.WriteAllText(Path.Combine(_models.Directory, "aurous-embed-vision-1.0", "text_encoder.onnx"), "not onnx");
+        await using var factory = Worker(("Inference:ExecutionProvider", "cpu"));
+        using var client = factory.CreateClient();
+
+        var info = await WaitUntilSettled(client);
+
+        var embed = info.GetProperty("models")[0];
+        embed.GetProperty("status").GetString().ShouldBe("unavailable");
+        embed.GetProperty("reason").GetString()!.ShouldContain("text_encoder.onnx");
+        var health = await client.GetAsync("/health");
+        health.StatusCode.ShouldBe(HttpStatusCode.OK); // degraded still answers 200
+        (await health.Content.ReadAsStringAsync()).ShouldContain("\"degraded\"");
+    }
+
+    private WebApplicationFactory<Program> Worker(params (string Key, string Value)[] settings) =>
+        new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        {
+            builder.UseSetting("Models:Path", _models.Directory);
+            foreach (var (key, value) in settings)
+            {
+                builder.UseSetting(key, value);
+            }
+        });
+
+    /// <summary>Models load in the background after start-up: poll /v1/info until the host is no longer loading.</summary>
+    private static async Task<JsonElement> WaitUntilSettled(HttpClient client)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var json = await client.GetStringAsync("/v1/info");
+            var info = JsonDocument.Parse(json).RootElement;
+            if (info.GetProperty("status").GetString() != "loading" || DateTime.UtcNow > deadline)
+            {
+                return info;
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    public void Dispose() => _models.Dispose();
+}
