@@ -4,12 +4,15 @@ using Aurous.Hosting;
 
 // Aurous AppHost: starts postgres, redis, blobs, the schema, then the inference worker, the API and the dashboard,
 // each once what it needs is healthy; Ctrl+C or SIGTERM stops every child. `--fresh` wipes local state first.
+// `--home DIR` keeps state elsewhere than .aurous/ and `--dynamic-ports` picks free ports (several copies side by side).
 var repoRoot = AurousAppSettings.FindRepoRoot(AppContext.BaseDirectory);
-var settings = new AurousAppSettings(repoRoot, Path.Combine(repoRoot, ".aurous"));
-if (args.Contains("--fresh") && Directory.Exists(settings.HomeDirectory))
+var home = args.SkipWhile(a => a != "--home").Skip(1).FirstOrDefault() ?? Path.Combine(repoRoot, ".aurous");
+var settings = new AurousAppSettings(repoRoot, Path.GetFullPath(home));
+var fresh = args.Contains("--fresh");
+if (fresh)
 {
-    Console.WriteLine($"--fresh: removing {settings.HomeDirectory}");
-    Directory.Delete(settings.HomeDirectory, recursive: true);
+    Console.WriteLine($"[apphost] --fresh: deleting the local state in {settings.HomeDirectory}");
+    File.Delete(settings.DevEnvPath);
 }
 
 var shared = new Dictionary<string, string>();
@@ -26,9 +29,10 @@ var builder = new DistributedApplicationBuilder(new DistributedApplicationOption
     RepoRoot = repoRoot,
     StateDirectory = settings.StateDirectory,
     SharedEnvironment = shared,
+    DynamicPorts = args.Contains("--dynamic-ports"),
 });
 AurousApp.Define(builder, settings);
-await using var app = builder.Build();
+await using var app = builder.Build(resetState: fresh);
 
 using var shutdown = new CancellationTokenSource();
 void OnSignal(PosixSignalContext context)

@@ -29,10 +29,22 @@ public sealed class DistributedApplicationBuilder(DistributedApplicationOptions 
         return new ResourceBuilder<T>(resource);
     }
 
-    public DistributedApplication Build()
+    /// <summary>Builds the application; with <paramref name="resetState"/> every resource's data is deleted first.</summary>
+    public DistributedApplication Build(bool resetState = false)
     {
-        Directory.CreateDirectory(Options.StateDirectory);
         var context = new RunContext(Options);
+        if (resetState)
+        {
+            foreach (var r in _resources)
+            {
+                r.DeleteExternalState(context);
+            }
+            if (Directory.Exists(Options.StateDirectory))
+            {
+                Directory.Delete(Options.StateDirectory, recursive: true);
+            }
+        }
+        Directory.CreateDirectory(Options.StateDirectory);
         var ports = new PortAllocator(Options.DynamicPorts);
         foreach (var r in _resources)
         {

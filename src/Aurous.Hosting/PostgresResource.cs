@@ -25,7 +25,33 @@ public sealed class PostgresResource(string name, string databaseName, int defau
         _password = Secrets.Get(context, "postgres-password");
     }
 
-    private string DataDirectory(RunContext context) => context.StatePath("postgres");
+    /// <summary>
+    /// The cluster lives under the state folder when the postgres account can reach it; when some parent folder is
+    /// closed to other users (a checkout under /root, say) it lives under /var/tmp/aurous instead, keyed by the state folder.
+    /// </summary>
+    private static string DataDirectory(RunContext context)
+    {
+        var preferred = context.StatePath("postgres");
+        if (ReachableByOthers(context.Options.StateDirectory))
+        {
+            return preferred;
+        }
+        var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(preferred)))[..16];
+        return Path.Combine("/var/tmp/aurous", "postgres-" + key);
+    }
+
+    private static bool ReachableByOthers(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        for (var dir = new DirectoryInfo(directory); dir is not null; dir = dir.Parent)
+        {
+            if (!dir.UnixFileMode.HasFlag(UnixFileMode.OtherExecute))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
 
     private static string BinDirectory()
     {
@@ -37,6 +63,15 @@ public sealed class PostgresResource(string name, string databaseName, int defau
         return bin ?? throw new MissingDependencyException("PostgreSQL (postgres, initdb)", "eng/bootstrap.sh");
     }
 
+    internal override void DeleteExternalState(RunContext context)
+    {
+        var data = DataDirectory(context);
+        if (!data.StartsWith(context.Options.StateDirectory, StringComparison.Ordinal) && Directory.Exists(data))
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
     protected override async Task PrepareAsync(RunContext context, CancellationToken cancellationToken)
     {
         var bin = BinDirectory();
@@ -45,10 +80,16 @@ public sealed class PostgresResource(string name, string databaseName, int defau
         {
             return;
         }
+        if (!data.StartsWith(context.Options.StateDirectory, StringComparison.Ordinal))
+        {
+            context.Log(Name, $"the state folder is not reachable by the '{ServiceAccount}' account; keeping the cluster in {data}");
+            Directory.CreateDirectory(Path.GetDirectoryName(data)!);
+            File.SetUnixFileMode(Path.GetDirectoryName(data)!, (UnixFileMode)0b111_101_101);
+        }
         Directory.CreateDirectory(data);
         await Sh.RunAsync("chown", ["-R", $"{ServiceAccount}:{ServiceAccount}", data], cancellationToken);
         File.SetUnixFileMode(data, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var pwFile = Path.Combine(data, "..", ".pgpass-init");
+        var pwFile = Path.Combine(Path.GetDirectoryName(data)!, $".pgpass-init-{Port}");
         await File.WriteAllTextAsync(pwFile, _password, cancellationToken);
         await Sh.RunAsync("chown", [$"{ServiceAccount}:{ServiceAccount}", pwFile], cancellationToken);
         try

@@ -17,6 +17,11 @@ public abstract class Resource(string name)
     {
     }
 
+    /// <summary>Deletes data this resource keeps outside the state folder (the state folder itself is deleted by the caller).</summary>
+    internal virtual void DeleteExternalState(RunContext context)
+    {
+    }
+
     /// <summary>Starts the resource and returns once it is healthy or complete.</summary>
     internal abstract Task StartAsync(RunContext context, CancellationToken cancellationToken);
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Aurous.Accounts;
 using Aurous.Api.Health;
 using Aurous.Api.Pipeline;
@@ -17,18 +16,10 @@ public static class ApiServiceExtensions
         var services = builder.Services;
         var config = builder.Configuration;
 
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = PipelineExtensions.MaxRequestBodyBytes);
-        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        services.ConfigureHttpJsonOptions(o =>
-        {
-            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
-            o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never;
-        });
+        builder.AddAurousPipeline();
         services.AddOpenApi();
-        services.AddSingleton(TimeProvider.System);
 
         services.AddAurousDatabase(config);
-        services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<TeamStore>();
         services.AddSingleton<Ledger>();
 

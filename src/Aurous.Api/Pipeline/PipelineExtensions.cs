@@ -1,4 +1,5 @@
-using Microsoft.AspNetCore.Http.Features;
+using System.Text.Json;
+using Aurous.Accounts;
 
 namespace Aurous.Api.Pipeline;
 
@@ -10,6 +11,18 @@ namespace Aurous.Api.Pipeline;
 public static class PipelineExtensions
 {
     public const long MaxRequestBodyBytes = 32 * 1024 * 1024;
+
+    /// <summary>The services the pipeline needs: OpenAI-style snake_case JSON, body limits, and key lookup.</summary>
+    public static WebApplicationBuilder AddAurousPipeline(this WebApplicationBuilder builder)
+    {
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
+        // Binding failures throw, so the envelope middleware can answer them instead of an empty 400.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ApiKeyStore>();
+        return builder;
+    }
 
     public static WebApplication UseAurousPipeline(this WebApplication app)
     {
@@ -64,6 +77,12 @@ public static class PipelineExtensions
 
     private static async Task ErrorEnvelopeMiddleware(HttpContext context, RequestDelegate next)
     {
+        // Judge a declared length before reading anything, so a client that waits for 100-continue never uploads it.
+        if (context.Request.ContentLength > MaxRequestBodyBytes)
+        {
+            await ApiError.PayloadTooLarge(MaxRequestBodyBytes).WriteAsync(context);
+            return;
+        }
         try
         {
             await next(context);
