@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing (idempotent), builds, runs every test project against real Postgres,
+# Redis, Azurite and the inference worker (started by the fixtures), and prints one summary line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+./eng/bootstrap.sh || exit 1
+
+results=artifacts/test-results
+rm -rf "$results"
+dotnet test Aurous.sln --logger "trx" --results-directory "$results" "$@"
+rc=$?
+
+passed=0; failed=0; skipped=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  t=$(sed -n 's/.* total="\([0-9]*\)".*/\1/p' <<<"$counters"); e=$(sed -n 's/.* executed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${t:-0} - ${e:-0}))
+done
+echo "Tests: $passed passed, $failed failed, $skipped skipped"
+if [ "$rc" -eq 0 ] && [ "$passed" -eq 0 ]; then
+  echo "No test ran." >&2
+  exit 1
+fi
+exit $rc

@@ -1,0 +1,110 @@
+using System.ClientModel;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Aurous.Hosting.Testing;
+using OpenAI;
+
+namespace Aurous.EndToEnd.Tests;
+
+/// <summary>The whole system, booted from the AppHost's application model, used the way a developer would.</summary>
+public sealed class SystemFixture : IAsyncLifetime
+{
+    public AurousTestApp System { get; private set; } = null!;
+
+    public async Task InitializeAsync() => System = await AurousTestApp.StartAsync();
+
+    public async Task DisposeAsync() => await System.DisposeAsync();
+}
+
+public sealed class SystemTests(SystemFixture fixture) : IClassFixture<SystemFixture>
+{
+    private Dictionary<string, string> DevEnv() => File.ReadAllLines(fixture.System.Settings.DevEnvPath)
+        .Where(l => l.Contains('='))
+        .ToDictionary(l => l[..l.IndexOf('=')], l => l[(l.IndexOf('=') + 1)..]);
+
+    [Fact]
+    public async Task The_official_OpenAI_SDK_lists_and_gets_models_with_the_seeded_dev_key()
+    {
+        var env = DevEnv();
+        var client = new OpenAIClient(new ApiKeyCredential(env["AUROUS_API_KEY"]), new OpenAIClientOptions { Endpoint = new Uri(env["AUROUS_BASE_URL"]) });
+        var models = client.GetOpenAIModelClient();
+
+        var list = (await models.GetModelsAsync()).Value;
+        list.Select(m => m.Id).ShouldBe(["aurous-embed-vision-1.0", "aurous-grow-2.0-pro"], ignoreOrder: true);
+        list.ShouldAllBe(m => m.OwnedBy == "aurous-labs");
+        list.First().CreatedAt.ShouldBe(DateTimeOffset.FromUnixTimeSeconds(1778803200));
+
+        var one = (await models.GetModelAsync("aurous-embed-vision")).Value;
+        one.Id.ShouldBe("aurous-embed-vision-1.0");
+
+        var error = await Should.ThrowAsync<ClientResultException>(() => models.GetModelAsync("gpt-4o"));
+        error.Status.ShouldBe(404);
+    }
+
+    [Fact]
+    public async Task The_SDK_surfaces_a_401_for_a_wrong_key()
+    {
+        var client = new OpenAIClient(new ApiKeyCredential("al_live_" + new string('0', 64)), new OpenAIClientOptions { Endpoint = fixture.System.ApiV1 });
+        var error = await Should.ThrowAsync<ClientResultException>(() => client.GetOpenAIModelClient().GetModelsAsync());
+        error.Status.ShouldBe(401);
+    }
+
+    [Fact]
+    public async Task Dev_env_points_at_the_api_and_the_seeded_balance_is_1000_credits()
+    {
+        var env = DevEnv();
+        env["AUROUS_API_KEY"].ShouldMatch("^al_live_[0-9a-f]{64}$");
+        env["AUROUS_BASE_URL"].ShouldBe(fixture.System.ApiV1.ToString().TrimEnd('/'));
+        env["AUROUS_DASHBOARD_URL"].ShouldBe(fixture.System.App.GetEndpoint("dashboard").ToString().TrimEnd('/'));
+
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Add("X-Api-Key", env["AUROUS_API_KEY"]);
+        var balance = await http.GetFromJsonAsync<JsonElement>(env["AUROUS_BASE_URL"] + "/balance");
+        balance.GetProperty("credits").GetDecimal().ShouldBe(1000m);
+        balance.GetProperty("held_credits").GetDecimal().ShouldBe(0m);
+        balance.GetProperty("available_credits").GetDecimal().ShouldBe(1000m);
+        balance.GetProperty("currency").GetString().ShouldBe("credit");
+    }
+
+    [Fact]
+    public async Task The_worker_reports_onnx_runtime_its_provider_and_loaded_models()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.System.App.GetEndpoint("inference-worker") };
+        var info = await http.GetFromJsonAsync<JsonElement>("/v1/info");
+        info.GetProperty("onnxruntime_version").GetString().ShouldBe("1.29.0");
+        info.GetProperty("execution_provider").GetString().ShouldBe("CPUExecutionProvider");
+        var embed = info.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("id").GetString() == "aurous-embed-vision-1.0");
+        embed.GetProperty("status").GetString().ShouldBe("loaded");
+        embed.GetProperty("output_dimension").GetInt32().ShouldBe(2048);
+    }
+
+    [Fact]
+    public async Task The_dashboard_serves_its_shell()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.System.App.GetEndpoint("dashboard") };
+        using var response = await http.GetAsync("/");
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var html = await response.Content.ReadAsStringAsync();
+        html.ShouldContain("<title>Aurous dashboard</title>");
+        html.ShouldContain("API keys");
+        (await http.GetAsync("/health")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Stopping_the_application_leaves_no_process_behind()
+    {
+        var pids = fixture.System.App.ProcessIds;
+        pids.Count.ShouldBe(6); // postgres, redis, blobs, inference-worker, api, dashboard
+        pids.ShouldAllBe(pid => ProcessTree.IsAlive(pid));
+        var descendants = pids.SelectMany(ProcessTree.Descendants).ToArray();
+        descendants.ShouldNotBeEmpty(); // postgres' own workers at least
+
+        // A second, private copy so the shared fixture stays up for the other tests.
+        await using var copy = await AurousTestApp.StartAsync(only: ["postgres", "redis"]);
+        var copyPids = copy.App.ProcessIds.SelectMany(p => ProcessTree.Descendants(p).Prepend(p)).ToArray();
+        await copy.App.StopAsync();
+        await ProcessTree.WaitUntilGoneAsync(copyPids, TimeSpan.FromSeconds(10));
+        copyPids.ShouldAllBe(pid => !ProcessTree.IsAlive(pid));
+    }
+}
