@@ -45,9 +45,9 @@ public sealed class WorkerTests : IDisposable
     }
 
     [Fact]
-    public async Task The_worker_generates_missing_models_itself()
+    public async Task The_worker_generates_missing_models_itself_when_asked_to()
     {
-        await using var factory = Worker(("Inference:ExecutionProvider", "cpu"));
+        await using var factory = Worker(("Inference:ExecutionProvider", "cpu"), ("Models:Generate", "true"));
         using var client = factory.CreateClient();
 
         var info = await WaitUntilSettled(client);
@@ -55,6 +55,20 @@ public sealed class WorkerTests : IDisposable
         info.GetProperty("requested_provider").GetString().ShouldBe("cpu");
         info.GetProperty("models")[0].GetProperty("status").GetString().ShouldBe("loaded");
         File.Exists(Path.Combine(_models.Directory, "aurous-embed-vision-1.0", "text_encoder.onnx")).ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Without_Models_Generate_the_worker_never_writes_generated_weights()
+    {
+        await using var factory = Worker(("Inference:ExecutionProvider", "cpu"));
+        using var client = factory.CreateClient();
+
+        var info = await WaitUntilSettled(client);
+
+        var embed = info.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("id").GetString() == "aurous-embed-vision-1.0");
+        embed.GetProperty("status").GetString().ShouldBe("unavailable");
+        embed.GetProperty("reason").GetString()!.ShouldContain("text_encoder.onnx");
+        File.Exists(Path.Combine(_models.Directory, "aurous-embed-vision-1.0", "text_encoder.onnx")).ShouldBeFalse();
     }
 
     [Fact]
