@@ -20,6 +20,8 @@ public sealed record ModelManifest
     public required CreditRates CreditRates { get; init; }
     /// <summary>Role -> file name inside the model directory (e.g. "text_encoder" -> "text_encoder.onnx").</summary>
     public IReadOnlyDictionary<string, string> Files { get; init; } = new Dictionary<string, string>();
+    /// <summary>How media parts are turned into tokens (and billed); null for text-only models.</summary>
+    public MediaRules? Media { get; init; }
     /// <summary>Which ModelForge recipe generates the files when no real export is present; null for none.</summary>
     public string? Generator { get; init; }
 }
@@ -37,4 +39,19 @@ public sealed record CreditRates
 {
     public IReadOnlyDictionary<string, decimal> Input { get; init; } = new Dictionary<string, decimal>();
     public IReadOnlyDictionary<string, decimal> Output { get; init; } = new Dictionary<string, decimal>();
+}
+
+/// <summary>
+/// The documented token rule for media: every image costs <see cref="ImageTokens"/> visual tokens; a video is sampled
+/// into at most <see cref="VideoMaxFrames"/> evenly spaced frames, each costing <see cref="VideoFrameTokens"/> video tokens.
+/// </summary>
+public sealed record MediaRules
+{
+    public int ImageTokens { get; init; } = 256;
+    public int VideoMaxFrames { get; init; } = 8;
+    public int VideoFrameTokens { get; init; } = 64;
+    /// <summary>Side of the square RGB input of the image encoder.</summary>
+    public int ImageSize { get; init; } = 224;
+    public long MaxMediaBytes { get; init; } = 20 * 1024 * 1024;
+    public int FetchTimeoutSeconds { get; init; } = 10;
 }
