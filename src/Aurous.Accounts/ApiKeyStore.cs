@@ -9,6 +9,14 @@ public enum ApiKeyState { Active, Rotated, Revoked }
 /// <summary>An API key row as authentication sees it.</summary>
 public sealed record ApiKeyRecord(string Id, string TeamId, string[] Scopes, ApiKeyState State, DateTimeOffset? GraceUntil, string TeamApiVersion)
 {
+    /// <summary>The team's own requests-per-minute limit; null for the platform default.</summary>
+    public int? RpmLimit { get; init; }
+
+    /// <summary>The team's own tokens-per-minute limit; null for the platform default.</summary>
+    public int? TpmLimit { get; init; }
+
+    public bool HasScope(string scope) => Array.IndexOf(Scopes, scope) >= 0;
+
     /// <summary>Active keys, and rotated keys until their grace period ends, authenticate; revoked keys never do.</summary>
     public bool IsUsableAt(DateTimeOffset now) => State switch
     {
@@ -38,9 +46,9 @@ public sealed class ApiKeyStore(NpgsqlDataSource db)
     public async Task<ApiKeyRecord?> FindByHashAsync(byte[] hash, CancellationToken ct = default)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var row = await conn.QuerySingleOrDefaultAsync<(string Id, string TeamId, string[] Scopes, string State, DateTime? GraceUntil, string ApiVersion)>(
+        var row = await conn.QuerySingleOrDefaultAsync<(string Id, string TeamId, string[] Scopes, string State, DateTime? GraceUntil, string ApiVersion, int? Rpm, int? Tpm)>(
             new CommandDefinition("""
-                SELECT k.id, k.team_id, k.scopes, k.state, k.grace_until, t.api_version
+                SELECT k.id, k.team_id, k.scopes, k.state, k.grace_until, t.api_version, t.rpm_limit, t.tpm_limit
                 FROM api_keys k JOIN teams t ON t.id = k.team_id
                 WHERE k.key_hash = @hash
                 """, new { hash }, cancellationToken: ct));
@@ -49,7 +57,11 @@ public sealed class ApiKeyStore(NpgsqlDataSource db)
             return null;
         }
         return new ApiKeyRecord(row.Id, row.TeamId, row.Scopes, Enum.Parse<ApiKeyState>(row.State, ignoreCase: true),
-            row.GraceUntil is { } g ? new DateTimeOffset(DateTime.SpecifyKind(g, DateTimeKind.Utc)) : null, row.ApiVersion);
+            row.GraceUntil is { } g ? new DateTimeOffset(DateTime.SpecifyKind(g, DateTimeKind.Utc)) : null, row.ApiVersion)
+        {
+            RpmLimit = row.Rpm,
+            TpmLimit = row.Tpm,
+        };
     }
 
     public async Task<bool> IsUsableAsync(string plaintext, CancellationToken ct = default) =>

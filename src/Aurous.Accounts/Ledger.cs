@@ -12,14 +12,13 @@ public sealed record Balance(decimal Credits, decimal HeldCredits)
 /// <summary>The prepaid credit ledger in Postgres, the single source of truth for money.</summary>
 public sealed class Ledger(NpgsqlDataSource db)
 {
+    /// <summary>The running balance, kept equal to the ledger's sum by every statement that writes the ledger.</summary>
     public async Task<Balance> GetBalanceAsync(string teamId, CancellationToken ct = default)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var (credits, held) = await conn.QuerySingleAsync<(decimal, decimal)>(new CommandDefinition("""
-            SELECT COALESCE((SELECT sum(amount) FROM ledger_entries WHERE team_id = @teamId), 0),
-                   COALESCE((SELECT sum(amount) FROM credit_holds WHERE team_id = @teamId AND state = 'held'), 0)
-            """, new { teamId }, cancellationToken: ct));
-        return new Balance(credits, held);
+        var row = await conn.QuerySingleOrDefaultAsync<(decimal Credits, decimal Held)?>(new CommandDefinition(
+            "SELECT credits, held FROM team_balances WHERE team_id = @teamId", new { teamId }, cancellationToken: ct));
+        return row is { } r ? new Balance(r.Credits, r.Held) : new Balance(0, 0);
     }
 
     /// <summary>Adds credits to a team (a grant or a purchase); <paramref name="amount"/> must be positive.</summary>
@@ -31,8 +30,9 @@ public sealed class Ledger(NpgsqlDataSource db)
             throw new ArgumentException("Only grants and purchases add credits.", nameof(kind));
         }
         await using var conn = await db.OpenConnectionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO ledger_entries (team_id, kind, amount, description) VALUES (@teamId, @kind, @amount, @description)",
-            new { teamId, kind, amount, description }, cancellationToken: ct));
+        await conn.ExecuteAsync(new CommandDefinition("""
+            WITH e AS (INSERT INTO ledger_entries (team_id, kind, amount, description) VALUES (@teamId, @kind, @amount, @description) RETURNING team_id, amount)
+            UPDATE team_balances b SET credits = b.credits + e.amount FROM e WHERE b.team_id = e.team_id
+            """, new { teamId, kind, amount, description }, cancellationToken: ct));
     }
 }

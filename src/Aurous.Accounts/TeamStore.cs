@@ -10,7 +10,10 @@ public sealed class TeamStore(NpgsqlDataSource db)
     {
         var id = Ulid.NewId("team");
         await using var conn = await db.OpenConnectionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("INSERT INTO teams (id, name) VALUES (@id, @name)", new { id, name }, cancellationToken: ct));
+        await conn.ExecuteAsync(new CommandDefinition("""
+            WITH t AS (INSERT INTO teams (id, name) VALUES (@id, @name) RETURNING id)
+            INSERT INTO team_balances (team_id) SELECT id FROM t
+            """, new { id, name }, cancellationToken: ct));
         return id;
     }
 

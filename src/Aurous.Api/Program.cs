@@ -1,4 +1,5 @@
 using Aurous.Api.Balance;
+using Aurous.Api.Embeddings;
 using Aurous.Api.Extensions;
 using Aurous.Api.Models;
 using Aurous.Api.Pipeline;
@@ -16,6 +17,7 @@ app.MapOpenApi("/openapi/{documentName}.json");
 var v1 = app.MapGroup("/v1").RequireApiKey();
 v1.MapModelsApi();
 v1.MapBalanceApi();
+v1.MapEmbeddingsApi();
 
 app.Run();
 

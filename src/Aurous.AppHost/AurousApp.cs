@@ -12,6 +12,9 @@ public sealed record AurousAppSettings(string RepoRoot, string HomeDirectory)
     public string DevEnvPath => Path.Combine(HomeDirectory, "dev.env");
     public string ModelsDirectory { get; init; } = Path.Combine(RepoRoot, "models");
 
+    /// <summary>How many API instances to run (1 locally; tests run 3 to prove limits hold across instances).</summary>
+    public int ApiReplicas { get; init; } = 1;
+
     /// <summary>The repository root: the nearest folder above <paramref name="start"/> that holds Aurous.sln.</summary>
     public static string FindRepoRoot(string start)
     {
@@ -50,10 +53,13 @@ public static class AurousApp
             .WithEnvironment("Models__Path", settings.ModelsDirectory)
             .WithEnvironment("Models__Generate", "true");
 
-        var api = builder.AddProject("api", "Aurous.Api", port: 5080)
-            .WithReference(postgres).WithReference(redis).WithReference(blobs).WithReference(worker)
-            .WithEnvironment("Models__Path", settings.ModelsDirectory)
-            .WaitFor(migrations).WaitFor(redis).WaitFor(blobs).WaitFor(worker);
+        // Replicas (api-2, api-3, ...) share Postgres and Redis, as API instances behind a load balancer do.
+        var apis = Enumerable.Range(1, settings.ApiReplicas).Select(i =>
+            builder.AddProject(i == 1 ? "api" : $"api-{i}", "Aurous.Api", port: 5080 + i - 1)
+                .WithReference(postgres).WithReference(redis).WithReference(blobs).WithReference(worker)
+                .WithEnvironment("Models__Path", settings.ModelsDirectory)
+                .WaitFor(migrations).WaitFor(redis).WaitFor(blobs).WaitFor(worker)).ToArray();
+        var api = apis[0];
 
         var dashboard = builder.AddProject("dashboard", "Aurous.Dashboard", port: 5090)
             .WithReference(postgres).WithReference(api)

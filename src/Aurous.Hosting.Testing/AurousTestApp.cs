@@ -29,13 +29,13 @@ public sealed class AurousTestApp : IAsyncDisposable
 
     public NpgsqlDataSource Database => _db;
 
-    public static async Task<AurousTestApp> StartAsync(IEnumerable<string>? only = null, CancellationToken cancellationToken = default)
+    public static async Task<AurousTestApp> StartAsync(IEnumerable<string>? only = null, int apiReplicas = 1, CancellationToken cancellationToken = default)
     {
         var repoRoot = AurousAppSettings.FindRepoRoot(AppContext.BaseDirectory);
         var home = Directory.CreateTempSubdirectory("aurous-test-").FullName;
         // The postgres account must be able to enter the state folder.
         File.SetUnixFileMode(home, (UnixFileMode)0b111_101_101);
-        var settings = new AurousAppSettings(repoRoot, home);
+        var settings = new AurousAppSettings(repoRoot, home) { ApiReplicas = apiReplicas };
         var log = new ConcurrentQueue<string>();
         var builder = new DistributedApplicationBuilder(new DistributedApplicationOptions
         {
@@ -61,9 +61,9 @@ public sealed class AurousTestApp : IAsyncDisposable
     /// <summary>The API's /v1 base address, as an OpenAI SDK client wants it.</summary>
     public Uri ApiV1 => new(App.GetEndpoint("api"), "/v1");
 
-    public HttpClient CreateApiClient(string? apiKey = null)
+    public HttpClient CreateApiClient(string? apiKey = null, string instance = "api")
     {
-        var client = new HttpClient { BaseAddress = App.GetEndpoint("api") };
+        var client = new HttpClient { BaseAddress = App.GetEndpoint(instance) };
         if (apiKey is not null)
         {
             client.DefaultRequestHeaders.Add("X-Api-Key", apiKey);
@@ -81,6 +81,16 @@ public sealed class AurousTestApp : IAsyncDisposable
         }
         var (_, key) = await new ApiKeyStore(_db).CreateAsync(teamId, "test key", scopes);
         return (teamId, key);
+    }
+
+    /// <summary>Sets the team's own rate limits (null: the platform default).</summary>
+    public async Task SetLimitsAsync(string teamId, int? rpm, int? tpm)
+    {
+        await using var cmd = _db.CreateCommand("UPDATE teams SET rpm_limit = @rpm, tpm_limit = @tpm WHERE id = @t");
+        cmd.Parameters.AddWithValue("t", teamId);
+        cmd.Parameters.AddWithValue("rpm", (object?)rpm ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("tpm", (object?)tpm ?? DBNull.Value);
+        await cmd.ExecuteNonQueryAsync();
     }
 
     public async ValueTask DisposeAsync()

@@ -21,6 +21,12 @@ public sealed record InferenceOptions
     public bool GenerateMissingModels { get; init; }
     public RequestedProvider ExecutionProvider { get; init; } = RequestedProvider.Auto;
     public int CudaDeviceId { get; init; }
+    /// <summary>Most items (text sequences, image frames) in one ONNX Runtime run (<c>Inference:MaxBatchSize</c>; 1 disables batching).</summary>
+    public int MaxBatchSize { get; init; } = 32;
+    /// <summary>Longest a batch waits for more items after its first (<c>Inference:MaxBatchWaitMs</c>; 0: only what is already queued).</summary>
+    public double MaxBatchWaitMs { get; init; } = 2;
+    /// <summary>Cap on batch x padded sequence length of one text run (<c>Inference:MaxBatchTokens</c>); a longer sequence runs alone.</summary>
+    public int MaxBatchTokens { get; init; } = 16_384;
 
     public static InferenceOptions FromConfiguration(IConfiguration configuration)
     {
@@ -31,8 +37,16 @@ public sealed record InferenceOptions
             GenerateMissingModels = configuration.GetValue("Models:Generate", false),
             ExecutionProvider = ParseProvider(provider),
             CudaDeviceId = configuration.GetValue("Inference:CudaDeviceId", 0),
+            MaxBatchSize = Positive(configuration.GetValue("Inference:MaxBatchSize", 32), "Inference:MaxBatchSize"),
+            MaxBatchWaitMs = configuration.GetValue("Inference:MaxBatchWaitMs", 2.0) is var wait && wait >= 0
+                ? wait
+                : throw new InvalidOperationException("Inference:MaxBatchWaitMs must be 0 or more."),
+            MaxBatchTokens = Positive(configuration.GetValue("Inference:MaxBatchTokens", 16_384), "Inference:MaxBatchTokens"),
         };
     }
+
+    private static int Positive(int value, string key) =>
+        value > 0 ? value : throw new InvalidOperationException($"{key} must be a positive number, not {value}.");
 
     public static RequestedProvider ParseProvider(string? value) => value?.Trim().ToLowerInvariant() switch
     {

@@ -1,4 +1,5 @@
 using Aurous.InferenceWorker;
+using Aurous.InferenceWorker.Embeddings;
 using Aurous.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -10,6 +11,7 @@ var app = builder.Build();
 
 app.MapDefaultEndpoints();
 app.MapInfoApi();
+app.MapInternalEmbeddings();
 
 app.Run();
 

@@ -11,7 +11,7 @@ namespace Aurous.ModelForge;
 public static class Forge
 {
     private static readonly IReadOnlyDictionary<string, IModelGenerator> KnownGenerators =
-        new IModelGenerator[] { new TinyTextEncoderV1() }.ToDictionary(g => g.Name, StringComparer.Ordinal);
+        new IModelGenerator[] { new TinyClipV1(), new TinyTextEncoderV1() }.ToDictionary(g => g.Name, StringComparer.Ordinal);
 
     public static IReadOnlyCollection<string> GeneratorNames => KnownGenerators.Keys.ToArray();
 

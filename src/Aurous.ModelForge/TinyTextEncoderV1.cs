@@ -34,11 +34,11 @@ public sealed class TinyTextEncoderV1 : IModelGenerator
     public IReadOnlyCollection<string> Roles { get; } = [Role];
 
     /// <summary>The weights, in generation order: token embedding [vocab, hidden] then projection [hidden, output].</summary>
-    public static (float[] TokenEmbedding, float[] Projection) CreateWeights()
+    public static (float[] TokenEmbedding, float[] Projection) CreateWeights(int hiddenSize = HiddenSize)
     {
         var random = new DeterministicRandom(Seed);
-        var embedding = random.Fill(VocabularySize * HiddenSize, 1f);
-        var projection = random.Fill(HiddenSize * OutputDimension, 1f / MathF.Sqrt(HiddenSize));
+        var embedding = random.Fill(VocabularySize * hiddenSize, 1f);
+        var projection = random.Fill(hiddenSize * OutputDimension, 1f / MathF.Sqrt(hiddenSize));
         return (embedding, projection);
     }
 
@@ -59,9 +59,11 @@ public sealed class TinyTextEncoderV1 : IModelGenerator
         return OnnxWriter.Serialize(BuildModel(manifest.Id));
     }
 
-    public static OnnxModel BuildModel(string modelId)
+    /// <param name="hiddenSize">Width of the token embedding; the generated model uses <see cref="HiddenSize"/>. Wider
+    /// variants (e.g. 384, a MiniLM-sized tower) exist for benchmarks whose per-run cost should resemble a real encoder's.</param>
+    public static OnnxModel BuildModel(string modelId, int hiddenSize = HiddenSize)
     {
-        var (embedding, projection) = CreateWeights();
+        var (embedding, projection) = CreateWeights(hiddenSize);
         OnnxDim batch = "batch", sequence = "sequence";
         var graph = new OnnxGraph(
             Name: "tiny_text_encoder_v1",
@@ -91,8 +93,8 @@ public sealed class TinyTextEncoderV1 : IModelGenerator
             ],
             Initializers:
             [
-                OnnxTensor.FromFloats("token_embedding", [VocabularySize, HiddenSize], embedding),
-                OnnxTensor.FromFloats("projection", [HiddenSize, OutputDimension], projection),
+                OnnxTensor.FromFloats("token_embedding", [VocabularySize, hiddenSize], embedding),
+                OnnxTensor.FromFloats("projection", [hiddenSize, OutputDimension], projection),
                 OnnxTensor.FromInt64s("axis_last", [1], [2]),
                 OnnxTensor.FromInt64s("axis_sequence", [1], [1]),
                 OnnxTensor.FromFloats("min_token_count", [], [MinTokenCount]),

@@ -9,7 +9,10 @@ public sealed class ApiFixture : IAsyncLifetime
 {
     public AurousTestApp System { get; private set; } = null!;
 
-    public async Task InitializeAsync() => System = await AurousTestApp.StartAsync(only: ["api"]);
+    /// <summary>Three API instances share one Postgres and one Redis, as replicas behind a load balancer would.</summary>
+    public static readonly string[] Instances = ["api", "api-2", "api-3"];
+
+    public async Task InitializeAsync() => System = await AurousTestApp.StartAsync(only: Instances, apiReplicas: Instances.Length);
 
     public async Task DisposeAsync() => await System.DisposeAsync();
 }

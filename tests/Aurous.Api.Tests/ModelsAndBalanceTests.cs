@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Aurous.Accounts;
 
 namespace Aurous.Api.Tests;
 
@@ -56,22 +57,17 @@ public sealed class ModelsAndBalanceTests(ApiFixture fixture)
         (await client.GetStringAsync("/v1/balance"))
             .ShouldBe("""{"credits":100,"held_credits":0,"available_credits":100,"currency":"credit"}""");
 
-        await using (var cmd = fixture.System.Database.CreateCommand("""
-            INSERT INTO ledger_entries (team_id, kind, amount, description) VALUES (@t, 'charge', -2.51, 'test charge');
-            INSERT INTO credit_holds (id, team_id, request_id, amount, state) VALUES
-              ('hold_a' || @t, @t, 'req_a', 4, 'held'),
-              ('hold_b' || @t, @t, 'req_b', 0.25, 'held'),
-              ('hold_c' || @t, @t, 'req_c', 50, 'released');
-            """))
-        {
-            cmd.Parameters.AddWithValue("t", teamId);
-            await cmd.ExecuteNonQueryAsync();
-        }
+        var holds = new CreditHolds(fixture.System.Database);
+        (await holds.TryPlaceAsync(teamId, "req_a", "test", "m", 4m)).ShouldNotBeNull();
+        var captured = (await holds.TryPlaceAsync(teamId, "req_b", "test", "m", 3m))!;
+        (await holds.CaptureAsync(new Capture(captured, teamId, "req_b", "key_test", "test", "m", 2.51m, "{}", "{}", "{}", null))).ShouldNotBeNull();
+        var released = (await holds.TryPlaceAsync(teamId, "req_c", "test", "m", 50m))!;
+        (await holds.ReleaseAsync(released)).ShouldBeTrue();
 
         var balance = await client.GetFromJsonAsync<JsonElement>("/v1/balance");
         balance.GetProperty("credits").GetDecimal().ShouldBe(97.49m);
-        balance.GetProperty("held_credits").GetDecimal().ShouldBe(4.25m);
-        balance.GetProperty("available_credits").GetDecimal().ShouldBe(93.24m);
+        balance.GetProperty("held_credits").GetDecimal().ShouldBe(4m);
+        balance.GetProperty("available_credits").GetDecimal().ShouldBe(93.49m);
         balance.GetProperty("currency").GetString().ShouldBe("credit");
     }
 

@@ -17,10 +17,14 @@ public sealed class ForgeTests
         stopwatch.Stop();
         Forge.EnsureGenerated(second.Catalog());
 
-        var path = Path.Combine(first.Directory, "aurous-embed-vision-1.0", "text_encoder.onnx");
-        written.ShouldBe([path]);
-        stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(2));
-        Hash(path).ShouldBe(Hash(Path.Combine(second.Directory, "aurous-embed-vision-1.0", "text_encoder.onnx")));
+        string[] files = ["image_encoder.onnx", "text_encoder.onnx", "tokenizer.json"];
+        written.ShouldBe(files.Select(f => Path.Combine(first.Directory, "aurous-embed-vision-1.0", f)).ToArray(), ignoreOrder: true);
+        stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(3));
+        foreach (var file in files)
+        {
+            Hash(Path.Combine(first.Directory, "aurous-embed-vision-1.0", file))
+                .ShouldBe(Hash(Path.Combine(second.Directory, "aurous-embed-vision-1.0", file)), file);
+        }
         Directory.EnumerateFiles(first.Directory, "*.tmp", SearchOption.AllDirectories).ShouldBeEmpty();
     }
 
@@ -31,6 +35,7 @@ public sealed class ForgeTests
         var path = Path.Combine(models.Directory, "aurous-embed-vision-1.0", "text_encoder.onnx");
         File.WriteAllText(path, "a real export would be here");
 
+        Forge.EnsureGenerated(models.Catalog()).Select(Path.GetFileName).ShouldBe(["image_encoder.onnx", "tokenizer.json"], ignoreOrder: true);
         Forge.EnsureGenerated(models.Catalog()).ShouldBeEmpty();
 
         File.ReadAllText(path).ShouldBe("a real export would be here");
@@ -41,12 +46,12 @@ public sealed class ForgeTests
     {
         using var models = new TempModels();
         var manifest = Path.Combine(models.Directory, "aurous-embed-vision-1.0", "manifest.json");
-        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("aurous-forge/tiny-text-encoder-v1", "aurous-forge/nope"));
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace(TinyClipV1.GeneratorName, "aurous-forge/nope"));
 
         var error = Should.Throw<InvalidOperationException>(() => Forge.EnsureGenerated(models.Catalog()));
 
         error.Message.ShouldContain("Unknown model generator 'aurous-forge/nope'");
-        error.Message.ShouldContain(TinyTextEncoderV1.GeneratorName);
+        error.Message.ShouldContain(TinyClipV1.GeneratorName);
     }
 
     private static string Hash(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));

@@ -1,9 +1,10 @@
 using Aurous.Accounts;
 using Aurous.Api.Health;
+using Aurous.Api.Inference;
+using Aurous.Api.Metering;
 using Aurous.Api.Pipeline;
 using Aurous.Models;
 using Aurous.Persistence;
-using StackExchange.Redis;
 
 namespace Aurous.Api.Extensions;
 
@@ -22,13 +23,15 @@ public static class ApiServiceExtensions
         services.AddAurousDatabase(config);
         services.AddSingleton<TeamStore>();
         services.AddSingleton<Ledger>();
+        services.AddSingleton<CreditHolds>();
+        services.AddSingleton<IdempotencyStore>();
+        services.AddSingleton<MeteringPipeline>();
+        services.AddHostedService<HoldSweeper>();
+        services.AddSingleton<ModelTokenizers>();
+        services.AddSingleton<InferenceWorkerClient>();
 
         var models = ModelCatalog.LocateModelsDirectory(config["Models:Path"], AppContext.BaseDirectory);
         services.AddSingleton(ModelCatalog.Load(models));
-
-        var redis = config.GetConnectionString("redis")
-            ?? throw new InvalidOperationException("ConnectionStrings:redis is not set (env ConnectionStrings__redis).");
-        services.AddSingleton(new Lazy<ConnectionMultiplexer>(() => ConnectionMultiplexer.Connect(redis)));
 
         var worker = config[$"services:{InferenceWorkerClient}:http:0"]
             ?? throw new InvalidOperationException($"services:{InferenceWorkerClient}:http:0 is not set (env services__{InferenceWorkerClient}__http__0).");

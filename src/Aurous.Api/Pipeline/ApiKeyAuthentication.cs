@@ -8,6 +8,9 @@ public sealed class ApiKeyRequirement
     public static readonly ApiKeyRequirement Instance = new();
 }
 
+/// <summary>Endpoint metadata: the key must carry this scope.</summary>
+public sealed record ScopeRequirement(string Scope);
+
 /// <summary>
 /// Authenticates <c>X-Api-Key: al_live_…</c> or <c>Authorization: Bearer al_live_…</c> (what the OpenAI SDKs send)
 /// against the stored SHA-256 hashes. Runs after routing and before model binding, so an unauthenticated request
@@ -35,12 +38,19 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys,
         }
         else
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var key = await keys.FindByHashAsync(ApiKeySecret.Hash(presented), context.RequestAborted);
+            RequestContext.Of(context).Time("auth", started);
             if (key is null || !key.IsUsableAt(clock.GetUtcNow()))
             {
                 error = ApiError.InvalidApiKey(key is null
                     ? "The API key is not recognised."
                     : "The API key has been revoked or its rotation grace period has ended.");
+            }
+            else if (context.GetEndpoint()?.Metadata.GetMetadata<ScopeRequirement>() is { } scope && !key.HasScope(scope.Scope))
+            {
+                RequestContext.Of(context).ApiKey = key;
+                error = ApiError.PermissionDenied($"This API key lacks the '{scope.Scope}' scope. Create a key with it in the dashboard.");
             }
             else
             {
@@ -48,9 +58,12 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys,
             }
         }
 
-        if (error is not null)
+        if (error is { Status: 401 })
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
+        }
+        if (error is not null)
+        {
             await error.WriteAsync(context);
             return;
         }

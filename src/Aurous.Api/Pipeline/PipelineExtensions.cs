@@ -12,7 +12,7 @@ public static class PipelineExtensions
 {
     public const long MaxRequestBodyBytes = 32 * 1024 * 1024;
 
-    /// <summary>The services the pipeline needs: OpenAI-style snake_case JSON, body limits, and key lookup.</summary>
+    /// <summary>The services the pipeline needs: OpenAI-style snake_case JSON, body limits, key lookup, Redis rate limits.</summary>
     public static WebApplicationBuilder AddAurousPipeline(this WebApplicationBuilder builder)
     {
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
@@ -21,6 +21,11 @@ public static class PipelineExtensions
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ApiKeyStore>();
+        var redis = builder.Configuration.GetConnectionString("redis")
+            ?? throw new InvalidOperationException("ConnectionStrings:redis is not set (env ConnectionStrings__redis).");
+        builder.Services.AddSingleton(new Lazy<StackExchange.Redis.ConnectionMultiplexer>(() => StackExchange.Redis.ConnectionMultiplexer.Connect(redis)));
+        builder.Services.AddSingleton<Metering.RateLimiter>();
+        builder.Services.Configure<Metering.RateLimitOptions>(builder.Configuration.GetSection("RateLimits"));
         return builder;
     }
 
@@ -30,11 +35,20 @@ public static class PipelineExtensions
         app.Use(ErrorEnvelopeMiddleware);
         app.UseRouting();
         app.UseMiddleware<ApiKeyAuthentication>();
+        app.UseMiddleware<RequestRateLimiting>();
         return app;
     }
 
-    /// <summary>Marks a route group as requiring an API key (X-Api-Key or Authorization: Bearer).</summary>
+    /// <summary>Marks a route group as requiring an API key (X-Api-Key or Authorization: Bearer); its requests count against the team's RPM.</summary>
     public static RouteGroupBuilder RequireApiKey(this RouteGroupBuilder group) => group.WithMetadata(ApiKeyRequirement.Instance);
+
+    /// <summary>The key must carry <paramref name="scope"/> (chat, embeddings, images); otherwise 403.</summary>
+    public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new ScopeRequirement(scope));
+
+    /// <summary>The route also meters tokens per minute, so its responses carry the X-RateLimit-TPM-* headers.</summary>
+    public static TBuilder MetersTokens<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(TokenMeteredRoute.Instance);
 
     private static async Task RequestContextMiddleware(HttpContext context, RequestDelegate next)
     {
@@ -64,6 +78,22 @@ public static class PipelineExtensions
             var headers = context.Response.Headers;
             headers[AurousHeaders.RequestId] = requestContext.RequestId;
             headers[AurousHeaders.Version] = requestContext.ApiVersion;
+            if (requestContext.Timings.Count > 0)
+            {
+                headers["Server-Timing"] = string.Join(", ", requestContext.Timings.Select(t => $"{t.Stage};dur={t.Milliseconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}"));
+            }
+            if (requestContext.RequestBucket is { } rpm)
+            {
+                headers["X-RateLimit-Limit"] = rpm.Limit.ToString();
+                headers["X-RateLimit-Remaining"] = rpm.Remaining.ToString();
+                headers["X-RateLimit-Reset"] = rpm.ResetSeconds.ToString();
+            }
+            if (requestContext.TokenBucket is { } tpm)
+            {
+                headers["X-RateLimit-TPM-Limit"] = tpm.Limit.ToString();
+                headers["X-RateLimit-TPM-Remaining"] = tpm.Remaining.ToString();
+                headers["X-RateLimit-TPM-Reset"] = tpm.ResetSeconds.ToString();
+            }
             return Task.CompletedTask;
         });
 

@@ -1,4 +1,5 @@
 using Aurous.Accounts;
+using Aurous.Api.Metering;
 
 namespace Aurous.Api.Pipeline;
 
@@ -14,6 +15,19 @@ public sealed class RequestContext
 
     /// <summary>The authenticated key (and through it the team); null until authentication ran.</summary>
     public ApiKeyRecord? ApiKey { get; set; }
+
+    /// <summary>The RPM bucket after this request was counted (every authenticated /v1 route).</summary>
+    public BucketState? RequestBucket { get; set; }
+
+    /// <summary>The TPM bucket as this request last saw it (chat and embeddings routes).</summary>
+    public BucketState? TokenBucket { get; set; }
+
+    /// <summary>Time spent per pipeline stage, reported in the standard Server-Timing header so anyone can see where a request's time went.</summary>
+    public List<(string Stage, double Milliseconds)> Timings { get; } = new(8);
+
+    /// <summary>Records the time since <paramref name="startTimestamp"/> (a Stopwatch timestamp) under <paramref name="stage"/>.</summary>
+    public void Time(string stage, long startTimestamp) =>
+        Timings.Add((stage, System.Diagnostics.Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds));
 
     public string TeamId => ApiKey?.TeamId ?? throw new InvalidOperationException("The request is not authenticated.");
 

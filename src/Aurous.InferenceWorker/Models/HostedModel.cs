@@ -15,6 +15,8 @@ public sealed record TensorDescription(string Name, string ElementType, IReadOnl
 public sealed class HostedModel
 {
     public required string Id { get; init; }
+    /// <summary>The catalog entry (null only for hosts built by hand in tests).</summary>
+    public ModelManifest? Manifest { get; init; }
     public required ModelKind Kind { get; init; }
     public required HostedModelStatus Status { get; init; }
     /// <summary>Why the model is unavailable; null when loaded.</summary>
@@ -31,4 +33,6 @@ public sealed class HostedModel
     public int? OutputDimension { get; init; }
     /// <summary>The session, when <see cref="Kind"/> is embedding and the model loaded.</summary>
     public TextEncoderModel? TextEncoder { get; init; }
+    /// <summary>Encoders, batchers and media rules of a loaded embedding model (owns the sessions).</summary>
+    public Embeddings.EmbeddingEngine? Engine { get; init; }
 }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using Aurous.InferenceWorker.Embeddings;
 using Aurous.ModelForge;
+using Aurous.Tokenizers;
 using Aurous.Models;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -24,6 +26,8 @@ public sealed class ModelHost : IDisposable
     public const string CpuProvider = "CPUExecutionProvider";
     public const string CudaProvider = "CUDAExecutionProvider";
     public const string TextEncoderRole = "text_encoder";
+    public const string ImageEncoderRole = "image_encoder";
+    public const string TokenizerRole = "tokenizer";
 
     private readonly InferenceOptions _options;
     private readonly string _startDirectory;
@@ -51,6 +55,19 @@ public sealed class ModelHost : IDisposable
     public string? ModelsDirectory { get; private set; }
     public DateTimeOffset? ReadyAt { get; private set; }
     public IReadOnlyList<HostedModel> Models => _models;
+
+    /// <summary>A catalog model by id or alias (loaded or not); null when the catalog has no such model.</summary>
+    public HostedModel? Find(string idOrAlias)
+    {
+        foreach (var model in _models)
+        {
+            if (model.Id == idOrAlias || (model.Manifest?.Aliases.Contains(idOrAlias) ?? false))
+            {
+                return model;
+            }
+        }
+        return null;
+    }
 
     /// <summary>The loaded text encoder of an embedding model (by id or alias), if this worker serves it.</summary>
     public bool TryGetTextEncoder(string idOrAlias, out TextEncoderModel encoder)
@@ -167,6 +184,7 @@ public sealed class ModelHost : IDisposable
         HostedModel Unavailable(string reason, bool fault) => new()
         {
             Id = manifest.Id,
+            Manifest = manifest,
             Kind = manifest.Kind,
             Status = HostedModelStatus.Unavailable,
             Reason = reason,
@@ -197,6 +215,9 @@ public sealed class ModelHost : IDisposable
         var stopwatch = Stopwatch.StartNew();
         var provider = ExecutionProvider!;
         InferenceSession? session = null;
+        InferenceSession? imageSession = null;
+        TextEncoderModel? textEncoder = null;
+        var file = Path.GetFileName(path);
         try
         {
             try
@@ -209,19 +230,56 @@ public sealed class ModelHost : IDisposable
                 provider = CpuProvider;
                 session = CreateSession(path, manifest.Id, provider);
             }
-            var encoder = TextEncoderModel.Create(session);
-            SelfTest(encoder);
+            var encoder = textEncoder = TextEncoderModel.Create(session);
             session = null; // owned by the encoder from here on
+            SelfTest(encoder);
+
+            ImageEncoderModel? imageEncoder = null;
+            if (manifest.Files.ContainsKey(ImageEncoderRole))
+            {
+                var imagePath = model.FilePath(ImageEncoderRole);
+                file = Path.GetFileName(imagePath);
+                if (!File.Exists(imagePath))
+                {
+                    throw new InvalidDataException($"file '{imagePath}' is missing");
+                }
+                imageSession = CreateSession(imagePath, manifest.Id, provider);
+                imageEncoder = ImageEncoderModel.Create(imageSession);
+                imageSession = null; // owned by the image encoder from here on
+                try
+                {
+                    SelfTest(imageEncoder);
+                }
+                catch
+                {
+                    imageEncoder.Dispose();
+                    throw;
+                }
+            }
+
+            int? vocabularySize = null;
+            if (manifest.Files.ContainsKey(TokenizerRole))
+            {
+                var tokenizerPath = model.FilePath(TokenizerRole);
+                file = Path.GetFileName(tokenizerPath);
+                vocabularySize = File.Exists(tokenizerPath)
+                    ? BpeTokenizer.Load(tokenizerPath).VocabSize
+                    : throw new InvalidDataException($"file '{tokenizerPath}' is missing");
+            }
+            file = Path.GetFileName(path);
+            var engine = new EmbeddingEngine(manifest, encoder, imageEncoder, vocabularySize, _options);
             var elapsed = stopwatch.Elapsed.TotalMilliseconds;
             activity?.SetTag("aurous.execution_provider", provider);
             WorkerTelemetry.ModelLoadDuration.Record(elapsed,
                 new KeyValuePair<string, object?>("aurous.model.id", manifest.Id),
                 new KeyValuePair<string, object?>("aurous.execution_provider", provider));
-            _log.LogInformation("Loaded model {ModelId} ({File}) on {Provider} in {ElapsedMs:F0} ms; output dimension {Dimension}",
-                manifest.Id, Path.GetFileName(path), provider, elapsed, encoder.Dimension);
+            _log.LogInformation("Loaded model {ModelId} ({Files}) on {Provider} in {ElapsedMs:F0} ms; output dimension {Dimension}; batching up to {MaxBatch} items, {MaxWait} ms",
+                manifest.Id, string.Join(", ", manifest.Files.Values), provider, elapsed, encoder.Dimension, _options.MaxBatchSize, _options.MaxBatchWaitMs);
             return new HostedModel
             {
                 Id = manifest.Id,
+                Manifest = manifest,
+                Engine = engine,
                 Kind = manifest.Kind,
                 Status = HostedModelStatus.Loaded,
                 ExecutionProvider = provider,
@@ -232,10 +290,12 @@ public sealed class ModelHost : IDisposable
                 TextEncoder = encoder,
             };
         }
-        catch (Exception ex) when (ex is OnnxRuntimeException or InvalidDataException or ArgumentException)
+        catch (Exception ex) when (ex is OnnxRuntimeException or InvalidDataException or ArgumentException or IOException)
         {
             session?.Dispose();
-            var reason = $"failed to load '{Path.GetFileName(path)}': {Describe(ex)}";
+            imageSession?.Dispose();
+            textEncoder?.Dispose();
+            var reason = $"failed to load '{file}': {Describe(ex)}";
             activity?.SetStatus(ActivityStatusCode.Error, reason);
             _log.LogError(ex, "Model {ModelId} is unavailable: {Reason}", manifest.Id, reason);
             return Unavailable(reason, fault: true);
@@ -282,6 +342,22 @@ public sealed class ModelHost : IDisposable
         }
     }
 
+    /// <summary>One real image inference (mid-grey) so a broken image encoder fails at start-up.</summary>
+    private static void SelfTest(ImageEncoderModel encoder)
+    {
+        var rgb = new byte[encoder.ImageSize * encoder.ImageSize * 3];
+        Array.Fill(rgb, (byte)128);
+        var output = encoder.Encode(encoder.Preprocess(rgb), batch: 1);
+        if (output.Any(v => !float.IsFinite(v)) || output.All(v => v == 0))
+        {
+            throw new InvalidDataException("image encoder self-test produced a non-finite or all-zero embedding");
+        }
+        if (encoder.Dimension is { } image && image != output.Length)
+        {
+            throw new InvalidDataException($"image encoder output dimension {output.Length} differs from its declared {image}");
+        }
+    }
+
     private static IReadOnlyList<TensorDescription> Describe(IReadOnlyDictionary<string, NodeMetadata> metadata) =>
         metadata.Select(kv => new TensorDescription(
             kv.Key,
@@ -320,7 +396,14 @@ public sealed class ModelHost : IDisposable
         {
             foreach (var model in _models)
             {
-                model.TextEncoder?.Dispose();
+                if (model.Engine is not null)
+                {
+                    model.Engine.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                }
+                else
+                {
+                    model.TextEncoder?.Dispose();
+                }
             }
             _models = [];
         }

@@ -1,0 +1,106 @@
+using Dapper;
+using Npgsql;
+using Aurous.Persistence;
+
+namespace Aurous.Accounts;
+
+/// <summary>What a capture records: the exact charge and its receipt.</summary>
+public sealed record Capture(
+    string HoldId, string TeamId, string RequestId, string ApiKeyId, string Endpoint, string Model,
+    decimal Amount, string TokensJson, string RatesJson, string BreakdownJson, string? EndUser);
+
+/// <summary>A successful response to keep for idempotent replays, stored in the capture's own transaction.</summary>
+public sealed record IdempotentResponse(string Key, int StatusCode, string ContentType, byte[] Body);
+
+/// <summary>
+/// Credit holds: reserve an upper bound before work, then capture the exact cost (ledger entry + receipt + running
+/// balance, one statement, so one transaction) or release it. Each step is a single SQL statement whose row lock on the
+/// team's balance serialises concurrent requests of one team, and whose CHECK keeps available credits >= 0.
+/// </summary>
+public sealed class CreditHolds(NpgsqlDataSource db)
+{
+    /// <summary>Places a hold of <paramref name="amount"/>; null when the team's available credits cannot cover it.</summary>
+    public async Task<string?> TryPlaceAsync(string teamId, string requestId, string endpoint, string model, decimal amount, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(amount);
+        var id = Ulid.NewId("hold");
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<string?>(new CommandDefinition("""
+            WITH b AS (
+                UPDATE team_balances SET held = held + @amount
+                WHERE team_id = @teamId AND credits - held >= @amount
+                RETURNING team_id)
+            INSERT INTO credit_holds (id, team_id, request_id, amount, state, endpoint, model)
+            SELECT @id, team_id, @requestId, @amount, 'held', @endpoint, @model FROM b
+            RETURNING id
+            """, new { id, teamId, requestId, amount, endpoint, model }, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// Captures <see cref="Capture.Amount"/> (at most the held amount) and releases the rest, writing the ledger entry,
+    /// the receipt and, when given, the idempotent response, all in one statement. Returns the receipt id, or null if
+    /// the hold was no longer open (already settled or expired): then nothing is charged.
+    /// </summary>
+    public async Task<string?> CaptureAsync(Capture capture, IdempotentResponse? response = null, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(capture.Amount);
+        var receiptId = Ulid.NewId("rcpt");
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<string?>(new CommandDefinition("""
+            WITH h AS (
+                UPDATE credit_holds SET state = 'captured', settled_at = now(), captured_amount = @amount
+                WHERE id = @holdId AND state = 'held' AND amount >= @amount
+                RETURNING id, team_id, amount),
+            b AS (
+                UPDATE team_balances tb SET held = tb.held - h.amount, credits = tb.credits - @amount
+                FROM h WHERE tb.team_id = h.team_id
+                RETURNING tb.team_id),
+            l AS (
+                INSERT INTO ledger_entries (team_id, kind, amount, request_id, hold_id, description)
+                SELECT b.team_id, 'charge', -@amount, @requestId, @holdId, @endpoint || ' ' || @model FROM b
+                RETURNING id, team_id),
+            i AS (
+                UPDATE idempotency_records r
+                SET state = 'completed', status_code = @status, content_type = @contentType, response_body = @body
+                FROM l WHERE @idempotencyKey::text IS NOT NULL AND r.team_id = l.team_id AND r.key = @idempotencyKey AND r.request_id = @requestId)
+            INSERT INTO usage_receipts (id, team_id, ledger_entry_id, request_id, api_key_id, endpoint, model, tokens, rates, breakdown, amount, end_user)
+            SELECT @receiptId, l.team_id, l.id, @requestId, @apiKeyId, @endpoint, @model, @tokens::jsonb, @rates::jsonb, @breakdown::jsonb, @amount, @endUser FROM l
+            RETURNING id
+            """,
+            new
+            {
+                receiptId, capture.HoldId, capture.RequestId, capture.ApiKeyId, capture.Endpoint, capture.Model, capture.Amount,
+                tokens = capture.TokensJson, rates = capture.RatesJson, breakdown = capture.BreakdownJson, capture.EndUser,
+                idempotencyKey = response?.Key, status = response?.StatusCode, contentType = response?.ContentType, body = response?.Body,
+            },
+            cancellationToken: ct));
+    }
+
+    /// <summary>Releases an open hold in full (the request failed or was cancelled). Settled holds are left alone.</summary>
+    public async Task<bool> ReleaseAsync(string holdId, CancellationToken ct = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition("""
+            WITH h AS (
+                UPDATE credit_holds SET state = 'released', settled_at = now()
+                WHERE id = @holdId AND state = 'held'
+                RETURNING team_id, amount)
+            UPDATE team_balances tb SET held = tb.held - h.amount FROM h WHERE tb.team_id = h.team_id
+            """, new { holdId }, cancellationToken: ct)) == 1;
+    }
+
+    /// <summary>Expires holds older than <paramref name="olderThan"/> (their requests crashed); returns how many.</summary>
+    public async Task<int> ExpireStaleAsync(TimeSpan olderThan, CancellationToken ct = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<int>(new CommandDefinition("""
+            WITH h AS (
+                UPDATE credit_holds SET state = 'expired', settled_at = now()
+                WHERE state = 'held' AND created_at < now() - @olderThan
+                RETURNING team_id, amount),
+            per_team AS (SELECT team_id, sum(amount) AS amount, count(*) AS n FROM h GROUP BY team_id),
+            b AS (UPDATE team_balances tb SET held = tb.held - p.amount FROM per_team p WHERE tb.team_id = p.team_id RETURNING p.n)
+            SELECT COALESCE(sum(n), 0)::int FROM b
+            """, new { olderThan }, cancellationToken: ct));
+    }
+}

@@ -1,0 +1,128 @@
+using System.Buffers;
+using System.Text.Json;
+using Aurous.Api.Inference;
+using Aurous.Api.Metering;
+using Aurous.Api.Pipeline;
+using Aurous.Models;
+
+namespace Aurous.Api.Embeddings;
+
+/// <summary>POST /v1/embeddings (one combined vector for text, image and video parts) and its free estimate.</summary>
+public static class EmbeddingsApi
+{
+    public const string Scope = "embeddings";
+
+    public static RouteGroupBuilder MapEmbeddingsApi(this RouteGroupBuilder v1)
+    {
+        var group = v1.MapGroup("/embeddings").WithTags("Embeddings").RequireScope(Scope).MetersTokens();
+        group.MapPost("/", Create).WithName("CreateEmbedding")
+            .WithSummary("Embeds a string, or text + image + video parts, into one vector.")
+            .Accepts<JsonElement>("application/json");
+        group.MapPost("/estimate", Estimate).WithName("EstimateEmbedding")
+            .WithSummary("Returns the usage and credits a request would cost, without the vector and without charging.")
+            .Accepts<JsonElement>("application/json");
+        return group;
+    }
+
+    private static async Task<IResult> Create(
+        HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers, MeteringPipeline metering, InferenceWorkerClient worker)
+    {
+        var (body, bodyError) = await JsonBody.ReadAsync(context);
+        if (bodyError is not null)
+        {
+            return bodyError.ToResult(context);
+        }
+        var (request, error) = EmbeddingRequest.Parse(body, catalog, tokenizers);
+        if (error is not null)
+        {
+            return error.ToResult(context);
+        }
+
+        var manifest = request!.Model.Manifest;
+        var (admitted, ended) = await metering.AdmitAsync(context, new AdmissionRequest(
+            "embeddings", request.Model, request.Estimate.PromptTokens, Pricing.Price(manifest, request.Estimate).Total, body, request.User));
+        if (ended is not null)
+        {
+            return ended;
+        }
+        await using var metered = admitted!;
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (embedding, workerError) = await worker.EmbedAsync(new WorkerEmbeddingRequest(manifest.Id, request.Parts), context.RequestAborted);
+        RequestContext.Of(context).Time("inference", started);
+        if (workerError is not null)
+        {
+            return await metered.FailAsync(workerError);
+        }
+        var usage = new TokenUsage(embedding!.Usage.TextTokens, embedding.Usage.ImageTokens, embedding.Usage.VideoTokens);
+        return await metered.CompleteAsync(usage, charge => Render(request.RequestedModel, embedding.Embedding, UsageBlock.For(request.RequestedModel, usage, charge)));
+    }
+
+    private static async Task<IResult> Estimate(HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers)
+    {
+        var (body, bodyError) = await JsonBody.ReadAsync(context);
+        if (bodyError is not null)
+        {
+            return bodyError.ToResult(context);
+        }
+        var (request, error) = EmbeddingRequest.Parse(body, catalog, tokenizers);
+        if (error is not null)
+        {
+            return error.ToResult(context);
+        }
+        var usage = UsageBlock.For(request!.RequestedModel, request.Estimate, Pricing.Price(request.Model.Manifest, request.Estimate));
+        return new RawJsonResult(Render(request.RequestedModel, null, usage), "application/json");
+    }
+
+    /// <summary>The OpenAI embedding list shape, with our usage block; written directly for speed (2,048 floats).</summary>
+    private static byte[] Render(string model, float[]? vector, UsageBlock usage)
+    {
+        var buffer = new ArrayBufferWriter<byte>(vector is null ? 512 : vector.Length * 12 + 512);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("object", "list");
+            w.WriteStartArray("data");
+            w.WriteStartObject();
+            w.WriteString("object", "embedding");
+            w.WriteNumber("index", 0);
+            if (vector is not null)
+            {
+                w.WriteStartArray("embedding");
+                foreach (var v in vector)
+                {
+                    w.WriteNumberValue(v);
+                }
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteString("model", model);
+            w.WritePropertyName("usage");
+            JsonSerializer.Serialize(w, usage);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+}
+
+/// <summary>Reads a JSON request body into a document, answering 415/400 in the envelope when it is not one.</summary>
+public static class JsonBody
+{
+    public static async Task<(JsonElement Body, ApiError? Error)> ReadAsync(HttpContext context)
+    {
+        if (context.Request.ContentType is { } type && !type.Contains("json", StringComparison.OrdinalIgnoreCase))
+        {
+            return (default, ApiError.UnsupportedMediaType());
+        }
+        try
+        {
+            using var doc = await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted);
+            return (doc.RootElement.Clone(), null);
+        }
+        catch (JsonException ex)
+        {
+            return (default, ApiError.InvalidRequest("invalid_json", $"The request body is not valid JSON: {ex.Message}"));
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Aurous.Api.Extensions;
+using Aurous.Api.Pipeline;
+
+namespace Aurous.Api.Inference;
+
+/// <summary>The API's side of the internal HTTP contract with the InferenceWorker.</summary>
+public sealed class InferenceWorkerClient(IHttpClientFactory http)
+{
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>One combined embedding for the parts, or the error to answer with (the worker's 4xx names the part).</summary>
+    public async Task<(WorkerEmbedding? Result, ApiError? Error)> EmbedAsync(WorkerEmbeddingRequest request, CancellationToken ct)
+    {
+        using var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.PostAsJsonAsync("/internal/embeddings", request, Json, ct);
+        }
+        catch (HttpRequestException ex)
+        {
+            return (null, Unavailable("The inference worker is unreachable: " + ex.Message));
+        }
+        using (response)
+        {
+            if (response.IsSuccessStatusCode)
+            {
+                return (await response.Content.ReadFromJsonAsync<WorkerEmbedding>(Json, ct), null);
+            }
+            var error = await ReadErrorAsync(response, ct);
+            return response.StatusCode switch
+            {
+                HttpStatusCode.BadRequest or HttpStatusCode.RequestEntityTooLarge or HttpStatusCode.UnprocessableEntity =>
+                    (null, new ApiError(400, "invalid_request", error?.Code ?? "invalid_input", error?.Message ?? "The input could not be processed.")),
+                _ => (null, Unavailable(error?.Message ?? $"The inference worker answered {(int)response.StatusCode}.")),
+            };
+        }
+    }
+
+    private static ApiError Unavailable(string message) => new(503, "api_error", "model_unavailable", message + " Retry shortly.");
+
+    private static async Task<WorkerError?> ReadErrorAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        try
+        {
+            return (await response.Content.ReadFromJsonAsync<WorkerErrorEnvelope>(Json, ct))?.Error;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private sealed record WorkerErrorEnvelope(WorkerError? Error);
+
+    private sealed record WorkerError(string? Code, string? Message, int? Part);
+}
+
+public sealed record WorkerEmbeddingRequest(string Model, IReadOnlyList<WorkerPart> Parts);
+
+/// <summary>A text part as token ids (the API tokenised it), or a media part by URL (the worker fetches and decodes it).</summary>
+public sealed record WorkerPart(string Type, int[]? TokenIds = null, string? Url = null);
+
+public sealed record WorkerEmbedding(float[] Embedding, WorkerEmbeddingUsage Usage);
+
+public sealed record WorkerEmbeddingUsage(long TextTokens, long ImageTokens, long VideoTokens, int Images, int VideoFrames);

@@ -1,0 +1,34 @@
+using Aurous.Accounts;
+
+namespace Aurous.Api.Metering;
+
+/// <summary>
+/// Releases holds whose requests never settled (a crashed API instance) and deletes expired idempotency records.
+/// Safe to run on every replica: each statement only touches rows still in the state it expects.
+/// </summary>
+public sealed class HoldSweeper(CreditHolds holds, IdempotencyStore idempotency, IConfiguration config, ILogger<HoldSweeper> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var maxAge = TimeSpan.FromSeconds(config.GetValue("Metering:HoldMaxAgeSeconds", 900));
+        var every = TimeSpan.FromSeconds(config.GetValue("Metering:SweepEverySeconds", 30));
+        using var timer = new PeriodicTimer(every);
+        do
+        {
+            try
+            {
+                var expired = await holds.ExpireStaleAsync(maxAge, stoppingToken);
+                var deleted = await idempotency.DeleteExpiredAsync(stoppingToken);
+                if (expired > 0 || deleted > 0)
+                {
+                    log.LogWarning("Expired {Holds} stale credit holds; deleted {Keys} expired idempotency records", expired, deleted);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                log.LogError(ex, "Hold sweep failed; retrying in {Every}", every);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+}

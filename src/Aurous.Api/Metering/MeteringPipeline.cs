@@ -1,0 +1,209 @@
+using System.Text.Json;
+using Aurous.Accounts;
+using Aurous.Api.Pipeline;
+using Aurous.Models;
+using Microsoft.Extensions.Options;
+
+namespace Aurous.Api.Metering;
+
+/// <summary>What an endpoint asks the pipeline to admit: the model, its token estimate and the hold to place.</summary>
+/// <param name="Endpoint">The route as billed, e.g. "embeddings".</param>
+/// <param name="EstimatedTokens">Counted against the TPM bucket up front, settled to the real count afterwards.</param>
+/// <param name="HoldAmount">An upper bound of the charge; the team's available credits must cover it.</param>
+/// <param name="Body">The parsed request body, for the idempotency fingerprint; null where idempotency does not apply (streams).</param>
+public sealed record AdmissionRequest(string Endpoint, CatalogModel Model, long EstimatedTokens, decimal HoldAmount, JsonElement? Body, string? EndUser = null);
+
+/// <summary>
+/// The one metering pipeline every paid endpoint shares, after authentication and the RPM check:
+/// idempotency claim (or replay) -> TPM bucket -> credit hold -> [the endpoint's work] -> capture of the exact cost with
+/// its receipt and the stored response, in one transaction. Any failure or cancellation releases the hold and the key.
+/// </summary>
+public sealed class MeteringPipeline(
+    RateLimiter limiter, IdempotencyStore idempotency, CreditHolds holds, IOptions<RateLimitOptions> limits, ILogger<MeteringPipeline> log)
+{
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+    public const string ReplayedHeader = "Aurous-Idempotent-Replayed";
+
+    /// <summary>Admits the request, or returns the response that ends it here (a replay, a 409, a 429 or a 402).</summary>
+    public async Task<(MeteredRequest? Admitted, IResult? Ended)> AdmitAsync(HttpContext context, AdmissionRequest request)
+    {
+        var rc = RequestContext.Of(context);
+        var key = rc.ApiKey ?? throw new InvalidOperationException("Metering needs an authenticated request.");
+        var ct = context.RequestAborted;
+
+        string? idempotencyKey = null;
+        if (request.Body is { } body && context.Request.Headers.TryGetValue(IdempotencyKeyHeader, out var header))
+        {
+            idempotencyKey = header.ToString();
+            if (idempotencyKey.Length is 0 or > IdempotencyStore.MaxKeyLength || idempotencyKey.Any(char.IsControl))
+            {
+                return (null, ApiError.InvalidRequest("invalid_idempotency_key",
+                    $"Idempotency-Key must be 1 to {IdempotencyStore.MaxKeyLength} printable characters.").ToResult(context));
+            }
+            var fingerprint = IdempotencyStore.Fingerprint(context.Request.Path, body);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var claim = await idempotency.ClaimAsync(key.TeamId, idempotencyKey, fingerprint, rc.RequestId, ct);
+            rc.Time("idempotency", started);
+            switch (claim.Outcome)
+            {
+                case IdempotencyStore.Outcome.Replay:
+                    context.Response.Headers[ReplayedHeader] = "true";
+                    return (null, new RawJsonResult(claim.Body!, claim.ContentType, claim.StatusCode));
+                case IdempotencyStore.Outcome.DifferentBody:
+                    return (null, new ApiError(409, "idempotency_error", "idempotency_key_in_use",
+                        "This Idempotency-Key was already used with a different request body. Use a new key for a new request.").ToResult(context));
+                case IdempotencyStore.Outcome.InProgress:
+                    context.Response.Headers.RetryAfter = "1";
+                    return (null, new ApiError(409, "idempotency_error", "idempotency_request_in_progress",
+                        "A request with this Idempotency-Key is still being processed. Retry shortly to get its result.").ToResult(context));
+            }
+        }
+
+        var admitted = new MeteredRequest(this, context, request, idempotencyKey);
+        var ended = await admitted.ReserveAsync(limiter, holds, RequestRateLimiting.TokensPerMinute(key, limits.Value));
+        if (ended is not null)
+        {
+            await admitted.DisposeAsync();
+            return (null, ended);
+        }
+        return (admitted, null);
+    }
+
+    internal CreditHolds Holds => holds;
+    internal IdempotencyStore Idempotency => idempotency;
+    internal RateLimiter Limiter => limiter;
+    internal ILogger Log => log;
+    internal long TokensPerMinute(ApiKeyRecord key) => RequestRateLimiting.TokensPerMinute(key, limits.Value);
+}
+
+/// <summary>
+/// An admitted request holding credits (and possibly an idempotency key). End it with <see cref="CompleteAsync"/> or
+/// <see cref="FailAsync"/>; disposing it without either (an exception, a disconnect) releases everything.
+/// </summary>
+public sealed class MeteredRequest : IAsyncDisposable
+{
+    private readonly MeteringPipeline _pipeline;
+    private readonly HttpContext _context;
+    private readonly RequestContext _rc;
+    private readonly string? _idempotencyKey;
+    private string? _holdId;
+    private bool _tokensTaken;
+    private bool _settled;
+
+    internal MeteredRequest(MeteringPipeline pipeline, HttpContext context, AdmissionRequest request, string? idempotencyKey)
+    {
+        _pipeline = pipeline;
+        _context = context;
+        _rc = RequestContext.Of(context);
+        Request = request;
+        _idempotencyKey = idempotencyKey;
+    }
+
+    public AdmissionRequest Request { get; }
+
+    internal async Task<IResult?> ReserveAsync(RateLimiter limiter, CreditHolds holds, long tpmLimit)
+    {
+        var key = _rc.ApiKey!;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var tpm = await limiter.AcquireTokensAsync(key.TeamId, tpmLimit, Request.EstimatedTokens);
+        _rc.Time("tpm", started);
+        _rc.TokenBucket = tpm;
+        if (!tpm.Allowed)
+        {
+            if (tpm.RetryAfterSeconds < 0)
+            {
+                return new ApiError(429, "rate_limit_error", "request_exceeds_tpm_limit",
+                    $"This request needs {Request.EstimatedTokens} tokens, more than your team's limit of {tpm.Limit} tokens per minute.").ToResult(_context);
+            }
+            _context.Response.Headers.RetryAfter = Math.Max(1, tpm.RetryAfterSeconds).ToString();
+            return new ApiError(429, "rate_limit_error", "token_rate_limit_exceeded",
+                $"Your team is limited to {tpm.Limit} tokens per minute; this request needs {Request.EstimatedTokens}. Retry after {Math.Max(1, tpm.RetryAfterSeconds)} s.").ToResult(_context);
+        }
+        _tokensTaken = true;
+
+        started = System.Diagnostics.Stopwatch.GetTimestamp();
+        _holdId = await holds.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount, _context.RequestAborted);
+        _rc.Time("hold", started);
+        if (_holdId is null)
+        {
+            return new ApiError(402, "insufficient_credits", "insufficient_credits",
+                $"Your team's available credits cannot cover this request (up to {Balance.Credits.Normalize(Request.HoldAmount)} credits). Add credits and retry.").ToResult(_context);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Charges <paramref name="usage"/> (never more than the hold), writes the receipt and, for an idempotent request,
+    /// stores <paramref name="render"/>'s response in the same transaction; returns that response.
+    /// </summary>
+    public async Task<IResult> CompleteAsync(TokenUsage usage, Func<Charge, byte[]> render, string contentType = "application/json")
+    {
+        var key = _rc.ApiKey!;
+        var manifest = Request.Model.Manifest;
+        var charge = Pricing.Price(manifest, usage);
+        if (charge.Total > Request.HoldAmount)
+        {
+            // The estimate is an upper bound by construction; if it ever is not, the team is not charged past its hold.
+            _pipeline.Log.LogError("Usage {Usage} of {RequestId} costs {Cost}, above its hold {Hold}; charging the hold.",
+                usage, _rc.RequestId, charge.Total, Request.HoldAmount);
+            var scale = Request.HoldAmount / charge.Total;
+            charge = new Charge(Math.Round(charge.Text * scale, 12, MidpointRounding.ToZero), Math.Round(charge.Visual * scale, 12, MidpointRounding.ToZero),
+                Math.Round(charge.Video * scale, 12, MidpointRounding.ToZero), Math.Round(charge.Output * scale, 12, MidpointRounding.ToZero));
+        }
+        var body = render(charge);
+        var capture = new Capture(
+            _holdId!, key.TeamId, _rc.RequestId, key.Id, Request.Endpoint, manifest.Id, charge.Total,
+            JsonSerializer.Serialize(new { input = new { text = usage.TextInput, visual = usage.VisualInput, video = usage.VideoInput }, output = new { text = usage.TextOutput } }),
+            JsonSerializer.Serialize(new { input = manifest.CreditRates.Input, output = manifest.CreditRates.Output }),
+            JsonSerializer.Serialize(new { input = new { text = charge.Text, visual = charge.Visual, video = charge.Video }, output = new { text = charge.Output } }),
+            Request.EndUser);
+        var stored = _idempotencyKey is null ? null : new IdempotentResponse(_idempotencyKey, 200, contentType, body);
+
+        // The work is done: finish the bookkeeping even if the client has gone.
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var receipt = await _pipeline.Holds.CaptureAsync(capture, stored, CancellationToken.None);
+        _rc.Time("capture", started);
+        _settled = true;
+        if (receipt is null)
+        {
+            _pipeline.Log.LogError("Hold {HoldId} of {RequestId} was no longer open at capture; nothing was charged.", _holdId, _rc.RequestId);
+        }
+        await SettleTokensAsync(usage.TotalTokens);
+        return new RawJsonResult(body, contentType);
+    }
+
+    /// <summary>Ends the request with <paramref name="error"/>: releases the hold, gives back the key and the tokens.</summary>
+    public async Task<IResult> FailAsync(ApiError error)
+    {
+        await DisposeAsync();
+        return error.ToResult(_context);
+    }
+
+    private async Task SettleTokensAsync(long actualTokens)
+    {
+        if (_tokensTaken && actualTokens != Request.EstimatedTokens)
+        {
+            var key = _rc.ApiKey!;
+            _rc.TokenBucket = await _pipeline.Limiter.AdjustTokensAsync(key.TeamId, _pipeline.TokensPerMinute(key), actualTokens - Request.EstimatedTokens);
+        }
+        _tokensTaken = false;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_settled)
+        {
+            return;
+        }
+        _settled = true;
+        if (_holdId is not null)
+        {
+            await _pipeline.Holds.ReleaseAsync(_holdId, CancellationToken.None);
+        }
+        if (_idempotencyKey is not null)
+        {
+            await _pipeline.Idempotency.ReleaseAsync(_rc.TeamId, _idempotencyKey, _rc.RequestId);
+        }
+        await SettleTokensAsync(0);
+    }
+}

@@ -1,0 +1,58 @@
+using System.Text.Json.Serialization;
+using Aurous.Models;
+
+namespace Aurous.Api.Metering;
+
+/// <summary>Tokens a request used, per direction and modality.</summary>
+public sealed record TokenUsage(long TextInput, long VisualInput = 0, long VideoInput = 0, long TextOutput = 0)
+{
+    public long PromptTokens => TextInput + VisualInput + VideoInput;
+    public long TotalTokens => PromptTokens + TextOutput;
+}
+
+/// <summary>The price of a usage: credits per modality and their total, each rounded to the ledger's 12 decimals.</summary>
+public sealed record Charge(decimal Text, decimal Visual, decimal Video, decimal Output)
+{
+    public decimal Total => Text + Visual + Video + Output;
+}
+
+/// <summary>Prices usage at the model's rates (credits per 1M tokens, from its manifest). Exact decimal arithmetic.</summary>
+public static class Pricing
+{
+    private const decimal PerMillion = 1_000_000m;
+
+    public static Charge Price(ModelManifest model, TokenUsage usage) => new(
+        Amount(usage.TextInput, Rate(model.CreditRates.Input, "text")),
+        Amount(usage.VisualInput, Rate(model.CreditRates.Input, "visual")),
+        Amount(usage.VideoInput, Rate(model.CreditRates.Input, "video")),
+        Amount(usage.TextOutput, Rate(model.CreditRates.Output, "text")));
+
+    private static decimal Rate(IReadOnlyDictionary<string, decimal> rates, string modality) =>
+        rates.TryGetValue(modality, out var rate) ? rate : 0m;
+
+    private static decimal Amount(long tokens, decimal ratePerMillion) =>
+        tokens == 0 ? 0m : Math.Round(tokens * ratePerMillion / PerMillion, 12, MidpointRounding.AwayFromZero);
+}
+
+/// <summary>The <c>usage</c> block of seed 002: token counts plus <c>credits_charged</c> and its <c>breakdown</c>.</summary>
+public sealed record UsageBlock(
+    [property: JsonPropertyName("prompt_tokens")] long PromptTokens,
+    [property: JsonPropertyName("total_tokens")] long TotalTokens,
+    [property: JsonPropertyName("credits_charged")] decimal CreditsCharged,
+    [property: JsonPropertyName("breakdown")] UsageBreakdown Breakdown)
+{
+    public static UsageBlock For(string model, TokenUsage usage, Charge charge) => new(
+        usage.PromptTokens, usage.TotalTokens, Balance.Credits.Normalize(charge.Total),
+        new UsageBreakdown(
+            new InputBreakdown(Balance.Credits.Normalize(charge.Text), Balance.Credits.Normalize(charge.Visual), Balance.Credits.Normalize(charge.Video)),
+            model));
+}
+
+public sealed record UsageBreakdown(
+    [property: JsonPropertyName("input")] InputBreakdown Input,
+    [property: JsonPropertyName("model")] string Model);
+
+public sealed record InputBreakdown(
+    [property: JsonPropertyName("text")] decimal Text,
+    [property: JsonPropertyName("visual")] decimal Visual,
+    [property: JsonPropertyName("video")] decimal Video);
