@@ -23,10 +23,18 @@ public sealed record InferenceOptions
     public int CudaDeviceId { get; init; }
     /// <summary>Most items (text sequences, image frames) in one ONNX Runtime run (<c>Inference:MaxBatchSize</c>; 1 disables batching).</summary>
     public int MaxBatchSize { get; init; } = 32;
-    /// <summary>Longest a batch waits for more items after its first (<c>Inference:MaxBatchWaitMs</c>; 0: only what is already queued).</summary>
-    public double MaxBatchWaitMs { get; init; } = 2;
+    /// <summary>Longest a batch waits for more items after its first (<c>Inference:MaxBatchWaitMs</c>; 0: only what is already queued).
+    /// 0 by default: runs are serial per model, so under load the items that arrive during one run form the next batch
+    /// anyway, and at low load no request pays a wait for company that is not coming.</summary>
+    public double MaxBatchWaitMs { get; init; }
     /// <summary>Cap on batch x padded sequence length of one text run (<c>Inference:MaxBatchTokens</c>); a longer sequence runs alone.</summary>
     public int MaxBatchTokens { get; init; } = 16_384;
+    /// <summary>Threads one ONNX Runtime run may use (<c>Inference:IntraOpThreads</c>; 0: ONNX Runtime's default of one per core).
+    /// One by default: concurrency comes from batching and from several runs in flight, and the worker shares its cores.</summary>
+    public int IntraOpThreads { get; init; } = 1;
+    /// <summary>Whether idle ONNX Runtime threads spin (<c>Inference:AllowSpinning</c>). Off by default: spinning burns the
+    /// cores the API, Postgres and the media decoder need, for microseconds of latency only a dedicated machine benefits from.</summary>
+    public bool AllowSpinning { get; init; }
 
     public static InferenceOptions FromConfiguration(IConfiguration configuration)
     {
@@ -38,10 +46,14 @@ public sealed record InferenceOptions
             ExecutionProvider = ParseProvider(provider),
             CudaDeviceId = configuration.GetValue("Inference:CudaDeviceId", 0),
             MaxBatchSize = Positive(configuration.GetValue("Inference:MaxBatchSize", 32), "Inference:MaxBatchSize"),
-            MaxBatchWaitMs = configuration.GetValue("Inference:MaxBatchWaitMs", 2.0) is var wait && wait >= 0
+            MaxBatchWaitMs = configuration.GetValue("Inference:MaxBatchWaitMs", 0.0) is var wait && wait >= 0
                 ? wait
                 : throw new InvalidOperationException("Inference:MaxBatchWaitMs must be 0 or more."),
             MaxBatchTokens = Positive(configuration.GetValue("Inference:MaxBatchTokens", 16_384), "Inference:MaxBatchTokens"),
+            IntraOpThreads = configuration.GetValue("Inference:IntraOpThreads", 1) is var threads && threads >= 0
+                ? threads
+                : throw new InvalidOperationException("Inference:IntraOpThreads must be 0 or more."),
+            AllowSpinning = configuration.GetValue("Inference:AllowSpinning", false),
         };
     }
 

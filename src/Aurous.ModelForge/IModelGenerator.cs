@@ -11,6 +11,12 @@ public interface IModelGenerator
     /// <summary>The file roles this recipe writes.</summary>
     IReadOnlyCollection<string> Roles { get; }
 
+    /// <summary>
+    /// The <c>aurous.generator</c> values this recipe records in the ONNX files it writes. A forge-written file in a
+    /// model's directory that records any other value is stale (an older recipe's output) and is regenerated.
+    /// </summary>
+    IReadOnlyCollection<string> RecordedGeneratorNames => [Name];
+
     /// <summary>Builds the content of one role's file. Must be deterministic: same manifest, same bytes.</summary>
     byte[] Generate(ModelManifest manifest, string role);
 }

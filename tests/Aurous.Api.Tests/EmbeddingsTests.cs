@@ -67,7 +67,7 @@ public sealed class EmbeddingsTests(ApiFixture fixture)
     [Fact]
     public async Task The_alias_is_accepted_and_echoed()
     {
-        var (_, key) = await fixture.System.CreateTeamAsync();
+        var (teamId, key) = await fixture.System.CreateTeamAsync();
         using var client = fixture.System.CreateApiClient(key);
         var body = await (await client.PostAsync("/v1/embeddings", Json("""{"model":"aurous-embed-vision","input":"hi","encoding_format":"base64","dimensions":1024,"user":"u-42"}""")))
             .Content.ReadFromJsonAsync<JsonElement>();
@@ -75,6 +75,18 @@ public sealed class EmbeddingsTests(ApiFixture fixture)
         // v1.0 validates dimensions but always returns the native 2,048 floats, whatever encoding_format says (seed 002, 004).
         body.GetProperty("data")[0].GetProperty("embedding").GetArrayLength().ShouldBe(2048);
         body.GetProperty("usage").GetProperty("breakdown").GetProperty("model").GetString().ShouldBe("aurous-embed-vision");
+
+        // The receipt keeps the end user, the canonical model, the tokens and the rates applied.
+        await using var cmd = fixture.System.Database.CreateCommand(
+            "SELECT end_user, model, tokens->'input'->>'text', rates->'input'->>'text', endpoint FROM usage_receipts WHERE team_id = @t");
+        cmd.Parameters.AddWithValue("t", teamId);
+        await using var receipt = await cmd.ExecuteReaderAsync();
+        (await receipt.ReadAsync()).ShouldBeTrue();
+        receipt.GetString(0).ShouldBe("u-42");
+        receipt.GetString(1).ShouldBe(Model);
+        receipt.GetString(2).ShouldBe(body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32().ToString());
+        receipt.GetString(3).ShouldBe("0.04");
+        receipt.GetString(4).ShouldBe("embeddings");
     }
 
     [Fact]

@@ -29,6 +29,10 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http)
         {
             return (null, Unavailable("The inference worker is unreachable: " + ex.Message));
         }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return (null, new ApiError(504, "api_error", "inference_timeout", "The model did not answer in time. Retry shortly."));
+        }
         using (response)
         {
             if (response.IsSuccessStatusCode)

@@ -308,7 +308,10 @@ public sealed class ModelHost : IDisposable
         {
             LogId = modelId,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = _options.IntraOpThreads,
         };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", _options.AllowSpinning ? "1" : "0");
+        options.AddSessionConfigEntry("session.inter_op.allow_spinning", _options.AllowSpinning ? "1" : "0");
         if (provider == CudaProvider)
         {
             options.AppendExecutionProvider_CUDA(_options.CudaDeviceId);
