@@ -169,18 +169,21 @@ public sealed class MeteringTests(ApiFixture fixture)
     public async Task Rate_limit_headers_count_down()
     {
         var (teamId, key) = await fixture.System.CreateTeamAsync();
-        await fixture.System.SetLimitsAsync(teamId, rpm: 100, tpm: 1000);
+        // Small limits refill slowly (RPM one every 2 s, TPM one a second), so the two requests' costs show.
+        await fixture.System.SetLimitsAsync(teamId, rpm: 30, tpm: 60);
         using var client = Client(fixture.System.App.GetEndpoint("api"), key);
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         using var first = await client.PostAsync("/v1/embeddings", Body());
         using var second = await client.PostAsync("/v1/embeddings", Body());
+        var refill = (int)Math.Ceiling(clock.Elapsed.TotalSeconds); // 60 per minute = one a second
 
-        first.Headers.GetValues("X-RateLimit-Limit").Single().ShouldBe("100");
+        first.Headers.GetValues("X-RateLimit-Limit").Single().ShouldBe("30");
         int.Parse(second.Headers.GetValues("X-RateLimit-Remaining").Single())
             .ShouldBeLessThan(int.Parse(first.Headers.GetValues("X-RateLimit-Remaining").Single()));
-        first.Headers.GetValues("X-RateLimit-TPM-Limit").Single().ShouldBe("1000");
-        int.Parse(first.Headers.GetValues("X-RateLimit-TPM-Remaining").Single()).ShouldBeLessThanOrEqualTo(998);
-        int.Parse(second.Headers.GetValues("X-RateLimit-TPM-Remaining").Single()).ShouldBeLessThanOrEqualTo(996);
+        first.Headers.GetValues("X-RateLimit-TPM-Limit").Single().ShouldBe("60");
+        int.Parse(first.Headers.GetValues("X-RateLimit-TPM-Remaining").Single()).ShouldBeInRange(58, 58 + refill);
+        int.Parse(second.Headers.GetValues("X-RateLimit-TPM-Remaining").Single()).ShouldBeInRange(56, 56 + refill);
         int.Parse(second.Headers.GetValues("X-RateLimit-TPM-Reset").Single()).ShouldBeGreaterThanOrEqualTo(1);
     }
 

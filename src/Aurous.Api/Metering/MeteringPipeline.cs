@@ -104,10 +104,28 @@ public sealed class MeteredRequest : IAsyncDisposable
     internal async Task<IResult?> ReserveAsync(RateLimiter limiter, CreditHolds holds, long tpmLimit)
     {
         var key = _rc.ApiKey!;
+        // The TPM bucket (Redis) and the credit hold (Postgres) are independent: ask both at once. Whichever refuses,
+        // DisposeAsync gives back what the other granted.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var tpm = await limiter.AcquireTokensAsync(key.TeamId, tpmLimit, Request.EstimatedTokens);
-        _rc.Time("tpm", started);
+        var tpmTask = limiter.AcquireTokensAsync(key.TeamId, tpmLimit, Request.EstimatedTokens);
+        var holdTask = holds.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount, _context.RequestAborted);
+        try
+        {
+            await Task.WhenAll(tpmTask, holdTask);
+        }
+        catch
+        {
+            // Keep whatever succeeded so that it is given back, then let the failure surface.
+            _tokensTaken = tpmTask.IsCompletedSuccessfully && tpmTask.Result.Allowed;
+            _holdId = holdTask.IsCompletedSuccessfully ? holdTask.Result : null;
+            throw;
+        }
+        _rc.Time("tpm+hold", started);
+        var tpm = tpmTask.Result;
         _rc.TokenBucket = tpm;
+        _tokensTaken = tpm.Allowed;
+        _holdId = holdTask.Result;
+
         if (!tpm.Allowed)
         {
             if (tpm.RetryAfterSeconds < 0)
@@ -119,11 +137,6 @@ public sealed class MeteredRequest : IAsyncDisposable
             return new ApiError(429, "rate_limit_error", "token_rate_limit_exceeded",
                 $"Your team is limited to {tpm.Limit} tokens per minute; this request needs {Request.EstimatedTokens}. Retry after {Math.Max(1, tpm.RetryAfterSeconds)} s.").ToResult(_context);
         }
-        _tokensTaken = true;
-
-        started = System.Diagnostics.Stopwatch.GetTimestamp();
-        _holdId = await holds.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount, _context.RequestAborted);
-        _rc.Time("hold", started);
         if (_holdId is null)
         {
             return new ApiError(402, "insufficient_credits", "insufficient_credits",
