@@ -27,12 +27,7 @@ public static class EmbeddingsApi
     private static async Task<IResult> Create(
         HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers, MeteringPipeline metering, InferenceWorkerClient worker)
     {
-        var (body, bodyError) = await JsonBody.ReadAsync(context);
-        if (bodyError is not null)
-        {
-            return bodyError.ToResult(context);
-        }
-        var (request, error) = EmbeddingRequest.Parse(body, catalog, tokenizers);
+        var (body, request, error) = await ReadAsync(context, catalog, tokenizers);
         if (error is not null)
         {
             return error.ToResult(context);
@@ -60,18 +55,25 @@ public static class EmbeddingsApi
 
     private static async Task<IResult> Estimate(HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers)
     {
-        var (body, bodyError) = await JsonBody.ReadAsync(context);
-        if (bodyError is not null)
-        {
-            return bodyError.ToResult(context);
-        }
-        var (request, error) = EmbeddingRequest.Parse(body, catalog, tokenizers);
+        var (_, request, error) = await ReadAsync(context, catalog, tokenizers);
         if (error is not null)
         {
             return error.ToResult(context);
         }
         var usage = UsageBlock.For(request!.RequestedModel, request.Estimate, Pricing.Price(request.Model.Manifest, request.Estimate));
         return new RawJsonResult(Render(request.RequestedModel, null, usage), "application/json");
+    }
+
+    private static async Task<(JsonElement Body, EmbeddingRequest? Request, ApiError? Error)> ReadAsync(
+        HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers)
+    {
+        var (body, bodyError) = await JsonBody.ReadAsync(context);
+        if (bodyError is not null)
+        {
+            return (body, null, bodyError);
+        }
+        var (request, error) = EmbeddingRequest.Parse(body, catalog, tokenizers);
+        return (body, request, error);
     }
 
     /// <summary>The OpenAI embedding list shape, with our usage block; written directly for speed (2,048 floats).</summary>
