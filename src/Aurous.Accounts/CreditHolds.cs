@@ -43,7 +43,8 @@ public sealed class CreditHolds(NpgsqlDataSource db)
     /// <summary>
     /// Captures <see cref="Capture.Amount"/> (at most the held amount) and releases the rest, writing the ledger entry,
     /// the receipt and, when given, the idempotent response, all in one statement. Returns the receipt id, or null if
-    /// the hold was no longer open (already settled or expired): then nothing is charged.
+    /// the hold was no longer open (already settled or expired) or, for an idempotent request, the request no longer owns
+    /// its key: then nothing is charged.
     /// </summary>
     public async Task<string?> CaptureAsync(Capture capture, IdempotentResponse? response = null, CancellationToken ct = default)
     {
@@ -51,9 +52,16 @@ public sealed class CreditHolds(NpgsqlDataSource db)
         var receiptId = Ulid.NewId("rcpt");
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.ExecuteScalarAsync<string?>(new CommandDefinition("""
-            WITH h AS (
+            WITH owner AS (
+                -- With an Idempotency-Key, charge only while this request still owns the key (its lease may have
+                -- been taken over by a retry); the row lock keeps a takeover from slipping in before the commit.
+                SELECT 1 FROM idempotency_records
+                WHERE team_id = @teamId AND key = @idempotencyKey AND request_id = @requestId AND state = 'running'
+                FOR UPDATE),
+            h AS (
                 UPDATE credit_holds SET state = 'captured', settled_at = now(), captured_amount = @amount
                 WHERE id = @holdId AND state = 'held' AND amount >= @amount
+                  AND (@idempotencyKey::text IS NULL OR EXISTS (SELECT 1 FROM owner))
                 RETURNING id, team_id, amount),
             b AS (
                 UPDATE team_balances tb SET held = tb.held - h.amount, credits = tb.credits - @amount
@@ -73,7 +81,7 @@ public sealed class CreditHolds(NpgsqlDataSource db)
             """,
             new
             {
-                receiptId, capture.HoldId, capture.RequestId, capture.ApiKeyId, capture.Endpoint, capture.Model, capture.Amount,
+                receiptId, capture.HoldId, capture.TeamId, capture.RequestId, capture.ApiKeyId, capture.Endpoint, capture.Model, capture.Amount,
                 tokens = capture.TokensJson, rates = capture.RatesJson, breakdown = capture.BreakdownJson, capture.EndUser,
                 idempotencyKey = response?.Key, status = response?.StatusCode, contentType = response?.ContentType, body = response?.Body,
             },

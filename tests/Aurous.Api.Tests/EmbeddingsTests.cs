@@ -193,6 +193,9 @@ public sealed class EmbeddingsTests(ApiFixture fixture)
             .ShouldBeErrorAsync(400, "invalid_request", "embeddings_too_many_items");
         await (await client.PostAsync("/v1/embeddings", Json(JsonSerializer.Serialize(new { model = Model, input = "hi", user = new string('u', 257) }))))
             .ShouldBeErrorAsync(400, "invalid_request", "invalid_user");
+        // A NUL (sent as the JSON escape \u0000) cannot be stored in Postgres text: refused before any work is done.
+        await (await client.PostAsync("/v1/embeddings", Json(JsonSerializer.Serialize(new { model = Model, input = "hi", user = "a\0b" }))))
+            .ShouldBeErrorAsync(400, "invalid_request", "invalid_user");
     }
 
     [Fact]

@@ -51,15 +51,16 @@ public sealed class MeteringTests(ApiFixture fixture)
         var (teamId, key) = await fixture.System.CreateTeamAsync();
         using var client = Client(fixture.System.App.GetEndpoint("api"), key);
 
-        async Task<HttpResponseMessage> Send(string idempotencyKey, string text = "Hello world")
+        async Task<HttpResponseMessage> Send(string idempotencyKey, string text = "Hello world", string path = "/v1/embeddings")
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/embeddings") { Content = Body(text) };
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = Body(text) };
             request.Headers.Add("Idempotency-Key", idempotencyKey);
             return await client.SendAsync(request);
         }
 
         using var first = await Send("key-1");
-        using var second = await Send("key-1");
+        // The same route spelled differently (routing ignores case and a trailing slash) is the same request.
+        using var second = await Send("key-1", path: "/v1/Embeddings/");
         first.StatusCode.ShouldBe(HttpStatusCode.OK);
         second.StatusCode.ShouldBe(HttpStatusCode.OK);
         first.Headers.Contains("Aurous-Idempotent-Replayed").ShouldBeFalse();

@@ -71,9 +71,9 @@ public sealed record EmbeddingRequest(
         string? user = null;
         if (body.TryGetProperty("user", out var userElement) && userElement.ValueKind != JsonValueKind.Null)
         {
-            if (userElement.ValueKind != JsonValueKind.String || userElement.GetString()!.Length > 256)
+            if (userElement.ValueKind != JsonValueKind.String || userElement.GetString()!.Length > 256 || userElement.GetString()!.Any(char.IsControl))
             {
-                return Fail("invalid_user", "'user' must be a string of at most 256 characters.");
+                return Fail("invalid_user", "'user' must be a string of at most 256 printable characters.");
             }
             user = userElement.GetString();
         }

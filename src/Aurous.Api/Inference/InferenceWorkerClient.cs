@@ -8,7 +8,7 @@ using Aurous.Api.Pipeline;
 namespace Aurous.Api.Inference;
 
 /// <summary>The API's side of the internal HTTP contract with the InferenceWorker.</summary>
-public sealed class InferenceWorkerClient(IHttpClientFactory http)
+public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<InferenceWorkerClient> log)
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -27,7 +27,8 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http)
         }
         catch (HttpRequestException ex)
         {
-            return (null, Unavailable("The inference worker is unreachable: " + ex.Message));
+            log.LogError(ex, "The inference worker is unreachable");
+            return (null, Unavailable());
         }
         catch (TaskCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -44,12 +45,19 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http)
             {
                 HttpStatusCode.BadRequest or HttpStatusCode.RequestEntityTooLarge or HttpStatusCode.UnprocessableEntity =>
                     (null, new ApiError(400, "invalid_request", error?.Code ?? "invalid_input", error?.Message ?? "The input could not be processed.")),
-                _ => (null, Unavailable(error?.Message ?? $"The inference worker answered {(int)response.StatusCode}.")),
+                _ => LogUnavailable(response.StatusCode, error),
             };
         }
     }
 
-    private static ApiError Unavailable(string message) => new(503, "api_error", "model_unavailable", message + " Retry shortly.");
+    // Internal details (addresses, start-up failures) go to the log, never to the client.
+    private static ApiError Unavailable() => new(503, "api_error", "model_unavailable", "The model is temporarily unavailable. Retry shortly.");
+
+    private (WorkerEmbedding?, ApiError?) LogUnavailable(HttpStatusCode status, WorkerError? error)
+    {
+        log.LogError("The inference worker answered {Status}: {Code} {Message}", (int)status, error?.Code, error?.Message);
+        return (null, Unavailable());
+    }
 
     private static async Task<WorkerError?> ReadErrorAsync(HttpResponseMessage response, CancellationToken ct)
     {

@@ -40,9 +40,11 @@ public sealed class MeteringPipeline(
                 return (null, ApiError.InvalidRequest("invalid_idempotency_key",
                     $"Idempotency-Key must be 1 to {IdempotencyStore.MaxKeyLength} printable characters.").ToResult(context));
             }
-            var fingerprint = IdempotencyStore.Fingerprint(context.Request.Path, body);
+            // The billed endpoint, not the raw path: routing ignores case and trailing slashes, so must the fingerprint.
+            var fingerprint = IdempotencyStore.Fingerprint(request.Endpoint, body);
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var claim = await idempotency.ClaimAsync(key.TeamId, idempotencyKey, fingerprint, rc.RequestId, ct);
+            // Not cancellable: a claim committed while the client left must still be seen (and given back) by us.
+            var claim = await idempotency.ClaimAsync(key.TeamId, idempotencyKey, fingerprint, rc.RequestId, CancellationToken.None);
             rc.Time("idempotency", started);
             switch (claim.Outcome)
             {
@@ -60,7 +62,16 @@ public sealed class MeteringPipeline(
         }
 
         var admitted = new MeteredRequest(this, context, request, idempotencyKey);
-        var ended = await admitted.ReserveAsync(limiter, holds, RequestRateLimiting.TokensPerMinute(key, limits.Value));
+        IResult? ended;
+        try
+        {
+            ended = await admitted.ReserveAsync(limiter, holds, RequestRateLimiting.TokensPerMinute(key, limits.Value));
+        }
+        catch
+        {
+            await admitted.DisposeAsync();
+            throw;
+        }
         if (ended is not null)
         {
             await admitted.DisposeAsync();
@@ -108,7 +119,8 @@ public sealed class MeteredRequest : IAsyncDisposable
         // DisposeAsync gives back what the other granted.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var tpmTask = limiter.AcquireTokensAsync(key.TeamId, tpmLimit, Request.EstimatedTokens);
-        var holdTask = holds.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount, _context.RequestAborted);
+        // Not cancellable either: a hold committed as the client leaves must be known, so that it is released.
+        var holdTask = holds.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount, CancellationToken.None);
         try
         {
             await Task.WhenAll(tpmTask, holdTask);
@@ -176,12 +188,28 @@ public sealed class MeteredRequest : IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var receipt = await _pipeline.Holds.CaptureAsync(capture, stored, CancellationToken.None);
         _rc.Time("capture", started);
-        _settled = true;
         if (receipt is null)
         {
-            _pipeline.Log.LogError("Hold {HoldId} of {RequestId} was no longer open at capture; nothing was charged.", _holdId, _rc.RequestId);
+            if (_idempotencyKey is not null)
+            {
+                // Another request took over this key (our lease ran out): it will answer; we charge nothing.
+                _pipeline.Log.LogWarning("Request {RequestId} lost Idempotency-Key ownership before capture; released its hold.", _rc.RequestId);
+                return await FailAsync(new ApiError(409, "idempotency_error", "idempotency_request_in_progress",
+                    "Another request with this Idempotency-Key is being processed. Retry shortly to get its result."));
+            }
+            _settled = true;
+            _pipeline.Log.LogError("Hold {HoldId} of {RequestId} was no longer open at capture (expired by the sweeper?); nothing was charged.", _holdId, _rc.RequestId);
         }
-        await SettleTokensAsync(usage.TotalTokens);
+        _settled = true;
+        // The charge is committed: nothing after this point may turn the response into an error.
+        try
+        {
+            await SettleTokensAsync(usage.TotalTokens);
+        }
+        catch (Exception ex)
+        {
+            _pipeline.Log.LogWarning(ex, "Could not settle the TPM bucket for {RequestId}", _rc.RequestId);
+        }
         return new RawJsonResult(body, contentType);
     }
 
@@ -209,14 +237,28 @@ public sealed class MeteredRequest : IAsyncDisposable
             return;
         }
         _settled = true;
+        // Each release stands alone: one failing (a Redis blip) must not keep the others from happening.
         if (_holdId is not null)
         {
-            await _pipeline.Holds.ReleaseAsync(_holdId, CancellationToken.None);
+            await BestEffortAsync("release the credit hold", () => _pipeline.Holds.ReleaseAsync(_holdId, CancellationToken.None));
         }
         if (_idempotencyKey is not null)
         {
-            await _pipeline.Idempotency.ReleaseAsync(_rc.TeamId, _idempotencyKey, _rc.RequestId);
+            await BestEffortAsync("give back the Idempotency-Key", () => _pipeline.Idempotency.ReleaseAsync(_rc.TeamId, _idempotencyKey, _rc.RequestId));
         }
-        await SettleTokensAsync(0);
+        await BestEffortAsync("give back TPM tokens", () => SettleTokensAsync(0));
+    }
+
+    private async Task BestEffortAsync(string what, Func<Task> action)
+    {
+        try
+        {
+            await action();
+        }
+        catch (Exception ex)
+        {
+            // The hold sweeper and the key's lease are the safety nets for what fails here.
+            _pipeline.Log.LogError(ex, "Could not {What} for {RequestId}", what, _rc.RequestId);
+        }
     }
 }

@@ -38,7 +38,7 @@ public sealed class RateLimiter(Lazy<ConnectionMultiplexer> redis)
           if tokens == nil then tokens = cap; ts = now end
           tokens = math.min(cap, tokens + math.max(0, now - ts) * cap / window)
           level[i] = tokens
-          if cost > tokens and not force then ok = false end
+          if cost > 0 and cost > tokens and not force then ok = false end
         end
         local out = {}
         for i = 1, n do
@@ -50,10 +50,11 @@ public sealed class RateLimiter(Lazy<ConnectionMultiplexer> redis)
           if ok then
             tokens = math.min(cap, tokens - cost)
             redis.call('HSET', KEYS[i], 'tokens', tostring(tokens), 'ts', now)
-            redis.call('PEXPIRE', KEYS[i], window * 2)
+            -- Keep a bucket in debt until it has refilled, so idling does not forgive the debt.
+            redis.call('PEXPIRE', KEYS[i], math.max(window * 2, math.ceil((cap - tokens) / rate) + window))
           elseif cost > cap then
             retry = -1
-          elseif cost > tokens then
+          elseif cost > 0 and cost > tokens then
             retry = math.ceil((cost - tokens) / rate)
           end
           out[#out + 1] = ok and 1 or 0

@@ -23,9 +23,13 @@ public static class PipelineExtensions
         builder.Services.AddSingleton<ApiKeyStore>();
         var redis = builder.Configuration.GetConnectionString("redis")
             ?? throw new InvalidOperationException("ConnectionStrings:redis is not set (env ConnectionStrings__redis).");
-        builder.Services.AddSingleton(new Lazy<StackExchange.Redis.ConnectionMultiplexer>(() => StackExchange.Redis.ConnectionMultiplexer.Connect(redis)));
+        var redisOptions = StackExchange.Redis.ConfigurationOptions.Parse(redis);
+        redisOptions.AbortOnConnectFail = false; // keep retrying in the background rather than caching a failed start
+        builder.Services.AddSingleton(new Lazy<StackExchange.Redis.ConnectionMultiplexer>(() => StackExchange.Redis.ConnectionMultiplexer.Connect(redisOptions)));
         builder.Services.AddSingleton<Metering.RateLimiter>();
-        builder.Services.Configure<Metering.RateLimitOptions>(builder.Configuration.GetSection("RateLimits"));
+        builder.Services.AddOptions<Metering.RateLimitOptions>().Bind(builder.Configuration.GetSection("RateLimits"))
+            .Validate(o => o.DefaultRequestsPerMinute > 0 && o.DefaultTokensPerMinute > 0, "RateLimits defaults must be positive.")
+            .ValidateOnStart();
         return builder;
     }
 

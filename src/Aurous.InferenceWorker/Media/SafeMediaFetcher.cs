@@ -181,9 +181,9 @@ public sealed class SafeMediaFetcher : IDisposable
         var allowed = _allowPrivateNetworks ? addresses : addresses.Where(a => !IsForbidden(a)).ToArray();
         if (allowed.Length == 0)
         {
-            throw new ForbiddenAddressException(addresses.Length == 0
-                ? $"'{host}' resolves to no address"
-                : $"'{host}' resolves to {addresses[0]}, a loopback, private, link-local or otherwise non-public address; media URLs must point to the public internet");
+            // The message never names the address: it would let any caller map internal DNS names.
+            throw new ForbiddenAddressException(
+                $"'{host}' does not resolve to a public internet address; media URLs must point to the public internet");
         }
         Exception? last = null;
         foreach (var address in allowed)
