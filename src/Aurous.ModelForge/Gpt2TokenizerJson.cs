@@ -15,8 +15,17 @@ public static class Gpt2TokenizerJson
     public const int EndOfTextId = 50256;
     public const int VocabularySize = 50257;
 
-    public static byte[] Generate()
+    public static byte[] Generate() => Generate([]);
+
+    /// <summary>
+    /// As <see cref="Generate()"/>, with <paramref name="extraSpecialTokens"/> appended as special added tokens after
+    /// <c>&lt;|endoftext|&gt;</c> (ids 50257, 50258, ...), the way chat fine-tunes extend GPT-2's vocabulary (e.g.
+    /// ChatML's <c>&lt;|im_start|&gt;</c> and <c>&lt;|im_end|&gt;</c>). They live only in <c>added_tokens</c>, not in the
+    /// BPE vocabulary, as in Hugging Face files.
+    /// </summary>
+    public static byte[] Generate(IReadOnlyList<string> extraSpecialTokens)
     {
+        ArgumentNullException.ThrowIfNull(extraSpecialTokens);
         var vocab = ReadVocabulary();
         var merges = ReadMerges();
 
@@ -32,15 +41,16 @@ public static class Gpt2TokenizerJson
             w.WriteNull("truncation");
             w.WriteNull("padding");
             w.WriteStartArray("added_tokens");
-            w.WriteStartObject();
-            w.WriteNumber("id", EndOfTextId);
-            w.WriteString("content", EndOfText);
-            w.WriteBoolean("single_word", false);
-            w.WriteBoolean("lstrip", false);
-            w.WriteBoolean("rstrip", false);
-            w.WriteBoolean("normalized", true);
-            w.WriteBoolean("special", true);
-            w.WriteEndObject();
+            WriteAddedToken(w, EndOfTextId, EndOfText, normalized: true);
+            for (var i = 0; i < extraSpecialTokens.Count; i++)
+            {
+                var token = extraSpecialTokens[i];
+                if (string.IsNullOrEmpty(token) || vocab.ContainsKey(token) || extraSpecialTokens.Take(i).Contains(token, StringComparer.Ordinal))
+                {
+                    throw new ArgumentException($"Extra special token '{token}' is empty, already in the GPT-2 vocabulary or listed twice.", nameof(extraSpecialTokens));
+                }
+                WriteAddedToken(w, VocabularySize + i, token, normalized: false);
+            }
             w.WriteEndArray();
             w.WriteNull("normalizer");
             WriteByteLevel(w, "pre_tokenizer", withRegex: true);
@@ -72,6 +82,19 @@ public static class Gpt2TokenizerJson
         return buffer.ToArray();
     }
 
+    private static void WriteAddedToken(Utf8JsonWriter w, int id, string content, bool normalized)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("id", id);
+        w.WriteString("content", content);
+        w.WriteBoolean("single_word", false);
+        w.WriteBoolean("lstrip", false);
+        w.WriteBoolean("rstrip", false);
+        w.WriteBoolean("normalized", normalized);
+        w.WriteBoolean("special", true);
+        w.WriteEndObject();
+    }
+
     private static void WriteByteLevel(Utf8JsonWriter w, string name, bool withRegex)
     {
         w.WriteStartObject(name);
@@ -85,7 +108,8 @@ public static class Gpt2TokenizerJson
         w.WriteEndObject();
     }
 
-    private static Dictionary<string, int> ReadVocabulary()
+    /// <summary>GPT-2's BPE vocabulary (byte-level token string -> id), from the embedded <c>encoder.json</c>.</summary>
+    internal static Dictionary<string, int> ReadVocabulary()
     {
         using var stream = OpenResource("encoder.json");
         var vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(stream)

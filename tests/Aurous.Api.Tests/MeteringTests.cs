@@ -208,6 +208,47 @@ public sealed class MeteringTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Clients_that_hang_up_mid_request_leak_no_hold_and_pay_only_with_a_receipt()
+    {
+        var (teamId, key) = await fixture.System.CreateTeamAsync(credits: 10m);
+        using var client = Client(fixture.System.App.GetEndpoint("api"), key);
+        var image = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            model = Model,
+            input = new object[] { new { type = "text", text = "a cat" }, new { type = "image_url", image_url = new { url = TestMedia.PngDataUrl } } },
+        });
+
+        var completed = 0;
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(async i =>
+        {
+            // Hang up at different points: before admission, during the hold, during inference, after capture.
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(i % 20));
+            try
+            {
+                using var response = await client.PostAsync("/v1/embeddings", EmbeddingsTests.Json(image), cts.Token);
+                if (response.IsSuccessStatusCode)
+                {
+                    Interlocked.Increment(ref completed);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }));
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        Accounts.Balance balance;
+        while ((balance = await new Accounts.Ledger(fixture.System.Database).GetBalanceAsync(teamId)).HeldCredits != 0m && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+        balance.HeldCredits.ShouldBe(0m, "every hold was captured or released");
+        var receipts = await Ledger.ShouldReconcileAsync(fixture.System.Database, teamId, expectedReceipts: null);
+        receipts.ShouldBeGreaterThanOrEqualTo(completed);
+        receipts.ShouldBeLessThanOrEqualTo(40);
+    }
+
+    [Fact]
     public async Task The_sweeper_statement_releases_holds_of_crashed_requests()
     {
         var (teamId, _) = await fixture.System.CreateTeamAsync(credits: 10m);
