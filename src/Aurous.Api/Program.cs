@@ -1,4 +1,5 @@
 using Aurous.Api.Balance;
+using Aurous.Api.Chat;
 using Aurous.Api.Embeddings;
 using Aurous.Api.Extensions;
 using Aurous.Api.Models;
@@ -18,6 +19,7 @@ var v1 = app.MapGroup("/v1").RequireApiKey();
 v1.MapModelsApi();
 v1.MapBalanceApi();
 v1.MapEmbeddingsApi();
+v1.MapChatApi();
 
 app.Run();
 

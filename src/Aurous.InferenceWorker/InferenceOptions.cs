@@ -35,6 +35,9 @@ public sealed record InferenceOptions
     /// <summary>Whether idle ONNX Runtime threads spin (<c>Inference:AllowSpinning</c>). Off by default: spinning burns the
     /// cores the API, Postgres and the media decoder need, for microseconds of latency only a dedicated machine benefits from.</summary>
     public bool AllowSpinning { get; init; }
+    /// <summary>Chat generations decoding at once (<c>Inference:MaxConcurrentGenerations</c>, default 8); the rest wait in
+    /// FIFO order for a slot, and the wait is measured (<c>aurous.chat.queue_wait</c>).</summary>
+    public int MaxConcurrentGenerations { get; init; } = 8;
 
     public static InferenceOptions FromConfiguration(IConfiguration configuration)
     {
@@ -54,6 +57,7 @@ public sealed record InferenceOptions
                 ? threads
                 : throw new InvalidOperationException("Inference:IntraOpThreads must be 0 or more."),
             AllowSpinning = configuration.GetValue("Inference:AllowSpinning", false),
+            MaxConcurrentGenerations = Positive(configuration.GetValue("Inference:MaxConcurrentGenerations", 8), "Inference:MaxConcurrentGenerations"),
         };
     }
 

@@ -26,6 +26,7 @@ public static class InferenceServiceExtensions
         builder.Services.AddSingleton<SafeMediaFetcher>();
         builder.Services.AddSingleton<FfmpegDecoder>();
         builder.Services.AddSingleton<EmbeddingService>();
+        builder.Services.AddSingleton<Chat.ChatEngine>();
         return builder;
     }
 

@@ -1,4 +1,5 @@
 using Aurous.InferenceWorker;
+using Aurous.InferenceWorker.Chat;
 using Aurous.InferenceWorker.Embeddings;
 using Aurous.ServiceDefaults;
 
@@ -12,6 +13,7 @@ var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapInfoApi();
 app.MapInternalEmbeddings();
+app.MapInternalChat();
 
 app.Run();
 

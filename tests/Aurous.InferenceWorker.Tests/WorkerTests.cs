@@ -34,8 +34,9 @@ public sealed class WorkerTests : IDisposable
         embed.GetProperty("inputs").EnumerateArray().Select(i => i.GetProperty("name").GetString()).ShouldBe(["input_ids", "attention_mask"]);
         embed.GetProperty("outputs")[0].GetProperty("shape").ToString().ShouldBe("""["batch",2048]""");
         var chat = models["aurous-grow-2.0-pro"];
-        chat.GetProperty("status").GetString().ShouldBe("unavailable");
-        chat.GetProperty("reason").GetString().ShouldNotBeNullOrEmpty();
+        chat.GetProperty("kind").GetString().ShouldBe("chat");
+        chat.GetProperty("status").GetString().ShouldBe("loaded");
+        chat.GetProperty("inputs").EnumerateArray().Select(i => i.GetProperty("name").GetString()).ShouldContain("past_key_values.1.value");
 
         var health = await client.GetAsync("/health");
         var body = JsonDocument.Parse(await health.Content.ReadAsStringAsync()).RootElement;

@@ -50,6 +50,40 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<Infer
         }
     }
 
+    /// <summary>
+    /// Starts a chat generation. On success the events stream as the worker produces them (NDJSON, one per line);
+    /// dispose the returned stream to stop reading (and, by closing the connection, stop the generation).
+    /// </summary>
+    public async Task<(WorkerChatStream? Stream, ApiError? Error)> StartChatAsync(WorkerChatRequest request, CancellationToken ct)
+    {
+        var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
+        client.Timeout = Timeout.InfiniteTimeSpan; // a long generation is not a hung one; client disconnects cancel it
+        HttpResponseMessage response;
+        try
+        {
+            using var message = new HttpRequestMessage(HttpMethod.Post, "/internal/chat/completions") { Content = JsonContent.Create(request, options: Json) };
+            response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct);
+        }
+        catch (HttpRequestException ex)
+        {
+            client.Dispose();
+            log.LogError(ex, "The inference worker is unreachable");
+            return (null, Unavailable());
+        }
+        if (!response.IsSuccessStatusCode)
+        {
+            using (response)
+            using (client)
+            {
+                var error = await ReadErrorAsync(response, ct);
+                return response.StatusCode is HttpStatusCode.BadRequest
+                    ? (null, new ApiError(400, "invalid_request", error?.Code ?? "invalid_request", error?.Message ?? "The request could not be processed."))
+                    : (null, LogUnavailable(response.StatusCode, error).Item2);
+            }
+        }
+        return (new WorkerChatStream(client, response), null);
+    }
+
     // Internal details (addresses, start-up failures) go to the log, never to the client.
     private static ApiError Unavailable() => new(503, "api_error", "model_unavailable", "The model is temporarily unavailable. Retry shortly.");
 
@@ -84,3 +118,36 @@ public sealed record WorkerPart(string Type, int[]? TokenIds = null, string? Url
 public sealed record WorkerEmbedding(float[] Embedding, WorkerEmbeddingUsage Usage);
 
 public sealed record WorkerEmbeddingUsage(long TextTokens, long ImageTokens, long VideoTokens, int Images, int VideoFrames);
+
+public sealed record WorkerChatRequest(string Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP, long? Seed, IReadOnlyList<string> Stop);
+
+/// <summary>One line of the worker's generation stream: a text delta, the end (with counts), or an error.</summary>
+public sealed record WorkerChatEvent(
+    string Type, string? Text = null, string? FinishReason = null, int? PromptTokens = null, int? CompletionTokens = null,
+    string? Code = null, string? Message = null);
+
+/// <summary>The worker's NDJSON generation stream; disposing it closes the connection, which stops the generation.</summary>
+public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response) : IAsyncDisposable
+{
+    public async IAsyncEnumerable<WorkerChatEvent> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var body = await response.Content.ReadAsStreamAsync(ct);
+        using var reader = new StreamReader(body);
+        while (await reader.ReadLineAsync(ct) is { } line)
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+            yield return JsonSerializer.Deserialize<WorkerChatEvent>(line, InferenceWorkerClient.Json)
+                ?? throw new InvalidDataException("The worker sent an empty event.");
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        response.Dispose();
+        client.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

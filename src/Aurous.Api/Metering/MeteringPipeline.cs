@@ -163,25 +163,9 @@ public sealed class MeteredRequest : IAsyncDisposable
     /// </summary>
     public async Task<IResult> CompleteAsync(TokenUsage usage, Func<Charge, byte[]> render, string contentType = "application/json")
     {
-        var key = _rc.ApiKey!;
-        var manifest = Request.Model.Manifest;
-        var charge = Pricing.Price(manifest, usage);
-        if (charge.Total > Request.HoldAmount)
-        {
-            // The estimate is an upper bound by construction; if it ever is not, the team is not charged past its hold.
-            _pipeline.Log.LogError("Usage {Usage} of {RequestId} costs {Cost}, above its hold {Hold}; charging the hold.",
-                usage, _rc.RequestId, charge.Total, Request.HoldAmount);
-            var scale = Request.HoldAmount / charge.Total;
-            charge = new Charge(Math.Round(charge.Text * scale, 12, MidpointRounding.ToZero), Math.Round(charge.Visual * scale, 12, MidpointRounding.ToZero),
-                Math.Round(charge.Video * scale, 12, MidpointRounding.ToZero), Math.Round(charge.Output * scale, 12, MidpointRounding.ToZero));
-        }
+        var charge = PriceWithinHold(usage);
         var body = render(charge);
-        var capture = new Capture(
-            _holdId!, key.TeamId, _rc.RequestId, key.Id, Request.Endpoint, manifest.Id, charge.Total,
-            JsonSerializer.Serialize(new { input = new { text = usage.TextInput, visual = usage.VisualInput, video = usage.VideoInput }, output = new { text = usage.TextOutput } }),
-            JsonSerializer.Serialize(new { input = manifest.CreditRates.Input, output = manifest.CreditRates.Output }),
-            JsonSerializer.Serialize(new { input = new { text = charge.Text, visual = charge.Visual, video = charge.Video }, output = new { text = charge.Output } }),
-            Request.EndUser);
+        var capture = BuildCapture(usage, charge);
         var stored = _idempotencyKey is null ? null : new IdempotentResponse(_idempotencyKey, 200, contentType, body);
 
         // The work is done: finish the bookkeeping even if the client has gone.
@@ -211,6 +195,53 @@ public sealed class MeteredRequest : IAsyncDisposable
             _pipeline.Log.LogWarning(ex, "Could not settle the TPM bucket for {RequestId}", _rc.RequestId);
         }
         return new RawJsonResult(body, contentType);
+    }
+
+    /// <summary>
+    /// Charges a streamed response's usage (streams are never idempotent, so nothing is stored). Never throws once the
+    /// charge is committed; returns the charge reported to the client in the final chunk.
+    /// </summary>
+    public async Task<Charge> CaptureStreamAsync(TokenUsage usage)
+    {
+        var charge = PriceWithinHold(usage);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var receipt = await _pipeline.Holds.CaptureAsync(BuildCapture(usage, charge), null, CancellationToken.None);
+        _rc.Time("capture", started);
+        _settled = true;
+        if (receipt is null)
+        {
+            _pipeline.Log.LogError("Hold {HoldId} of {RequestId} was no longer open at capture; nothing was charged.", _holdId, _rc.RequestId);
+        }
+        await BestEffortAsync("settle the TPM bucket", () => SettleTokensAsync(usage.TotalTokens));
+        return charge;
+    }
+
+    /// <summary>The usage's price, never more than the hold: the estimate is an upper bound by construction, and if it
+    /// ever is not, the team is not charged past what it reserved.</summary>
+    private Charge PriceWithinHold(TokenUsage usage)
+    {
+        var charge = Pricing.Price(Request.Model.Manifest, usage);
+        if (charge.Total <= Request.HoldAmount)
+        {
+            return charge;
+        }
+        _pipeline.Log.LogError("Usage {Usage} of {RequestId} costs {Cost}, above its hold {Hold}; charging the hold.",
+            usage, _rc.RequestId, charge.Total, Request.HoldAmount);
+        var scale = Request.HoldAmount / charge.Total;
+        return new Charge(Math.Round(charge.Text * scale, 12, MidpointRounding.ToZero), Math.Round(charge.Visual * scale, 12, MidpointRounding.ToZero),
+            Math.Round(charge.Video * scale, 12, MidpointRounding.ToZero), Math.Round(charge.Output * scale, 12, MidpointRounding.ToZero));
+    }
+
+    private Capture BuildCapture(TokenUsage usage, Charge charge)
+    {
+        var key = _rc.ApiKey!;
+        var manifest = Request.Model.Manifest;
+        return new Capture(
+            _holdId!, key.TeamId, _rc.RequestId, key.Id, Request.Endpoint, manifest.Id, charge.Total,
+            JsonSerializer.Serialize(new { input = new { text = usage.TextInput, visual = usage.VisualInput, video = usage.VideoInput }, output = new { text = usage.TextOutput } }),
+            JsonSerializer.Serialize(new { input = manifest.CreditRates.Input, output = manifest.CreditRates.Output }),
+            JsonSerializer.Serialize(new { input = new { text = charge.Text, visual = charge.Visual, video = charge.Video }, output = new { text = charge.Output } }),
+            Request.EndUser);
     }
 
     /// <summary>Ends the request with <paramref name="error"/>: releases the hold, gives back the key and the tokens.</summary>

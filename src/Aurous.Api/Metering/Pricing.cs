@@ -34,25 +34,33 @@ public static class Pricing
         tokens == 0 ? 0m : Math.Round(tokens * ratePerMillion / PerMillion, 12, MidpointRounding.AwayFromZero);
 }
 
-/// <summary>The <c>usage</c> block of seed 002: token counts plus <c>credits_charged</c> and its <c>breakdown</c>.</summary>
+/// <summary>
+/// The <c>usage</c> block of seed 002: token counts plus <c>credits_charged</c> and its <c>breakdown</c>. Chat adds
+/// <c>completion_tokens</c> and an <c>output</c> breakdown; both are omitted for embeddings, as the seed shows.
+/// </summary>
 public sealed record UsageBlock(
     [property: JsonPropertyName("prompt_tokens")] long PromptTokens,
+    [property: JsonPropertyName("completion_tokens"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? CompletionTokens,
     [property: JsonPropertyName("total_tokens")] long TotalTokens,
     [property: JsonPropertyName("credits_charged")] decimal CreditsCharged,
     [property: JsonPropertyName("breakdown")] UsageBreakdown Breakdown)
 {
-    public static UsageBlock For(string model, TokenUsage usage, Charge charge) => new(
-        usage.PromptTokens, usage.TotalTokens, Balance.Credits.Normalize(charge.Total),
+    public static UsageBlock For(string model, TokenUsage usage, Charge charge, bool withCompletion = false) => new(
+        usage.PromptTokens, withCompletion ? usage.TextOutput : null, usage.TotalTokens, Balance.Credits.Normalize(charge.Total),
         new UsageBreakdown(
             new InputBreakdown(Balance.Credits.Normalize(charge.Text), Balance.Credits.Normalize(charge.Visual), Balance.Credits.Normalize(charge.Video)),
+            withCompletion ? new OutputBreakdown(Balance.Credits.Normalize(charge.Output)) : null,
             model));
 }
 
 public sealed record UsageBreakdown(
     [property: JsonPropertyName("input")] InputBreakdown Input,
+    [property: JsonPropertyName("output"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] OutputBreakdown? Output,
     [property: JsonPropertyName("model")] string Model);
 
 public sealed record InputBreakdown(
     [property: JsonPropertyName("text")] decimal Text,
     [property: JsonPropertyName("visual")] decimal Visual,
     [property: JsonPropertyName("video")] decimal Video);
+
+public sealed record OutputBreakdown([property: JsonPropertyName("text")] decimal Text);

@@ -35,4 +35,6 @@ public sealed class HostedModel
     public TextEncoderModel? TextEncoder { get; init; }
     /// <summary>Encoders, batchers and media rules of a loaded embedding model (owns the sessions).</summary>
     public Embeddings.EmbeddingEngine? Engine { get; init; }
+    /// <summary>The decoder session, tokenizer and generation settings of a loaded chat model (owns the session).</summary>
+    public Chat.ChatModel? Chat { get; init; }
 }

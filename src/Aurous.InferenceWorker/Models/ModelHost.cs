@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Aurous.InferenceWorker.Chat;
 using Aurous.InferenceWorker.Embeddings;
 using Aurous.ModelForge;
 using Aurous.Tokenizers;
@@ -195,6 +196,10 @@ public sealed class ModelHost : IDisposable
         {
             return Unavailable("the manifest declares no model files yet", fault: false);
         }
+        if (manifest.Kind == ModelKind.Chat)
+        {
+            return LoadChatModel(model, Unavailable);
+        }
         if (manifest.Kind != ModelKind.Embedding)
         {
             return Unavailable($"models of kind '{manifest.Kind.ToString().ToLowerInvariant()}' are not served by this worker yet", fault: false);
@@ -299,6 +304,73 @@ public sealed class ModelHost : IDisposable
             activity?.SetStatus(ActivityStatusCode.Error, reason);
             _log.LogError(ex, "Model {ModelId} is unavailable: {Reason}", manifest.Id, reason);
             return Unavailable(reason, fault: true);
+        }
+    }
+
+    /// <summary>A decoder-only chat model: its <c>decoder</c> session (created once), config files, tokenizer and a self-test.</summary>
+    private HostedModel LoadChatModel(CatalogModel model, Func<string, bool, HostedModel> unavailable)
+    {
+        var manifest = model.Manifest;
+        if (!manifest.Files.ContainsKey(ChatModel.DecoderRole))
+        {
+            return unavailable($"a chat model needs a '{ChatModel.DecoderRole}' file", true);
+        }
+        var path = model.FilePath(ChatModel.DecoderRole);
+        if (!File.Exists(path))
+        {
+            return unavailable($"file '{path}' is missing", true);
+        }
+        using var activity = WorkerTelemetry.ActivitySource.StartActivity("model.load");
+        activity?.SetTag("aurous.model.id", manifest.Id);
+        activity?.SetTag("aurous.model.file", Path.GetFileName(path));
+        var stopwatch = Stopwatch.StartNew();
+        var provider = ExecutionProvider!;
+        InferenceSession? session = null;
+        ChatModel? chat = null;
+        try
+        {
+            try
+            {
+                session = CreateSession(path, manifest.Id, provider);
+            }
+            catch (OnnxRuntimeException ex) when (provider == CudaProvider && _options.ExecutionProvider == RequestedProvider.Auto)
+            {
+                _log.LogWarning("Model {ModelId} failed to load on CUDA ({Reason}); falling back to CPU", manifest.Id, FirstLine(ex.Message));
+                provider = CpuProvider;
+                session = CreateSession(path, manifest.Id, provider);
+            }
+            chat = ChatModel.Create(session, model);
+            session = null; // owned by the chat model from here on
+            chat.SelfTest();
+            var elapsed = stopwatch.Elapsed.TotalMilliseconds;
+            activity?.SetTag("aurous.execution_provider", provider);
+            WorkerTelemetry.ModelLoadDuration.Record(elapsed,
+                new KeyValuePair<string, object?>("aurous.model.id", manifest.Id),
+                new KeyValuePair<string, object?>("aurous.execution_provider", provider));
+            _log.LogInformation("Loaded chat model {ModelId} ({Files}) on {Provider} in {ElapsedMs:F0} ms: {Layers} layers, KV cache [{KvHeads} heads x {HeadDim}] per layer, vocabulary {Vocab}, eos {Eos}, context {Context}",
+                manifest.Id, string.Join(", ", manifest.Files.Values), provider, elapsed, chat.Layers, chat.KvHeads, chat.HeadDim, chat.VocabSize,
+                string.Join("/", chat.Defaults.EosTokenIds), chat.ContextWindow);
+            return new HostedModel
+            {
+                Id = manifest.Id,
+                Manifest = manifest,
+                Kind = manifest.Kind,
+                Status = HostedModelStatus.Loaded,
+                ExecutionProvider = provider,
+                LoadMs = Math.Round(elapsed, 1),
+                Inputs = Describe(chat.Session.InputMetadata),
+                Outputs = Describe(chat.Session.OutputMetadata),
+                Chat = chat,
+            };
+        }
+        catch (Exception ex) when (ex is OnnxRuntimeException or InvalidDataException or ArgumentException or IOException or System.Text.Json.JsonException)
+        {
+            session?.Dispose();
+            chat?.Dispose();
+            var reason = $"failed to load chat model files: {Describe(ex)}";
+            activity?.SetStatus(ActivityStatusCode.Error, reason);
+            _log.LogError(ex, "Model {ModelId} is unavailable: {Reason}", manifest.Id, reason);
+            return unavailable(reason, true);
         }
     }
 
@@ -407,6 +479,7 @@ public sealed class ModelHost : IDisposable
                 {
                     model.TextEncoder?.Dispose();
                 }
+                model.Chat?.Dispose();
             }
             _models = [];
         }

@@ -1,0 +1,287 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Aurous.Api.Embeddings;
+using Aurous.Api.Inference;
+using Aurous.Api.Metering;
+using Aurous.Api.Pipeline;
+using Aurous.Models;
+using Aurous.Persistence;
+using Dapper;
+using Microsoft.AspNetCore.Http.Features;
+using Npgsql;
+
+namespace Aurous.Api.Chat;
+
+/// <summary>
+/// POST /v1/chat/completions (sync and SSE streaming) and GET /v1/chat/completions/{id}, on the shared metering
+/// pipeline: the prompt is tokenised here for the hold and the TPM bucket, the worker generates, and the exact prompt
+/// and completion tokens are charged. A client that hangs up mid-stream stops the generation and pays for what was produced.
+/// </summary>
+public static class ChatApi
+{
+    public const string Scope = "chat";
+
+    public static RouteGroupBuilder MapChatApi(this RouteGroupBuilder v1)
+    {
+        var group = v1.MapGroup("/chat/completions").WithTags("Chat").RequireScope(Scope);
+        group.MapPost("/", Create).MetersTokens().WithName("CreateChatCompletion")
+            .WithSummary("Creates a chat completion, streamed as server-sent events with stream: true.")
+            .Accepts<JsonElement>("application/json");
+        group.MapGet("/{id}", Get).WithName("GetChatCompletion").WithSummary("Returns a stored chat completion of your team.");
+        return group;
+    }
+
+    private static async Task<IResult> Create(
+        HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers, MeteringPipeline metering, InferenceWorkerClient worker, NpgsqlDataSource db)
+    {
+        var (body, bodyError) = await JsonBody.ReadAsync(context);
+        if (bodyError is not null)
+        {
+            return bodyError.ToResult(context);
+        }
+        var (request, error) = ChatRequest.Parse(body, catalog, tokenizers);
+        if (error is not null)
+        {
+            return error.ToResult(context);
+        }
+
+        var manifest = request!.Model.Manifest;
+        var estimate = new TokenUsage(request.PromptTokenIds.Length, TextOutput: request.MaxTokens);
+        var (admitted, ended) = await metering.AdmitAsync(context, new AdmissionRequest(
+            "chat.completions", request.Model, estimate.TotalTokens, Pricing.Price(manifest, estimate).Total,
+            request.Stream ? null : body, request.User));
+        if (ended is not null)
+        {
+            return ended;
+        }
+        await using var metered = admitted!;
+
+        var rc = RequestContext.Of(context);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (stream, workerError) = await worker.StartChatAsync(new WorkerChatRequest(
+            manifest.Id, request.PromptTokenIds, request.MaxTokens, request.Temperature, request.TopP, request.Seed, request.Stop), context.RequestAborted);
+        if (workerError is not null)
+        {
+            return await metered.FailAsync(workerError);
+        }
+        await using var generation = stream!;
+
+        var completion = new Completion(Ulid.NewId("cmp"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), request.RequestedModel, request.PromptTokenIds.Length);
+        if (request.Stream)
+        {
+            await StreamAsync(context, generation, completion, metered, tokenizers.For(request.Model)!);
+            await StoreAsync(db, rc, completion, manifest.Id, context);
+            return Results.Empty;
+        }
+
+        await foreach (var e in generation.ReadAsync(context.RequestAborted))
+        {
+            if (!completion.Apply(e))
+            {
+                return await metered.FailAsync(new ApiError(503, "api_error", "model_unavailable", "The model failed while generating. Retry shortly."));
+            }
+        }
+        rc.Time("inference", started);
+        var result = await metered.CompleteAsync(completion.Usage, charge => completion.RenderJson(UsageBlock.For(completion.Model, completion.Usage, charge, withCompletion: true)));
+        await StoreAsync(db, rc, completion, manifest.Id, context);
+        return result;
+    }
+
+    private static async Task StreamAsync(HttpContext context, WorkerChatStream generation, Completion completion, MeteredRequest metered, Tokenizers.BpeTokenizer tokenizer)
+    {
+        var response = context.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        // Headers (request id, rate limits) go out before the first token.
+        await response.StartAsync(context.RequestAborted);
+
+        try
+        {
+            var first = true;
+            await foreach (var e in generation.ReadAsync(context.RequestAborted))
+            {
+                if (!completion.Apply(e))
+                {
+                    // The worker failed mid-stream: say so in the stream, release the hold (nothing usable was delivered).
+                    await WriteEventAsync(response, JsonSerializer.Serialize(new
+                    {
+                        error = new { type = "api_error", code = "model_unavailable", message = "The model failed while generating.", request_id = RequestContext.Of(context).RequestId },
+                    }), context.RequestAborted);
+                    await metered.DisposeAsync();
+                    return;
+                }
+                if (e.Type == "delta" && !string.IsNullOrEmpty(e.Text))
+                {
+                    await WriteEventAsync(response, completion.RenderChunk(e.Text, first ? "assistant" : null, null, null), context.RequestAborted);
+                    first = false;
+                }
+            }
+            var charge = await metered.CaptureStreamAsync(completion.Usage);
+            var usage = UsageBlock.For(completion.Model, completion.Usage, charge, withCompletion: true);
+            completion.RenderJson(usage); // what GET /v1/chat/completions/{id} returns later
+            await WriteEventAsync(response, completion.RenderChunk(null, first ? "assistant" : null, completion.FinishReason, null), context.RequestAborted);
+            // The final non-[DONE] chunk carries the usage with credits_charged, as OpenAI's include_usage chunk does.
+            await WriteEventAsync(response, completion.RenderChunk(null, null, null, usage), context.RequestAborted);
+            await response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client hung up: closing the worker stream stops the generation; charge what was produced.
+            completion.FinishReason ??= "cancelled";
+            var produced = completion.CompletionTokens ?? tokenizer.CountTokens(completion.Text.ToString());
+            var usage = completion.Usage with { TextOutput = produced };
+            var charge = await metered.CaptureStreamAsync(usage);
+            completion.RenderJson(UsageBlock.For(completion.Model, usage, charge, withCompletion: true));
+        }
+    }
+
+    private static async Task WriteEventAsync(HttpResponse response, string json, CancellationToken ct)
+    {
+        await response.WriteAsync("data: " + json + "\n\n", ct);
+        await response.Body.FlushAsync(ct);
+    }
+
+    private static async Task StoreAsync(NpgsqlDataSource db, RequestContext rc, Completion completion, string model, HttpContext context)
+    {
+        try
+        {
+            await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+            await conn.ExecuteAsync(
+                "INSERT INTO chat_completions (id, team_id, request_id, model, body) VALUES (@id, @team, @req, @model, @body::jsonb)",
+                new { id = completion.Id, team = rc.TeamId, req = rc.RequestId, model, body = completion.StoredJson ?? Encoding.UTF8.GetString(completion.RenderJson(null)) });
+        }
+        catch (NpgsqlException ex)
+        {
+            context.RequestServices.GetRequiredService<ILogger<Completion>>().LogError(ex, "Could not store chat completion {Id}", completion.Id);
+        }
+    }
+
+    private static async Task<IResult> Get(string id, HttpContext context, NpgsqlDataSource db)
+    {
+        await using var conn = await db.OpenConnectionAsync(context.RequestAborted);
+        var body = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "SELECT body::text FROM chat_completions WHERE id = @id AND team_id = @team", new { id, team = RequestContext.Of(context).TeamId },
+            cancellationToken: context.RequestAborted));
+        return body is null
+            ? ApiError.NotFound("completion_not_found", $"No chat completion '{id}' exists for your team.").ToResult(context)
+            : new RawJsonResult(Encoding.UTF8.GetBytes(body), "application/json");
+    }
+
+    /// <summary>One completion as it is generated: text so far, counts, and its OpenAI-shaped renderings.</summary>
+    public sealed class Completion(string id, long created, string model, int promptTokens)
+    {
+        public string Id { get; } = id;
+        public string Model { get; } = model;
+        public StringBuilder Text { get; } = new();
+        public string? FinishReason { get; set; }
+        public int? CompletionTokens { get; private set; }
+        public string? StoredJson { get; private set; }
+
+        public TokenUsage Usage => new(promptTokens, TextOutput: CompletionTokens ?? 0);
+
+        /// <summary>Folds a worker event in; false when it is an error.</summary>
+        public bool Apply(WorkerChatEvent e)
+        {
+            switch (e.Type)
+            {
+                case "delta":
+                    Text.Append(e.Text);
+                    if (e.CompletionTokens is { } n)
+                    {
+                        CompletionTokens = n;
+                    }
+                    return true;
+                case "done":
+                    FinishReason = e.FinishReason ?? "stop";
+                    CompletionTokens = e.CompletionTokens ?? CompletionTokens ?? 0;
+                    return true;
+                default:
+                    return false;
+            }
+        }
+
+        public byte[] RenderJson(UsageBlock? usage)
+        {
+            var buffer = new ArrayBufferWriter<byte>(512 + Text.Length * 2);
+            using (var w = new Utf8JsonWriter(buffer))
+            {
+                w.WriteStartObject();
+                w.WriteString("id", Id);
+                w.WriteString("object", "chat.completion");
+                w.WriteNumber("created", created);
+                w.WriteString("model", Model);
+                w.WriteStartArray("choices");
+                w.WriteStartObject();
+                w.WriteNumber("index", 0);
+                w.WriteStartObject("message");
+                w.WriteString("role", "assistant");
+                w.WriteString("content", Text.ToString());
+                w.WriteNull("refusal");
+                w.WriteEndObject();
+                w.WriteNull("logprobs");
+                w.WriteString("finish_reason", FinishReason == "cancelled" ? "stop" : FinishReason ?? "stop");
+                w.WriteEndObject();
+                w.WriteEndArray();
+                if (usage is not null)
+                {
+                    w.WritePropertyName("usage");
+                    JsonSerializer.Serialize(w, usage);
+                }
+                w.WriteEndObject();
+            }
+            var bytes = buffer.WrittenSpan.ToArray();
+            StoredJson = Encoding.UTF8.GetString(bytes);
+            return bytes;
+        }
+
+        public string RenderChunk(string? content, string? role, string? finishReason, UsageBlock? usage)
+        {
+            var buffer = new ArrayBufferWriter<byte>(256);
+            using (var w = new Utf8JsonWriter(buffer))
+            {
+                w.WriteStartObject();
+                w.WriteString("id", Id);
+                w.WriteString("object", "chat.completion.chunk");
+                w.WriteNumber("created", created);
+                w.WriteString("model", Model);
+                w.WriteStartArray("choices");
+                if (usage is null)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("index", 0);
+                    w.WriteStartObject("delta");
+                    if (role is not null)
+                    {
+                        w.WriteString("role", role);
+                    }
+                    if (content is not null)
+                    {
+                        w.WriteString("content", content);
+                    }
+                    w.WriteEndObject();
+                    w.WriteNull("logprobs");
+                    if (finishReason is null)
+                    {
+                        w.WriteNull("finish_reason");
+                    }
+                    else
+                    {
+                        w.WriteString("finish_reason", finishReason);
+                    }
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                if (usage is not null)
+                {
+                    w.WritePropertyName("usage");
+                    JsonSerializer.Serialize(w, usage);
+                }
+                w.WriteEndObject();
+            }
+            return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        }
+    }
+}

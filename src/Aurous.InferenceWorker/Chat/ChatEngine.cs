@@ -1,0 +1,244 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using Aurous.InferenceWorker.Models;
+using Aurous.Models;
+
+namespace Aurous.InferenceWorker.Chat;
+
+/// <summary>A validated request, bound to its loaded model.</summary>
+public sealed record ChatGeneration(
+    string ModelId,
+    ChatModel Model,
+    long[] Prompt,
+    int MaxTokens,
+    double Temperature,
+    double TopP,
+    ulong Seed,
+    IReadOnlyList<string> Stop,
+    bool IgnoreEos);
+
+/// <summary>
+/// Chat generation: every request runs its own decode loop (prefill of the whole prompt, then one token per step
+/// against its own KV cache) on the shared, thread-safe ONNX Runtime session, so a long generation never holds back a
+/// short one. At most <c>Inference:MaxConcurrentGenerations</c> loops run at once; the rest wait (FIFO) for a slot.
+/// Cancellation (the HTTP request aborting) is checked before every step and also terminates a run in flight.
+/// </summary>
+public sealed class ChatEngine(ModelHost host, InferenceOptions options)
+{
+    public const int MaxStopStrings = 16;
+    private readonly SemaphoreSlim _slots = new(options.MaxConcurrentGenerations, options.MaxConcurrentGenerations);
+    private int _active;
+    private int _queued;
+    private long _finished;
+
+    /// <summary>Decode loops running now (test hook and telemetry).</summary>
+    internal int ActiveGenerations => Volatile.Read(ref _active);
+    internal int QueuedGenerations => Volatile.Read(ref _queued);
+    /// <summary>Decode loops that have ended, whatever the reason.</summary>
+    internal long FinishedGenerations => Interlocked.Read(ref _finished);
+
+    /// <summary>Checks the request against the model; throws <see cref="ChatRequestException"/> when it is refused.</summary>
+    public ChatGeneration Prepare(InternalChatRequest request)
+    {
+        if (string.IsNullOrWhiteSpace(request.Model))
+        {
+            throw new ChatRequestException(400, "invalid_request", "'model' is required");
+        }
+        if (host.State == ModelHostState.Loading)
+        {
+            throw new ChatRequestException(503, "model_not_ready", "the worker is still loading its models");
+        }
+        if (host.State == ModelHostState.Failed)
+        {
+            throw new ChatRequestException(503, "model_not_ready", $"the worker failed to start: {host.FailureReason}");
+        }
+        var hosted = host.Find(request.Model) ?? throw new ChatRequestException(404, "model_not_found", $"model '{request.Model}' does not exist");
+        if (hosted.Kind != ModelKind.Chat)
+        {
+            throw new ChatRequestException(400, "model_not_supported", $"model '{hosted.Id}' is not a chat model");
+        }
+        var model = hosted.Chat ?? throw new ChatRequestException(503, "model_not_ready", $"model '{hosted.Id}' is not loaded: {hosted.Reason}");
+
+        var ids = request.PromptTokenIds;
+        if (ids is null || ids.Length == 0)
+        {
+            throw new ChatRequestException(400, "invalid_request", "'prompt_token_ids' must be a non-empty array of token ids");
+        }
+        var prompt = new long[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            if ((uint)ids[i] >= (uint)model.VocabSize)
+            {
+                throw new ChatRequestException(400, "invalid_request",
+                    $"prompt_token_ids[{i}] = {ids[i]} is not in the vocabulary (0 to {model.VocabSize - 1})");
+            }
+            prompt[i] = ids[i];
+        }
+        if (ids.Length >= model.ContextWindow)
+        {
+            throw new ChatRequestException(400, "invalid_request",
+                $"the prompt has {ids.Length} tokens; the context window of '{hosted.Id}' is {model.ContextWindow}, leaving no room for output");
+        }
+        var maxTokens = request.MaxTokens ?? model.ContextWindow - ids.Length;
+        if (maxTokens < 1)
+        {
+            throw new ChatRequestException(400, "invalid_request", $"'max_tokens' must be at least 1, not {maxTokens}");
+        }
+        if ((long)ids.Length + maxTokens > model.ContextWindow)
+        {
+            throw new ChatRequestException(400, "invalid_request",
+                $"prompt ({ids.Length} tokens) + max_tokens ({maxTokens}) = {(long)ids.Length + maxTokens} exceeds the context window of '{hosted.Id}' ({model.ContextWindow})");
+        }
+        var temperature = request.Temperature ?? model.Defaults.Temperature;
+        if (!double.IsFinite(temperature) || temperature < 0 || temperature > 2)
+        {
+            throw new ChatRequestException(400, "invalid_request", $"'temperature' must be between 0 and 2, not {temperature}");
+        }
+        var topP = request.TopP ?? model.Defaults.TopP;
+        if (!double.IsFinite(topP) || topP <= 0 || topP > 1)
+        {
+            throw new ChatRequestException(400, "invalid_request", $"'top_p' must be greater than 0 and at most 1, not {topP}");
+        }
+        var stop = request.Stop ?? [];
+        if (stop.Count > MaxStopStrings)
+        {
+            throw new ChatRequestException(400, "invalid_request", $"'stop' holds {stop.Count} strings; at most {MaxStopStrings}");
+        }
+        if (stop.Any(string.IsNullOrEmpty))
+        {
+            throw new ChatRequestException(400, "invalid_request", "'stop' strings must be non-empty");
+        }
+        var seed = request.Seed is { } s ? unchecked((ulong)s) : BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+        return new ChatGeneration(hosted.Id, model, prompt, maxTokens, temperature, topP, seed, stop.ToArray(), request.IgnoreEos);
+    }
+
+    /// <summary>
+    /// Waits for a slot, then generates: <see cref="ChatDelta"/>s (never empty) and one final <see cref="ChatDone"/>.
+    /// <paramref name="receivedAt"/> (a <see cref="Stopwatch"/> timestamp) is when the request arrived: time to first
+    /// token counts from it. Throws <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> fires.
+    /// </summary>
+    public async IAsyncEnumerable<ChatEvent> GenerateAsync(ChatGeneration g, long receivedAt, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var model = g.Model;
+        var modelTag = new KeyValuePair<string, object?>("aurous.model.id", g.ModelId);
+        var queuedAt = Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _queued);
+        WorkerTelemetry.ChatQueuedGenerations.Add(1, modelTag);
+        try
+        {
+            await _slots.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _queued);
+            WorkerTelemetry.ChatQueuedGenerations.Add(-1, modelTag);
+        }
+        var queueWaitMs = Stopwatch.GetElapsedTime(queuedAt).TotalMilliseconds;
+        WorkerTelemetry.ChatQueueWait.Record(queueWaitMs, modelTag);
+
+        Interlocked.Increment(ref _active);
+        WorkerTelemetry.ChatActiveGenerations.Add(1, modelTag);
+        using var activity = WorkerTelemetry.ActivitySource.StartActivity("chat.generate");
+        activity?.SetTag("aurous.model.id", g.ModelId);
+        activity?.SetTag("gen_ai.request.max_tokens", g.MaxTokens);
+        activity?.SetTag("gen_ai.request.temperature", g.Temperature);
+        activity?.SetTag("gen_ai.request.top_p", g.TopP);
+        activity?.SetTag("gen_ai.usage.input_tokens", g.Prompt.Length);
+        activity?.SetTag("aurous.chat.prompt_tokens", g.Prompt.Length);
+        activity?.SetTag("aurous.chat.queue_wait_ms", Math.Round(queueWaitMs, 3));
+        var completion = 0;
+        long firstTokenAt = 0;
+        var finish = "length";
+        var ended = false;
+        try
+        {
+            using var state = model.NewState();
+            var sampler = new TokenSampler(g.Temperature, g.TopP, g.Seed, model.VocabSize);
+            var detokenizer = new StreamingDetokenizer(model.Tokenizer, g.Stop);
+            var eos = model.Defaults.EosTokenIds;
+            var pendingIds = new List<int>();
+
+            var logits = model.Forward(state, g.Prompt, cancellationToken);
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var id = sampler.Next(logits);
+                completion++;
+                WorkerTelemetry.ChatCompletionTokens.Add(1, modelTag);
+                if (completion == 1)
+                {
+                    firstTokenAt = Stopwatch.GetTimestamp();
+                }
+                if (!g.IgnoreEos && eos.Contains(id))
+                {
+                    finish = "stop";
+                    break;
+                }
+                pendingIds.Add(id);
+                if (model.ProducesText(id))
+                {
+                    var text = detokenizer.Add(id);
+                    if (text.Length > 0)
+                    {
+                        yield return new ChatDelta(text, pendingIds.ToArray());
+                        pendingIds.Clear();
+                    }
+                    if (detokenizer.Stopped)
+                    {
+                        finish = "stop";
+                        break;
+                    }
+                }
+                if (completion >= g.MaxTokens)
+                {
+                    finish = "length";
+                    break;
+                }
+                logits = model.Forward(state, [id], cancellationToken);
+            }
+            var rest = detokenizer.Flush();
+            if (rest.Length > 0)
+            {
+                yield return new ChatDelta(rest, pendingIds.ToArray());
+            }
+            if (detokenizer.Stopped)
+            {
+                finish = "stop";
+            }
+            ended = true;
+            var ttft = Stopwatch.GetElapsedTime(receivedAt, firstTokenAt).TotalMilliseconds;
+            activity?.SetTag("aurous.chat.time_to_first_token_ms", Math.Round(ttft, 3));
+            activity?.SetTag("gen_ai.response.finish_reasons", finish);
+            WorkerTelemetry.ChatTimeToFirstToken.Record(ttft, modelTag);
+            yield return new ChatDone(finish, g.Prompt.Length, completion, Math.Round(ttft, 3));
+        }
+        finally
+        {
+            activity?.SetTag("gen_ai.usage.output_tokens", completion);
+            activity?.SetTag("aurous.chat.completion_tokens", completion);
+            if (!ended)
+            {
+                activity?.SetTag("aurous.chat.outcome", cancellationToken.IsCancellationRequested ? "cancelled" : "failed");
+                if (!cancellationToken.IsCancellationRequested)
+                {
+                    activity?.SetStatus(ActivityStatusCode.Error);
+                }
+            }
+            if (completion > 1 && firstTokenAt != 0)
+            {
+                var seconds = Stopwatch.GetElapsedTime(firstTokenAt).TotalSeconds;
+                if (seconds > 0)
+                {
+                    var rate = (completion - 1) / seconds;
+                    activity?.SetTag("aurous.chat.tokens_per_second", Math.Round(rate, 1));
+                    WorkerTelemetry.ChatTokensPerSecond.Record(rate, modelTag);
+                }
+            }
+            Interlocked.Decrement(ref _active);
+            Interlocked.Increment(ref _finished);
+            WorkerTelemetry.ChatActiveGenerations.Add(-1, modelTag);
+            _slots.Release();
+        }
+    }
+}

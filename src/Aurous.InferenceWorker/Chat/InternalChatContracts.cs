@@ -1,0 +1,47 @@
+using System.Text.Json.Serialization;
+
+namespace Aurous.InferenceWorker.Chat;
+
+/// <summary>
+/// Body of <c>POST /internal/chat/completions</c> (snake_case JSON), sent by the API after it has rendered the chat
+/// template and tokenised it with the model's tokenizer (the worker does neither):
+/// <code>
+/// {"model":"aurous-grow-2.0-pro","prompt_token_ids":[50257,...],"max_tokens":64,"temperature":1.0,"top_p":1.0,
+///  "seed":null,"stop":["..."],"ignore_eos":false}
+/// </code>
+/// Unknown members are refused (400), so contract drift shows at once.
+/// </summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record InternalChatRequest
+{
+    public string? Model { get; init; }
+    public int[]? PromptTokenIds { get; init; }
+    /// <summary>Most tokens to generate (≥ 1); null: whatever the context window leaves.</summary>
+    public int? MaxTokens { get; init; }
+    /// <summary>0 (greedy) to 2; null: generation_config's default.</summary>
+    public double? Temperature { get; init; }
+    /// <summary>(0, 1]; null: generation_config's default.</summary>
+    public double? TopP { get; init; }
+    /// <summary>Same seed + same prompt + same parameters = same tokens; null: a random seed.</summary>
+    public long? Seed { get; init; }
+    /// <summary>Up to 16 non-empty strings; the text ends before the first occurrence of any (finish_reason stop).</summary>
+    public IReadOnlyList<string>? Stop { get; init; }
+    /// <summary>Extension (as vLLM's): keep generating past end-of-sequence tokens until max_tokens (benchmarks, tests).</summary>
+    public bool IgnoreEos { get; init; }
+}
+
+/// <summary>One NDJSON line of the streamed response.</summary>
+public abstract record ChatEvent;
+
+/// <summary><c>{"type":"delta","text":"..."}</c></summary>
+public sealed record ChatDelta(string Text, IReadOnlyList<int> TokenIds) : ChatEvent;
+
+/// <summary><c>{"type":"done","finish_reason":"stop"|"length","prompt_tokens":N,"completion_tokens":M,"time_to_first_token_ms":x}</c></summary>
+public sealed record ChatDone(string FinishReason, int PromptTokens, int CompletionTokens, double TimeToFirstTokenMs) : ChatEvent;
+
+/// <summary>A request refused before generation starts (4xx/503 JSON error body).</summary>
+public sealed class ChatRequestException(int status, string code, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+    public string Code { get; } = code;
+}

@@ -1,0 +1,173 @@
+using System.ClientModel;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace Aurous.Api.Tests;
+
+[Collection(ApiCollection.Name)]
+public sealed class ChatTests(ApiFixture fixture)
+{
+    private const string Model = "aurous-grow-2.0-pro";
+
+    private ChatClient Sdk(string key) => new OpenAIClient(new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = fixture.System.ApiV1 }).GetChatClient(Model);
+
+    private static ChatCompletionOptions Options(int max = 24, long seed = 7) => new() { MaxOutputTokenCount = max, Temperature = 0.8f, Seed = seed };
+
+    [Fact]
+    public async Task The_official_SDK_completes_a_chat_and_is_charged_exactly()
+    {
+        var (teamId, key) = await fixture.System.CreateTeamAsync(credits: 10m);
+
+        var completion = (await Sdk(key).CompleteChatAsync([new SystemChatMessage("Be brief."), new UserChatMessage("Why is the sky blue?")], Options())).Value;
+
+        completion.Id.ShouldMatch("^cmp_[0-9A-HJKMNP-TV-Z]{26}$");
+        completion.Role.ShouldBe(ChatMessageRole.Assistant);
+        completion.Content[0].Text.ShouldNotBeNullOrWhiteSpace();
+        completion.Usage.InputTokenCount.ShouldBeGreaterThan(0);
+        completion.Usage.OutputTokenCount.ShouldBeInRange(1, 24);
+        (completion.FinishReason is ChatFinishReason.Stop or ChatFinishReason.Length).ShouldBeTrue();
+
+        var expected = completion.Usage.InputTokenCount * 0.21m / 1_000_000m + completion.Usage.OutputTokenCount * 0.84m / 1_000_000m;
+        using var http = fixture.System.CreateApiClient(key);
+        var balance = await http.GetFromJsonAsync<JsonElement>("/v1/balance");
+        balance.GetProperty("credits").GetDecimal().ShouldBe(10m - expected);
+        balance.GetProperty("held_credits").GetDecimal().ShouldBe(0m);
+        await Ledger.ShouldReconcileAsync(fixture.System.Database, teamId, expectedReceipts: 1);
+    }
+
+    [Fact]
+    public async Task Streamed_deltas_equal_the_sync_answer_for_the_same_seed_and_end_with_usage()
+    {
+        var (_, key) = await fixture.System.CreateTeamAsync(credits: 10m);
+        var client = Sdk(key);
+        ChatMessage[] messages = [new UserChatMessage("Tell me about embeddings.")];
+
+        var sync = (await client.CompleteChatAsync(messages, Options(max: 32, seed: 42))).Value;
+        var text = new StringBuilder();
+        ChatTokenUsage? usage = null;
+        ChatFinishReason? finish = null;
+        await foreach (var update in client.CompleteChatStreamingAsync(messages, Options(max: 32, seed: 42)))
+        {
+            foreach (var part in update.ContentUpdate)
+            {
+                text.Append(part.Text);
+            }
+            usage ??= update.Usage;
+            finish ??= update.FinishReason;
+        }
+
+        text.ToString().ShouldBe(sync.Content[0].Text);
+        usage.ShouldNotBeNull();
+        usage.OutputTokenCount.ShouldBe(sync.Usage.OutputTokenCount);
+        usage.InputTokenCount.ShouldBe(sync.Usage.InputTokenCount);
+        finish.ShouldBe(sync.FinishReason);
+    }
+
+    [Fact]
+    public async Task The_stream_is_sse_with_headers_first_credits_in_the_last_chunk_and_a_done_marker()
+    {
+        var (_, key) = await fixture.System.CreateTeamAsync(credits: 10m);
+        using var http = fixture.System.CreateApiClient(key);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = EmbeddingsTests.Json($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"hi"}],"stream":true,"max_tokens":8,"seed":1}"""),
+        };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("text/event-stream");
+        response.Headers.GetValues("Aurous-Request-Id").Single().ShouldStartWith("req_");
+        response.Headers.Contains("X-RateLimit-TPM-Remaining").ShouldBeTrue();
+        var events = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        events.ShouldAllBe(e => e.StartsWith("data: "));
+        events[^1].ShouldBe("data: [DONE]");
+        var last = JsonDocument.Parse(events[^2]["data: ".Length..]).RootElement;
+        last.GetProperty("choices").GetArrayLength().ShouldBe(0);
+        last.GetProperty("usage").GetProperty("credits_charged").GetDecimal().ShouldBeGreaterThan(0m);
+        last.GetProperty("usage").GetProperty("breakdown").GetProperty("output").GetProperty("text").GetDecimal().ShouldBeGreaterThan(0m);
+        var first = JsonDocument.Parse(events[0]["data: ".Length..]).RootElement;
+        first.GetProperty("object").GetString().ShouldBe("chat.completion.chunk");
+        first.GetProperty("choices")[0].GetProperty("delta").GetProperty("role").GetString().ShouldBe("assistant");
+    }
+
+    [Fact]
+    public async Task A_completion_can_be_fetched_by_its_team_only()
+    {
+        var (_, key) = await fixture.System.CreateTeamAsync();
+        var (_, otherKey) = await fixture.System.CreateTeamAsync();
+        var completion = (await Sdk(key).CompleteChatAsync([new UserChatMessage("hello")], Options())).Value;
+
+        using var mine = fixture.System.CreateApiClient(key);
+        var stored = await mine.GetFromJsonAsync<JsonElement>($"/v1/chat/completions/{completion.Id}");
+        stored.GetProperty("id").GetString().ShouldBe(completion.Id);
+        stored.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString().ShouldBe(completion.Content[0].Text);
+
+        using var theirs = fixture.System.CreateApiClient(otherKey);
+        await (await theirs.GetAsync($"/v1/chat/completions/{completion.Id}")).ShouldBeErrorAsync(404, "invalid_request", "completion_not_found");
+    }
+
+    [Fact]
+    public async Task A_client_that_hangs_up_mid_stream_pays_only_for_what_was_produced()
+    {
+        var (teamId, key) = await fixture.System.CreateTeamAsync(credits: 10m);
+        using var http = fixture.System.CreateApiClient(key);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = EmbeddingsTests.Json($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"Write a very long story."}],"stream":true,"max_tokens":5000,"stop":null}"""),
+        };
+        using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        {
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var buffer = new byte[64];
+            (await body.ReadAsync(buffer)).ShouldBeGreaterThan(0); // the first token arrived; now hang up
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        Accounts.Balance balance;
+        while ((balance = await new Accounts.Ledger(fixture.System.Database).GetBalanceAsync(teamId)).HeldCredits != 0m && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+        balance.HeldCredits.ShouldBe(0m);
+        await Ledger.ShouldReconcileAsync(fixture.System.Database, teamId, expectedReceipts: 1);
+        await using var cmd = fixture.System.Database.CreateCommand("SELECT (tokens->'output'->>'text')::int FROM usage_receipts WHERE team_id = @t");
+        cmd.Parameters.AddWithValue("t", teamId);
+        var produced = (int)(await cmd.ExecuteScalarAsync())!;
+        produced.ShouldBeInRange(1, 4999);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"M","messages":[]}""", "missing_required_parameter")]
+    [InlineData("""{"model":"M"}""", "missing_required_parameter")]
+    [InlineData("""{"model":"M","messages":[{"role":"wizard","content":"hi"}]}""", "invalid_role")]
+    [InlineData("""{"model":"M","messages":[{"role":"user"}]}""", "invalid_message")]
+    [InlineData("""{"model":"M","messages":[{"role":"tool","content":"42"}]}""", "invalid_message")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"n":2}""", "n_not_supported")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"temperature":3}""", "invalid_temperature")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"max_tokens":0}""", "invalid_max_tokens")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"max_tokens":300000}""", "context_length_exceeded")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"stop":["a","b","c","d","e"]}""", "invalid_stop")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"tools":[]}""", "unsupported_parameter")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"bogus":1}""", "unknown_parameter")]
+    [InlineData("""{"model":"aurous-embed-vision-1.0","messages":[{"role":"user","content":"hi"}]}""", "model_not_supported")]
+    public async Task Invalid_chat_requests_get_precise_400s_and_cost_nothing(string body, string code)
+    {
+        var (_, key) = await fixture.System.CreateTeamAsync(credits: 5m);
+        using var http = fixture.System.CreateApiClient(key);
+        await (await http.PostAsync("/v1/chat/completions", EmbeddingsTests.Json(body.Replace("\"M\"", $"\"{Model}\"")))).ShouldBeErrorAsync(400, "invalid_request", code);
+        (await http.GetFromJsonAsync<JsonElement>("/v1/balance")).GetProperty("credits").GetDecimal().ShouldBe(5m);
+    }
+
+    [Fact]
+    public async Task Keys_without_the_chat_scope_get_403()
+    {
+        var (_, key) = await fixture.System.CreateTeamAsync(scopes: ["embeddings"]);
+        var error = await Should.ThrowAsync<ClientResultException>(() => Sdk(key).CompleteChatAsync([new UserChatMessage("hi")]));
+        error.Status.ShouldBe(403);
+    }
+}
