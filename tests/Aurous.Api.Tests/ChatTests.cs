@@ -153,6 +153,8 @@ public sealed class ChatTests(ApiFixture fixture)
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"max_tokens":300000}""", "context_length_exceeded")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"stop":["a","b","c","d","e"]}""", "invalid_stop")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"tools":[]}""", "unsupported_parameter")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"yaml"}}""", "invalid_response_format")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"bad name!","schema":{}}}}""", "invalid_response_format")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"bogus":1}""", "unknown_parameter")]
     [InlineData("""{"model":"aurous-embed-vision-1.0","messages":[{"role":"user","content":"hi"}]}""", "model_not_supported")]
     public async Task Invalid_chat_requests_get_precise_400s_and_cost_nothing(string body, string code)
@@ -160,6 +162,60 @@ public sealed class ChatTests(ApiFixture fixture)
         var (_, key) = await fixture.System.CreateTeamAsync(credits: 5m);
         using var http = fixture.System.CreateApiClient(key);
         await (await http.PostAsync("/v1/chat/completions", EmbeddingsTests.Json(body.Replace("\"M\"", $"\"{Model}\"")))).ShouldBeErrorAsync(400, "invalid_request", code);
+        (await http.GetFromJsonAsync<JsonElement>("/v1/balance")).GetProperty("credits").GetDecimal().ShouldBe(5m);
+    }
+
+    [Fact]
+    public async Task Json_mode_always_returns_a_json_object()
+    {
+        var (_, key) = await fixture.System.CreateTeamAsync(credits: 10m);
+        var options = Options(max: 200, seed: 3);
+        options.ResponseFormat = ChatResponseFormat.CreateJsonObjectFormat();
+
+        var completion = (await Sdk(key).CompleteChatAsync([new UserChatMessage("Describe a cat as JSON.")], options)).Value;
+
+        completion.FinishReason.ShouldBe(ChatFinishReason.Stop, completion.Content[0].Text);
+        JsonDocument.Parse(completion.Content[0].Text).RootElement.ValueKind.ShouldBe(JsonValueKind.Object);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Structured_output_always_validates_against_the_schema(long seed)
+    {
+        var (_, key) = await fixture.System.CreateTeamAsync(credits: 10m);
+        const string schema = """
+            {"type":"object","properties":{"name":{"type":"string","maxLength":20},"age":{"type":"integer"},
+             "tags":{"type":"array","items":{"type":"string","enum":["a","b"]},"maxItems":3},"ok":{"type":"boolean"}},
+             "required":["name","age","tags","ok"],"additionalProperties":false}
+            """;
+        var options = Options(max: 300, seed: seed);
+        options.ResponseFormat = ChatResponseFormat.CreateJsonSchemaFormat("person", BinaryData.FromString(schema), jsonSchemaIsStrict: true);
+
+        var completion = (await Sdk(key).CompleteChatAsync([new UserChatMessage("Make up a person.")], options)).Value;
+
+        completion.FinishReason.ShouldBe(ChatFinishReason.Stop, completion.Content[0].Text);
+        var person = JsonDocument.Parse(completion.Content[0].Text).RootElement;
+        person.EnumerateObject().Select(p => p.Name).ShouldBe(["name", "age", "tags", "ok"], ignoreOrder: true);
+        person.GetProperty("name").ValueKind.ShouldBe(JsonValueKind.String);
+        person.GetProperty("name").GetString()!.Length.ShouldBeLessThanOrEqualTo(20);
+        person.GetProperty("age").TryGetInt64(out _).ShouldBeTrue();
+        person.GetProperty("tags").EnumerateArray().ShouldAllBe(t => t.GetString() == "a" || t.GetString() == "b");
+        person.GetProperty("ok").ValueKind.ShouldBeOneOf(JsonValueKind.True, JsonValueKind.False);
+    }
+
+    [Fact]
+    public async Task Schema_features_outside_the_supported_subset_are_a_clear_400()
+    {
+        var (_, key) = await fixture.System.CreateTeamAsync(credits: 5m);
+        using var http = fixture.System.CreateApiClient(key);
+        var body = """
+            {"model":"MODEL","messages":[{"role":"user","content":"hi"}],
+             "response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"a":{"anyOf":[{"type":"string"},{"type":"integer"}]}}}}}}
+            """.Replace("MODEL", Model);
+        var error = await (await http.PostAsync("/v1/chat/completions", EmbeddingsTests.Json(body))).ShouldBeErrorAsync(400, "invalid_request", "unsupported_schema");
+        error.GetProperty("message").GetString()!.ShouldContain("anyOf");
         (await http.GetFromJsonAsync<JsonElement>("/v1/balance")).GetProperty("credits").GetDecimal().ShouldBe(5m);
     }
 

@@ -60,7 +60,8 @@ public static class ChatApi
         var rc = RequestContext.Of(context);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var (stream, workerError) = await worker.StartChatAsync(new WorkerChatRequest(
-            manifest.Id, request.PromptTokenIds, request.MaxTokens, request.Temperature, request.TopP, request.Seed, request.Stop), context.RequestAborted);
+            manifest.Id, request.PromptTokenIds, request.MaxTokens, request.Temperature, request.TopP, request.Seed, request.Stop,
+            request.ResponseFormat), context.RequestAborted);
         if (workerError is not null)
         {
             return await metered.FailAsync(workerError);

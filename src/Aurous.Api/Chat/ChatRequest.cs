@@ -9,7 +9,7 @@ namespace Aurous.Api.Chat;
 /// <summary>A validated POST /v1/chat/completions body, its prompt tokenised with the model's own tokenizer.</summary>
 public sealed record ChatRequest(
     string RequestedModel, CatalogModel Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP,
-    long? Seed, IReadOnlyList<string> Stop, bool Stream, string? User)
+    long? Seed, IReadOnlyList<string> Stop, bool Stream, string? User, WorkerResponseFormat? ResponseFormat)
 {
     /// <summary>Completion budget when the request sets none: enough for a long answer, small enough to hold credits for.</summary>
     public const int DefaultMaxTokens = 4096;
@@ -17,12 +17,13 @@ public sealed record ChatRequest(
     private static readonly HashSet<string> KnownFields =
     [
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "stop", "n", "user", "stream", "stream_options",
+        "response_format",
     ];
 
     /// <summary>Parameters of the OpenAI surface this deployment does not serve yet: refused clearly rather than ignored.</summary>
     private static readonly HashSet<string> NotYetSupported =
     [
-        "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call", "response_format", "reasoning_effort",
+        "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call", "reasoning_effort",
         "logprobs", "top_logprobs", "logit_bias", "frequency_penalty", "presence_penalty", "audio", "modalities", "prediction",
     ];
 
@@ -140,6 +141,12 @@ public sealed record ChatRequest(
             user = userElement.GetString();
         }
 
+        var (responseFormat, formatError) = ParseResponseFormat(body);
+        if (formatError is not null)
+        {
+            return (null, formatError);
+        }
+
         var tokenizer = tokenizers.For(model);
         if (tokenizer is null)
         {
@@ -166,7 +173,48 @@ public sealed record ChatRequest(
                 $"The prompt is {prompt.Length} tokens and {requestedMax ?? 1} more were asked for; model {manifest.Id} has a context of {manifest.ContextWindow} tokens.");
         }
         var maxTokens = requestedMax ?? Math.Min(DefaultMaxTokens, room);
-        return (new ChatRequest(modelName, model, prompt, maxTokens, temperature, topP, seed, stop, stream, user), null);
+        return (new ChatRequest(modelName, model, prompt, maxTokens, temperature, topP, seed, stop, stream, user, responseFormat), null);
+    }
+
+    /// <summary>
+    /// <c>response_format</c>: text (the default), <c>json_object</c>, or <c>json_schema</c> {name, schema, strict}. The
+    /// worker enforces it by constrained decoding and refuses schema keywords outside the documented subset
+    /// (400 <c>unsupported_schema</c>, see docs/chat.md).
+    /// </summary>
+    private static (WorkerResponseFormat?, ApiError?) ParseResponseFormat(JsonElement body)
+    {
+        if (!body.TryGetProperty("response_format", out var rf) || rf.ValueKind == JsonValueKind.Null)
+        {
+            return (null, null);
+        }
+        if (rf.ValueKind != JsonValueKind.Object || !rf.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+        {
+            return (null, ApiError.InvalidRequest("invalid_response_format", "'response_format' must be {\"type\": \"text\" | \"json_object\" | \"json_schema\"}."));
+        }
+        switch (typeElement.GetString())
+        {
+            case "text":
+                return (null, null);
+            case "json_object":
+                return (new WorkerResponseFormat("json_object", null), null);
+            case "json_schema":
+                if (!rf.TryGetProperty("json_schema", out var js) || js.ValueKind != JsonValueKind.Object)
+                {
+                    return (null, ApiError.InvalidRequest("invalid_response_format", "'response_format.json_schema' is required: {\"name\": \"...\", \"schema\": {...}}."));
+                }
+                if (!js.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String || name.GetString() is not { Length: > 0 and <= 64 } n
+                    || n.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or '-')))
+                {
+                    return (null, ApiError.InvalidRequest("invalid_response_format", "'response_format.json_schema.name' must be 1-64 characters of a-z, A-Z, 0-9, _ and -."));
+                }
+                if (!js.TryGetProperty("schema", out var schema) || schema.ValueKind != JsonValueKind.Object)
+                {
+                    return (null, ApiError.InvalidRequest("invalid_response_format", "'response_format.json_schema.schema' must be a JSON Schema object."));
+                }
+                return (new WorkerResponseFormat("json_schema", schema.Clone()), null);
+            default:
+                return (null, ApiError.InvalidRequest("invalid_response_format", $"'response_format.type' '{typeElement.GetString()}' is not one of text, json_object, json_schema."));
+        }
     }
 
     private static (ChatMessage?, ApiError?) ParseMessage(JsonElement m, int index)

@@ -119,7 +119,12 @@ public sealed record WorkerEmbedding(float[] Embedding, WorkerEmbeddingUsage Usa
 
 public sealed record WorkerEmbeddingUsage(long TextTokens, long ImageTokens, long VideoTokens, int Images, int VideoFrames);
 
-public sealed record WorkerChatRequest(string Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP, long? Seed, IReadOnlyList<string> Stop);
+public sealed record WorkerChatRequest(
+    string Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP, long? Seed, IReadOnlyList<string> Stop,
+    WorkerResponseFormat? ResponseFormat = null);
+
+/// <summary>Constrained decoding: any JSON object, or JSON matching <see cref="Schema"/>.</summary>
+public sealed record WorkerResponseFormat(string Type, System.Text.Json.JsonElement? Schema);
 
 /// <summary>One line of the worker's generation stream: a text delta, the end (with counts), or an error.</summary>
 public sealed record WorkerChatEvent(

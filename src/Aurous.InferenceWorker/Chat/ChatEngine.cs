@@ -16,7 +16,8 @@ public sealed record ChatGeneration(
     double TopP,
     ulong Seed,
     IReadOnlyList<string> Stop,
-    bool IgnoreEos);
+    bool IgnoreEos,
+    SchemaNode? Format = null);
 
 /// <summary>
 /// Chat generation: every request runs its own decode loop (prefill of the whole prompt, then one token per step
@@ -110,7 +111,29 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
             throw new ChatRequestException(400, "invalid_request", "'stop' strings must be non-empty");
         }
         var seed = request.Seed is { } s ? unchecked((ulong)s) : BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
-        return new ChatGeneration(hosted.Id, model, prompt, maxTokens, temperature, topP, seed, stop.ToArray(), request.IgnoreEos);
+        var format = ResponseFormat(request.ResponseFormat);
+        return new ChatGeneration(hosted.Id, model, prompt, maxTokens, temperature, topP, seed, stop.ToArray(), request.IgnoreEos, format);
+    }
+
+    /// <summary>The compiled <c>response_format</c>: null for free text.</summary>
+    private static SchemaNode? ResponseFormat(InternalResponseFormat? format)
+    {
+        switch (format?.Type)
+        {
+            case null when format is null:
+            case "text":
+                return null;
+            case "json_object":
+                return JsonSchemaCompiler.JsonObject;
+            case "json_schema":
+                if (format.Schema is not { ValueKind: System.Text.Json.JsonValueKind.Object } schema)
+                {
+                    throw new ChatRequestException(400, "invalid_request", "'response_format.schema' must be a JSON Schema object");
+                }
+                return JsonSchemaCompiler.Compile(schema);
+            default:
+                throw new ChatRequestException(400, "invalid_request", "'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"");
+        }
     }
 
     /// <summary>
@@ -158,19 +181,21 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
             var detokenizer = new StreamingDetokenizer(model.Tokenizer, g.Stop);
             var eos = model.Defaults.EosTokenIds;
             var pendingIds = new List<int>();
+            var filter = g.Format is { } format ? new JsonTokenFilter(new JsonPrefixAutomaton(format), model.ConstrainedTexts) : null;
 
             var logits = model.Forward(state, g.Prompt, cancellationToken);
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var id = sampler.Next(logits);
+                var id = filter is null ? sampler.Next(logits) : sampler.Next(logits, filter);
+                filter?.Advance(id);
                 completion++;
                 WorkerTelemetry.ChatCompletionTokens.Add(1, modelTag);
                 if (completion == 1)
                 {
                     firstTokenAt = Stopwatch.GetTimestamp();
                 }
-                if (!g.IgnoreEos && eos.Contains(id))
+                if (filter is null && !g.IgnoreEos && eos.Contains(id))
                 {
                     finish = "stop";
                     break;
@@ -189,6 +214,12 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
                         finish = "stop";
                         break;
                     }
+                }
+                if (filter is { Automaton.IsComplete: true })
+                {
+                    // The structured output is a whole document: nothing may follow it.
+                    finish = "stop";
+                    break;
                 }
                 if (completion >= g.MaxTokens)
                 {

@@ -65,6 +65,29 @@ public sealed class ChatModel : IDisposable
     public InferenceSession Session => _session;
 
     /// <summary>Whether a token contributes text (false for special added tokens).</summary>
+    /// <summary>
+    /// Each token's text for constrained decoding, decoded once: null for special tokens, empty texts and texts that
+    /// are partial UTF-8 (they decode to U+FFFD), which structured output never picks.
+    /// </summary>
+    public string?[] ConstrainedTexts => _constrainedTexts ??= BuildConstrainedTexts();
+
+    private string?[]? _constrainedTexts;
+
+    private string?[] BuildConstrainedTexts()
+    {
+        var texts = new string?[VocabSize];
+        for (var id = 0; id < texts.Length; id++)
+        {
+            if (!ProducesText(id) || Defaults.EosTokenIds.Contains(id))
+            {
+                continue;
+            }
+            var text = Tokenizer.Decode([id]);
+            texts[id] = text.Length == 0 || text.Contains('\uFFFD') ? null : text;
+        }
+        return texts;
+    }
+
     public bool ProducesText(int id) => (uint)id < (uint)_producesText.Length && _producesText[id];
 
     /// <summary>Wraps a decoder session after reading the model's config files and checking the session's signature.</summary>

@@ -7,7 +7,8 @@ namespace Aurous.InferenceWorker.Chat;
 /// template and tokenised it with the model's tokenizer (the worker does neither):
 /// <code>
 /// {"model":"aurous-grow-2.0-pro","prompt_token_ids":[50257,...],"max_tokens":64,"temperature":1.0,"top_p":1.0,
-///  "seed":null,"stop":["..."],"ignore_eos":false}
+///  "seed":null,"stop":["..."],"ignore_eos":false,
+///  "response_format":{"type":"json_schema","schema":{"type":"object",...}}}
 /// </code>
 /// Unknown members are refused (400), so contract drift shows at once.
 /// </summary>
@@ -28,6 +29,22 @@ public sealed record InternalChatRequest
     public IReadOnlyList<string>? Stop { get; init; }
     /// <summary>Extension (as vLLM's): keep generating past end-of-sequence tokens until max_tokens (benchmarks, tests).</summary>
     public bool IgnoreEos { get; init; }
+    /// <summary>
+    /// Structured output by constrained decoding: <c>{"type":"json_object"}</c> (any JSON object) or
+    /// <c>{"type":"json_schema","schema":{...}}</c> (the JSON Schema itself, see <see cref="JsonSchemaCompiler"/> for
+    /// the subset); null or <c>{"type":"text"}</c>: free text.
+    /// </summary>
+    public InternalResponseFormat? ResponseFormat { get; init; }
+}
+
+/// <summary><c>response_format</c> of <see cref="InternalChatRequest"/>.</summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record InternalResponseFormat
+{
+    /// <summary><c>text</c>, <c>json_object</c> or <c>json_schema</c>.</summary>
+    public string? Type { get; init; }
+    /// <summary>json_schema only: the JSON Schema object.</summary>
+    public System.Text.Json.JsonElement? Schema { get; init; }
 }
 
 /// <summary>One NDJSON line of the streamed response.</summary>
