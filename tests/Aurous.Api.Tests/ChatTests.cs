@@ -40,6 +40,79 @@ public sealed class ChatTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Reasoning_effort_high_reasons_reports_reasoning_tokens_and_bills_them_as_output()
+    {
+        var (teamId, key) = await fixture.System.CreateTeamAsync(credits: 10m);
+        var options = Options(max: 24 + 256, seed: 11);
+        options.ReasoningEffortLevel = ChatReasoningEffortLevel.High;
+
+        var completion = (await Sdk(key).CompleteChatAsync([new UserChatMessage("Think it through: why is the sky blue?")], options)).Value;
+
+        var reasoning = completion.Usage.OutputTokenDetails.ReasoningTokenCount;
+        reasoning.ShouldBeInRange(1, 256);
+        completion.Usage.OutputTokenCount.ShouldBeGreaterThanOrEqualTo(reasoning);
+        completion.Usage.OutputTokenCount.ShouldBeLessThanOrEqualTo(24 + 256);
+        var expected = completion.Usage.InputTokenCount * 0.21m / 1_000_000m + completion.Usage.OutputTokenCount * 0.84m / 1_000_000m;
+        using var http = fixture.System.CreateApiClient(key);
+        var balance = await http.GetFromJsonAsync<JsonElement>("/v1/balance");
+        balance.GetProperty("credits").GetDecimal().ShouldBe(10m - expected);
+        balance.GetProperty("held_credits").GetDecimal().ShouldBe(0m);
+        await Ledger.ShouldReconcileAsync(fixture.System.Database, teamId, expectedReceipts: 1);
+    }
+
+    [Fact]
+    public async Task Higher_effort_reasons_at_least_as_long_for_the_same_seed_and_low_stays_within_its_budget()
+    {
+        var (teamId, key) = await fixture.System.CreateTeamAsync(credits: 10m);
+        ChatMessage[] messages = [new UserChatMessage("Plan a trip to the mountains.")];
+        var low = Options(max: 300, seed: 5);
+        low.ReasoningEffortLevel = ChatReasoningEffortLevel.Low;
+        var high = Options(max: 300, seed: 5);
+        high.ReasoningEffortLevel = ChatReasoningEffortLevel.High;
+
+        var a = (await Sdk(key).CompleteChatAsync(messages, low)).Value;
+        var b = (await Sdk(key).CompleteChatAsync(messages, high)).Value;
+        var plain = (await Sdk(key).CompleteChatAsync(messages, Options(max: 300, seed: 5))).Value;
+
+        a.Usage.OutputTokenDetails.ReasoningTokenCount.ShouldBeInRange(1, 16);
+        b.Usage.OutputTokenDetails.ReasoningTokenCount.ShouldBeInRange(a.Usage.OutputTokenDetails.ReasoningTokenCount, 256);
+        (plain.Usage.OutputTokenDetails?.ReasoningTokenCount ?? 0).ShouldBe(0);
+        await Ledger.ShouldReconcileAsync(fixture.System.Database, teamId, expectedReceipts: 3);
+    }
+
+    [Fact]
+    public async Task A_streamed_reasoning_answer_equals_the_sync_one_and_its_last_chunk_carries_reasoning_tokens()
+    {
+        var (_, key) = await fixture.System.CreateTeamAsync(credits: 10m);
+        using var http = fixture.System.CreateApiClient(key);
+        string Body(bool stream) =>
+            $$"""{"model":"{{Model}}","messages":[{"role":"user","content":"Reason, then answer."}],"reasoning_effort":"medium","max_tokens":96,"seed":3,"stream":{{(stream ? "true" : "false")}}}""";
+
+        var sync = await (await http.PostAsync("/v1/chat/completions", EmbeddingsTests.Json(Body(false)))).Content.ReadFromJsonAsync<JsonElement>();
+        var syncUsage = sync.GetProperty("usage");
+        var reasoning = syncUsage.GetProperty("completion_tokens_details").GetProperty("reasoning_tokens").GetInt32();
+        reasoning.ShouldBeInRange(1, 64);
+        syncUsage.GetProperty("completion_tokens").GetInt32().ShouldBeGreaterThanOrEqualTo(reasoning);
+
+        using var response = await http.PostAsync("/v1/chat/completions", EmbeddingsTests.Json(Body(true)));
+        var events = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        events[^1].ShouldBe("data: [DONE]");
+        var text = new StringBuilder();
+        foreach (var e in events[..^2])
+        {
+            var chunk = JsonDocument.Parse(e["data: ".Length..]).RootElement;
+            if (chunk.GetProperty("choices")[0].GetProperty("delta").TryGetProperty("content", out var content))
+            {
+                text.Append(content.GetString());
+            }
+        }
+        text.ToString().ShouldBe(sync.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        var usage = JsonDocument.Parse(events[^2]["data: ".Length..]).RootElement.GetProperty("usage");
+        usage.GetProperty("completion_tokens_details").GetProperty("reasoning_tokens").GetInt32().ShouldBe(reasoning);
+        usage.GetProperty("completion_tokens").GetInt32().ShouldBe(syncUsage.GetProperty("completion_tokens").GetInt32());
+    }
+
+    [Fact]
     public async Task Streamed_deltas_equal_the_sync_answer_for_the_same_seed_and_end_with_usage()
     {
         var (_, key) = await fixture.System.CreateTeamAsync(credits: 10m);
@@ -156,6 +229,8 @@ public sealed class ChatTests(ApiFixture fixture)
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"yaml"}}""", "invalid_response_format")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"bad name!","schema":{}}}}""", "invalid_response_format")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"bogus":1}""", "unknown_parameter")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"extreme"}""", "invalid_reasoning_effort")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"reasoning_effort":3}""", "invalid_reasoning_effort")]
     [InlineData("""{"model":"aurous-embed-vision-1.0","messages":[{"role":"user","content":"hi"}]}""", "model_not_supported")]
     public async Task Invalid_chat_requests_get_precise_400s_and_cost_nothing(string body, string code)
     {

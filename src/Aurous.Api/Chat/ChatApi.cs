@@ -47,6 +47,7 @@ public static class ChatApi
         }
 
         var manifest = request!.Model.Manifest;
+        // max_tokens bounds reasoning + visible answer together (as OpenAI's max_completion_tokens), so it covers both.
         var estimate = new TokenUsage(request.PromptTokenIds.Length, TextOutput: request.MaxTokens);
         var (admitted, ended) = await metering.AdmitAsync(context, new AdmissionRequest(
             "chat.completions", request.Model, estimate.TotalTokens, Pricing.Price(manifest, estimate).Total,
@@ -61,7 +62,7 @@ public static class ChatApi
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var (stream, workerError) = await worker.StartChatAsync(new WorkerChatRequest(
             manifest.Id, request.PromptTokenIds, request.MaxTokens, request.Temperature, request.TopP, request.Seed, request.Stop,
-            request.ResponseFormat), context.RequestAborted);
+            request.ResponseFormat, request.ReasoningBudget), context.RequestAborted);
         if (workerError is not null)
         {
             return await metered.FailAsync(workerError);
@@ -84,7 +85,7 @@ public static class ChatApi
             }
         }
         rc.Time("inference", started);
-        var result = await metered.CompleteAsync(completion.Usage, charge => completion.RenderJson(UsageBlock.For(completion.Model, completion.Usage, charge, withCompletion: true)));
+        var result = await metered.CompleteAsync(completion.Usage, charge => completion.RenderJson(UsageBlock.For(completion.Model, completion.Usage, charge, withCompletion: true, completion.ReasoningTokens)));
         await StoreAsync(db, rc, completion, manifest.Id, context);
         return result;
     }
@@ -121,7 +122,7 @@ public static class ChatApi
                 }
             }
             var charge = await metered.CaptureStreamAsync(completion.Usage);
-            var usage = UsageBlock.For(completion.Model, completion.Usage, charge, withCompletion: true);
+            var usage = UsageBlock.For(completion.Model, completion.Usage, charge, withCompletion: true, completion.ReasoningTokens);
             completion.RenderJson(usage); // what GET /v1/chat/completions/{id} returns later
             await WriteEventAsync(response, completion.RenderChunk(null, first ? "assistant" : null, completion.FinishReason, null), context.RequestAborted);
             // The final non-[DONE] chunk carries the usage with credits_charged, as OpenAI's include_usage chunk does.
@@ -135,7 +136,7 @@ public static class ChatApi
             var produced = completion.CompletionTokens ?? tokenizer.CountTokens(completion.Text.ToString());
             var usage = completion.Usage with { TextOutput = produced };
             var charge = await metered.CaptureStreamAsync(usage);
-            completion.RenderJson(UsageBlock.For(completion.Model, usage, charge, withCompletion: true));
+            completion.RenderJson(UsageBlock.For(completion.Model, usage, charge, withCompletion: true, completion.ReasoningTokens));
         }
     }
 
@@ -179,6 +180,8 @@ public static class ChatApi
         public StringBuilder Text { get; } = new();
         public string? FinishReason { get; set; }
         public int? CompletionTokens { get; private set; }
+        /// <summary>Hidden reasoning tokens, included in <see cref="CompletionTokens"/> (0 until the worker's done event).</summary>
+        public int ReasoningTokens { get; private set; }
         public string? StoredJson { get; private set; }
 
         public TokenUsage Usage => new(promptTokens, TextOutput: CompletionTokens ?? 0);
@@ -198,6 +201,7 @@ public static class ChatApi
                 case "done":
                     FinishReason = e.FinishReason ?? "stop";
                     CompletionTokens = e.CompletionTokens ?? CompletionTokens ?? 0;
+                    ReasoningTokens = e.ReasoningTokens ?? 0;
                     return true;
                 default:
                     return false;

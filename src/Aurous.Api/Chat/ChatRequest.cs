@@ -9,21 +9,34 @@ namespace Aurous.Api.Chat;
 /// <summary>A validated POST /v1/chat/completions body, its prompt tokenised with the model's own tokenizer.</summary>
 public sealed record ChatRequest(
     string RequestedModel, CatalogModel Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP,
-    long? Seed, IReadOnlyList<string> Stop, bool Stream, string? User, WorkerResponseFormat? ResponseFormat)
+    long? Seed, IReadOnlyList<string> Stop, bool Stream, string? User, WorkerResponseFormat? ResponseFormat, int ReasoningBudget = 0)
 {
+    /// <summary>
+    /// <c>reasoning_effort</c> -> thinking-token budget: the worker reasons (hidden, billed as output) for at most this
+    /// many tokens before the visible answer. <c>none</c> / <c>minimal</c>: no reasoning.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, int> ReasoningBudgets = new Dictionary<string, int>
+    {
+        ["none"] = 0, ["minimal"] = 0, ["low"] = 16, ["medium"] = 64, ["high"] = 256,
+    };
+
+    /// <summary>Forced around the reasoning by the worker; they take room in the context (not billed).</summary>
+    public const string ThinkOpen = "<think>\n";
+    public const string ThinkClose = "\n</think>\n\n";
+
     /// <summary>Completion budget when the request sets none: enough for a long answer, small enough to hold credits for.</summary>
     public const int DefaultMaxTokens = 4096;
 
     private static readonly HashSet<string> KnownFields =
     [
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "stop", "n", "user", "stream", "stream_options",
-        "response_format",
+        "response_format", "reasoning_effort",
     ];
 
     /// <summary>Parameters of the OpenAI surface this deployment does not serve yet: refused clearly rather than ignored.</summary>
     private static readonly HashSet<string> NotYetSupported =
     [
-        "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call", "reasoning_effort",
+        "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call",
         "logprobs", "top_logprobs", "logit_bias", "frequency_penalty", "presence_penalty", "audio", "modalities", "prediction",
     ];
 
@@ -147,6 +160,15 @@ public sealed record ChatRequest(
             return (null, formatError);
         }
 
+        var reasoningBudget = 0;
+        if (body.TryGetProperty("reasoning_effort", out var effortElement) && effortElement.ValueKind != JsonValueKind.Null)
+        {
+            if (effortElement.ValueKind != JsonValueKind.String || !ReasoningBudgets.TryGetValue(effortElement.GetString()!, out reasoningBudget))
+            {
+                return Fail("invalid_reasoning_effort", "'reasoning_effort' must be one of none, minimal, low, medium, high.");
+            }
+        }
+
         var tokenizer = tokenizers.For(model);
         if (tokenizer is null)
         {
@@ -166,14 +188,15 @@ public sealed record ChatRequest(
                 requestedMax ??= max;
             }
         }
-        var room = manifest.ContextWindow - prompt.Length;
+        var overhead = reasoningBudget > 0 ? tokenizer.CountTokens(ThinkOpen) + tokenizer.CountTokens(ThinkClose) : 0;
+        var room = manifest.ContextWindow - prompt.Length - overhead;
         if (room < 1 || requestedMax > room)
         {
             return Fail("context_length_exceeded",
                 $"The prompt is {prompt.Length} tokens and {requestedMax ?? 1} more were asked for; model {manifest.Id} has a context of {manifest.ContextWindow} tokens.");
         }
         var maxTokens = requestedMax ?? Math.Min(DefaultMaxTokens, room);
-        return (new ChatRequest(modelName, model, prompt, maxTokens, temperature, topP, seed, stop, stream, user, responseFormat), null);
+        return (new ChatRequest(modelName, model, prompt, maxTokens, temperature, topP, seed, stop, stream, user, responseFormat, reasoningBudget), null);
     }
 
     /// <summary>

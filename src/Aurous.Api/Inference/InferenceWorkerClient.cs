@@ -121,7 +121,7 @@ public sealed record WorkerEmbeddingUsage(long TextTokens, long ImageTokens, lon
 
 public sealed record WorkerChatRequest(
     string Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP, long? Seed, IReadOnlyList<string> Stop,
-    WorkerResponseFormat? ResponseFormat = null);
+    WorkerResponseFormat? ResponseFormat = null, int ReasoningBudget = 0);
 
 /// <summary>Constrained decoding: any JSON object, or JSON matching <see cref="Schema"/>.</summary>
 public sealed record WorkerResponseFormat(string Type, System.Text.Json.JsonElement? Schema);
@@ -129,7 +129,7 @@ public sealed record WorkerResponseFormat(string Type, System.Text.Json.JsonElem
 /// <summary>One line of the worker's generation stream: a text delta, the end (with counts), or an error.</summary>
 public sealed record WorkerChatEvent(
     string Type, string? Text = null, string? FinishReason = null, int? PromptTokens = null, int? CompletionTokens = null,
-    string? Code = null, string? Message = null);
+    string? Code = null, string? Message = null, int? ReasoningTokens = null);
 
 /// <summary>The worker's NDJSON generation stream; disposing it closes the connection, which stops the generation.</summary>
 public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response) : IAsyncDisposable

@@ -43,15 +43,20 @@ public sealed record UsageBlock(
     [property: JsonPropertyName("completion_tokens"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? CompletionTokens,
     [property: JsonPropertyName("total_tokens")] long TotalTokens,
     [property: JsonPropertyName("credits_charged")] decimal CreditsCharged,
-    [property: JsonPropertyName("breakdown")] UsageBreakdown Breakdown)
+    [property: JsonPropertyName("breakdown")] UsageBreakdown Breakdown,
+    [property: JsonPropertyName("completion_tokens_details"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CompletionTokensDetails? CompletionTokensDetails = null)
 {
-    public static UsageBlock For(string model, TokenUsage usage, Charge charge, bool withCompletion = false) => new(
+    public static UsageBlock For(string model, TokenUsage usage, Charge charge, bool withCompletion = false, long? reasoningTokens = null) => new(
         usage.PromptTokens, withCompletion ? usage.TextOutput : null, usage.TotalTokens, Balance.Credits.Normalize(charge.Total),
         new UsageBreakdown(
             new InputBreakdown(Balance.Credits.Normalize(charge.Text), Balance.Credits.Normalize(charge.Visual), Balance.Credits.Normalize(charge.Video)),
             withCompletion ? new OutputBreakdown(Balance.Credits.Normalize(charge.Output)) : null,
-            model));
+            model),
+        withCompletion && reasoningTokens is { } r ? new CompletionTokensDetails(r) : null);
 }
+
+/// <summary>Chat only, as OpenAI's: the reasoning tokens included in <c>completion_tokens</c> (billed at the output rate).</summary>
+public sealed record CompletionTokensDetails([property: JsonPropertyName("reasoning_tokens")] long ReasoningTokens);
 
 public sealed record UsageBreakdown(
     [property: JsonPropertyName("input")] InputBreakdown Input,

@@ -17,7 +17,8 @@ public sealed record ChatGeneration(
     ulong Seed,
     IReadOnlyList<string> Stop,
     bool IgnoreEos,
-    SchemaNode? Format = null);
+    SchemaNode? Format = null,
+    int ReasoningBudget = 0);
 
 /// <summary>
 /// Chat generation: every request runs its own decode loop (prefill of the whole prompt, then one token per step
@@ -28,6 +29,14 @@ public sealed record ChatGeneration(
 public sealed class ChatEngine(ModelHost host, InferenceOptions options)
 {
     public const int MaxStopStrings = 16;
+    /// <summary>Largest thinking-token budget a request may ask for.</summary>
+    public const int MaxReasoningBudget = 32_768;
+    /// <summary>Prefilled after the prompt when reasoning is on.</summary>
+    public const string ThinkOpen = "<think>\n";
+    /// <summary>Ends reasoning early when it appears in the reasoning text.</summary>
+    public const string ThinkEnd = "</think>";
+    /// <summary>Fed after the reasoning when the model did not close the block itself.</summary>
+    public const string ThinkClose = "\n</think>\n\n";
     private readonly SemaphoreSlim _slots = new(options.MaxConcurrentGenerations, options.MaxConcurrentGenerations);
     private int _active;
     private int _queued;
@@ -81,15 +90,22 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
             throw new ChatRequestException(400, "invalid_request",
                 $"the prompt has {ids.Length} tokens; the context window of '{hosted.Id}' is {model.ContextWindow}, leaving no room for output");
         }
-        var maxTokens = request.MaxTokens ?? model.ContextWindow - ids.Length;
+        var budget = request.ReasoningBudget ?? 0;
+        if (budget < 0 || budget > MaxReasoningBudget)
+        {
+            throw new ChatRequestException(400, "invalid_request", $"'reasoning_budget' must be from 0 to {MaxReasoningBudget}, not {budget}");
+        }
+        // The forced <think> / </think> tokens take room in the context (they are not billed).
+        var overhead = budget > 0 ? model.Tokenizer.CountTokens(ThinkOpen) + model.Tokenizer.CountTokens(ThinkClose) : 0;
+        var maxTokens = request.MaxTokens ?? model.ContextWindow - ids.Length - overhead;
         if (maxTokens < 1)
         {
             throw new ChatRequestException(400, "invalid_request", $"'max_tokens' must be at least 1, not {maxTokens}");
         }
-        if ((long)ids.Length + maxTokens > model.ContextWindow)
+        if ((long)ids.Length + maxTokens + overhead > model.ContextWindow)
         {
             throw new ChatRequestException(400, "invalid_request",
-                $"prompt ({ids.Length} tokens) + max_tokens ({maxTokens}) = {(long)ids.Length + maxTokens} exceeds the context window of '{hosted.Id}' ({model.ContextWindow})");
+                $"prompt ({ids.Length} tokens) + max_tokens ({maxTokens}) + reasoning markers ({overhead}) = {(long)ids.Length + maxTokens + overhead} exceeds the context window of '{hosted.Id}' ({model.ContextWindow})");
         }
         var temperature = request.Temperature ?? model.Defaults.Temperature;
         if (!double.IsFinite(temperature) || temperature < 0 || temperature > 2)
@@ -112,8 +128,10 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
         }
         var seed = request.Seed is { } s ? unchecked((ulong)s) : BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         var format = ResponseFormat(request.ResponseFormat);
-        return new ChatGeneration(hosted.Id, model, prompt, maxTokens, temperature, topP, seed, stop.ToArray(), request.IgnoreEos, format);
+        return new ChatGeneration(hosted.Id, model, prompt, maxTokens, temperature, topP, seed, stop.ToArray(), request.IgnoreEos, format, budget);
     }
+
+    private static long[] Ids(int[] ids) => Array.ConvertAll(ids, i => (long)i);
 
     /// <summary>The compiled <c>response_format</c>: null for free text.</summary>
     private static SchemaNode? ResponseFormat(InternalResponseFormat? format)
@@ -171,6 +189,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
         activity?.SetTag("aurous.chat.prompt_tokens", g.Prompt.Length);
         activity?.SetTag("aurous.chat.queue_wait_ms", Math.Round(queueWaitMs, 3));
         var completion = 0;
+        var reasoning = 0;
         long firstTokenAt = 0;
         var finish = "length";
         var ended = false;
@@ -184,7 +203,52 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
             var filter = g.Format is { } format ? new JsonTokenFilter(new JsonPrefixAutomaton(format), model.ConstrainedTexts) : null;
 
             var logits = model.Forward(state, g.Prompt, cancellationToken);
-            while (true)
+            if (g.ReasoningBudget > 0)
+            {
+                // Reasoning: prefill "<think>\n", sample up to the budget (max_tokens bounds reasoning + answer), never
+                // streamed; stop early at "</think>" or end-of-sequence, then close the block if the model did not.
+                logits = model.Forward(state, Ids(model.Tokenizer.Encode(ThinkOpen)), cancellationToken);
+                var limit = Math.Min(g.ReasoningBudget, g.MaxTokens);
+                var thought = new List<int>();
+                var feed = new List<long>();
+                var closed = false;
+                while (reasoning < limit)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var id = sampler.Next(logits);
+                    reasoning++;
+                    completion++;
+                    WorkerTelemetry.ChatCompletionTokens.Add(1, modelTag);
+                    if (completion == 1)
+                    {
+                        firstTokenAt = Stopwatch.GetTimestamp();
+                    }
+                    if (!g.IgnoreEos && eos.Contains(id))
+                    {
+                        break; // the end-of-sequence token is not fed; the block is closed below
+                    }
+                    thought.Add(id);
+                    if (model.ProducesText(id) && model.Tokenizer.Decode(thought.ToArray()).Contains(ThinkEnd, StringComparison.Ordinal))
+                    {
+                        closed = true;
+                        feed.Add(id);
+                        break;
+                    }
+                    if (reasoning >= limit)
+                    {
+                        feed.Add(id);
+                        break;
+                    }
+                    logits = model.Forward(state, [id], cancellationToken);
+                }
+                if (!closed)
+                {
+                    feed.AddRange(Ids(model.Tokenizer.Encode(ThinkClose)));
+                }
+                logits = model.Forward(state, feed.ToArray(), cancellationToken);
+                activity?.SetTag("aurous.chat.reasoning_tokens", reasoning);
+            }
+            while (completion < g.MaxTokens)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var id = filter is null ? sampler.Next(logits) : sampler.Next(logits, filter);
@@ -242,7 +306,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
             activity?.SetTag("aurous.chat.time_to_first_token_ms", Math.Round(ttft, 3));
             activity?.SetTag("gen_ai.response.finish_reasons", finish);
             WorkerTelemetry.ChatTimeToFirstToken.Record(ttft, modelTag);
-            yield return new ChatDone(finish, g.Prompt.Length, completion, Math.Round(ttft, 3));
+            yield return new ChatDone(finish, g.Prompt.Length, completion, Math.Round(ttft, 3), reasoning);
         }
         finally
         {

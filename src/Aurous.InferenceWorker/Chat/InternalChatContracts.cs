@@ -7,7 +7,7 @@ namespace Aurous.InferenceWorker.Chat;
 /// template and tokenised it with the model's tokenizer (the worker does neither):
 /// <code>
 /// {"model":"aurous-grow-2.0-pro","prompt_token_ids":[50257,...],"max_tokens":64,"temperature":1.0,"top_p":1.0,
-///  "seed":null,"stop":["..."],"ignore_eos":false,
+///  "seed":null,"stop":["..."],"ignore_eos":false,"reasoning_budget":0,
 ///  "response_format":{"type":"json_schema","schema":{"type":"object",...}}}
 /// </code>
 /// Unknown members are refused (400), so contract drift shows at once.
@@ -29,6 +29,13 @@ public sealed record InternalChatRequest
     public IReadOnlyList<string>? Stop { get; init; }
     /// <summary>Extension (as vLLM's): keep generating past end-of-sequence tokens until max_tokens (benchmarks, tests).</summary>
     public bool IgnoreEos { get; init; }
+    /// <summary>
+    /// Thinking-token budget (0 or null: no reasoning). When &gt; 0 the worker prefills <c>&lt;think&gt;\n</c> after the
+    /// prompt, samples up to this many reasoning tokens (never streamed as deltas; ends early at <c>&lt;/think&gt;</c>),
+    /// closes the block with <c>\n&lt;/think&gt;\n\n</c> and then generates the visible answer. <c>max_tokens</c> bounds
+    /// reasoning + answer together.
+    /// </summary>
+    public int? ReasoningBudget { get; init; }
     /// <summary>
     /// Structured output by constrained decoding: <c>{"type":"json_object"}</c> (any JSON object) or
     /// <c>{"type":"json_schema","schema":{...}}</c> (the JSON Schema itself, see <see cref="JsonSchemaCompiler"/> for
@@ -53,8 +60,11 @@ public abstract record ChatEvent;
 /// <summary><c>{"type":"delta","text":"..."}</c></summary>
 public sealed record ChatDelta(string Text, IReadOnlyList<int> TokenIds) : ChatEvent;
 
-/// <summary><c>{"type":"done","finish_reason":"stop"|"length","prompt_tokens":N,"completion_tokens":M,"time_to_first_token_ms":x}</c></summary>
-public sealed record ChatDone(string FinishReason, int PromptTokens, int CompletionTokens, double TimeToFirstTokenMs) : ChatEvent;
+/// <summary>
+/// <c>{"type":"done","finish_reason":"stop"|"length","prompt_tokens":N,"completion_tokens":M,"reasoning_tokens":R,"time_to_first_token_ms":x}</c>:
+/// <c>completion_tokens</c> includes the <c>reasoning_tokens</c> (as OpenAI's usage does).
+/// </summary>
+public sealed record ChatDone(string FinishReason, int PromptTokens, int CompletionTokens, double TimeToFirstTokenMs, int ReasoningTokens = 0) : ChatEvent;
 
 /// <summary>A request refused before generation starts (4xx/503 JSON error body).</summary>
 public sealed class ChatRequestException(int status, string code, string message) : Exception(message)

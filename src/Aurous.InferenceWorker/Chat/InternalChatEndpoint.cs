@@ -11,7 +11,7 @@ namespace Aurous.InferenceWorker.Chat;
 /// (<c>invalid_request</c>, <c>model_not_supported</c>, <c>model_not_found</c>, <c>model_not_ready</c>).</item>
 /// <item>Accepted: 200 <c>application/x-ndjson</c>, headers flushed at once (before the queue and the prefill), then one
 /// JSON object per line, each flushed: <c>{"type":"delta","text":"..."}</c> (never empty), and last either
-/// <c>{"type":"done","finish_reason":"stop"|"length","prompt_tokens":N,"completion_tokens":M,"time_to_first_token_ms":x}</c>
+/// <c>{"type":"done","finish_reason":"stop"|"length","prompt_tokens":N,"completion_tokens":M,"reasoning_tokens":R,"time_to_first_token_ms":x}</c>
 /// or <c>{"type":"error","code":"generation_failed","message":"..."}</c>.</item>
 /// <item>The client closing the connection cancels the generation within one decode step.</item>
 /// </list>
@@ -112,6 +112,7 @@ public static class InternalChatEndpoint
                     w.WriteString("finish_reason", done.FinishReason);
                     w.WriteNumber("prompt_tokens", done.PromptTokens);
                     w.WriteNumber("completion_tokens", done.CompletionTokens);
+                    w.WriteNumber("reasoning_tokens", done.ReasoningTokens);
                     w.WriteNumber("time_to_first_token_ms", done.TimeToFirstTokenMs);
                     break;
                 default:
