@@ -225,16 +225,7 @@ public sealed class ModelHost : IDisposable
         var file = Path.GetFileName(path);
         try
         {
-            try
-            {
-                session = CreateSession(path, manifest.Id, provider);
-            }
-            catch (OnnxRuntimeException ex) when (provider == CudaProvider && _options.ExecutionProvider == RequestedProvider.Auto)
-            {
-                _log.LogWarning("Model {ModelId} failed to load on CUDA ({Reason}); falling back to CPU", manifest.Id, FirstLine(ex.Message));
-                provider = CpuProvider;
-                session = CreateSession(path, manifest.Id, provider);
-            }
+            session = CreateSessionOrFallBack(path, manifest.Id, ref provider);
             var encoder = textEncoder = TextEncoderModel.Create(session);
             session = null; // owned by the encoder from here on
             SelfTest(encoder);
@@ -329,16 +320,7 @@ public sealed class ModelHost : IDisposable
         ChatModel? chat = null;
         try
         {
-            try
-            {
-                session = CreateSession(path, manifest.Id, provider);
-            }
-            catch (OnnxRuntimeException ex) when (provider == CudaProvider && _options.ExecutionProvider == RequestedProvider.Auto)
-            {
-                _log.LogWarning("Model {ModelId} failed to load on CUDA ({Reason}); falling back to CPU", manifest.Id, FirstLine(ex.Message));
-                provider = CpuProvider;
-                session = CreateSession(path, manifest.Id, provider);
-            }
+            session = CreateSessionOrFallBack(path, manifest.Id, ref provider);
             chat = ChatModel.Create(session, model);
             session = null; // owned by the chat model from here on
             chat.SelfTest();
@@ -371,6 +353,21 @@ public sealed class ModelHost : IDisposable
             activity?.SetStatus(ActivityStatusCode.Error, reason);
             _log.LogError(ex, "Model {ModelId} is unavailable: {Reason}", manifest.Id, reason);
             return unavailable(reason, true);
+        }
+    }
+
+    /// <summary>Creates a session on <paramref name="provider"/>; under <c>auto</c>, a CUDA failure falls back to CPU (and says so).</summary>
+    private InferenceSession CreateSessionOrFallBack(string path, string modelId, ref string provider)
+    {
+        try
+        {
+            return CreateSession(path, modelId, provider);
+        }
+        catch (OnnxRuntimeException ex) when (provider == CudaProvider && _options.ExecutionProvider == RequestedProvider.Auto)
+        {
+            _log.LogWarning("Model {ModelId} failed to load on CUDA ({Reason}); falling back to CPU", modelId, FirstLine(ex.Message));
+            provider = CpuProvider;
+            return CreateSession(path, modelId, provider);
         }
     }
 
