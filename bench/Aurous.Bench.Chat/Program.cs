@@ -117,7 +117,7 @@ foreach (var interval in new[] { 0, 100 })
     var baseFirst = Sorted(baseline.Where(r => r.Ok).Select(r => r.FirstMs!.Value));
     var baseP50 = P(baseTotal, .5);
     Line($"| {mode} | 0 (idle) | | {baseTotal.Length} | {P(baseFirst, .5):0.00} / {P(baseFirst, .99):0.00} | {baseP50:0.00} | {P(baseTotal, .9):0.00} | {P(baseTotal, .99):0.00} | 1.00x | {baseTotal.Count(v => v > 2 * baseP50) * 100.0 / baseTotal.Length:0}% |");
-    foreach (var k in new[] { 1, 4, 8 })
+    foreach (var k in new[] { 1, 4, 8, 16 })
     {
         using var stopLongs = new CancellationTokenSource();
         var longStarted = Enumerable.Range(0, k).Select(_ => new TaskCompletionSource()).ToArray();

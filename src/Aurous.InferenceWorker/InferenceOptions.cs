@@ -35,9 +35,11 @@ public sealed record InferenceOptions
     /// <summary>Whether idle ONNX Runtime threads spin (<c>Inference:AllowSpinning</c>). Off by default: spinning burns the
     /// cores the API, Postgres and the media decoder need, for microseconds of latency only a dedicated machine benefits from.</summary>
     public bool AllowSpinning { get; init; }
-    /// <summary>Chat generations decoding at once (<c>Inference:MaxConcurrentGenerations</c>, default 8); the rest wait in
-    /// FIFO order for a slot, and the wait is measured (<c>aurous.chat.queue_wait</c>).</summary>
-    public int MaxConcurrentGenerations { get; init; } = 8;
+    /// <summary>Chat generations decoding at once (<c>Inference:MaxConcurrentGenerations</c>, default 32); the rest wait in
+    /// FIFO order for a slot, and the wait is measured (<c>aurous.chat.queue_wait</c>). Generous on purpose: a request
+    /// that waits for a slot waits for a whole long generation to end, while one more loop only shares the cores a
+    /// little more thinly. Lower it where each generation's KV cache costs real GPU memory.</summary>
+    public int MaxConcurrentGenerations { get; init; } = 32;
 
     public static InferenceOptions FromConfiguration(IConfiguration configuration)
     {
@@ -57,7 +59,7 @@ public sealed record InferenceOptions
                 ? threads
                 : throw new InvalidOperationException("Inference:IntraOpThreads must be 0 or more."),
             AllowSpinning = configuration.GetValue("Inference:AllowSpinning", false),
-            MaxConcurrentGenerations = Positive(configuration.GetValue("Inference:MaxConcurrentGenerations", 8), "Inference:MaxConcurrentGenerations"),
+            MaxConcurrentGenerations = Positive(configuration.GetValue("Inference:MaxConcurrentGenerations", 32), "Inference:MaxConcurrentGenerations"),
         };
     }
 

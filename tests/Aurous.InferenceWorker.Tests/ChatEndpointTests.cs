@@ -267,6 +267,41 @@ public sealed class ChatEndpointTests(ChatFixture fx) : IClassFixture<ChatFixtur
         cts.Cancel();
     }
 
+    [Fact]
+    public async Task Many_long_generations_do_not_make_a_short_one_wait()
+    {
+        // More long loops than this machine has cores (and than the old 8-slot limit): the short request must still be
+        // served between their decode steps rather than queue behind them.
+        using var cts = new CancellationTokenSource();
+        var longs = new List<(HttpResponseMessage Response, StreamReader Reader)>();
+        try
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                var response = await fx.Worker.SendAsync(Post(Body(maxTokens: 100_000, seed: 100 + i)), HttpCompletionOption.ResponseHeadersRead, cts.Token);
+                var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+                (await reader.ReadLineAsync(cts.Token)).ShouldNotBeNull();
+                longs.Add((response, reader));
+            }
+
+            var stopwatch = Stopwatch.StartNew();
+            var shortOne = await StreamAsync(Body(maxTokens: 8, seed: 23));
+
+            shortOne.Final.GetProperty("completion_tokens").GetInt32().ShouldBe(8);
+            stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5));
+            fx.Engine.ActiveGenerations.ShouldBeGreaterThanOrEqualTo(10, "the long generations were still running");
+        }
+        finally
+        {
+            cts.Cancel();
+            foreach (var (response, reader) in longs)
+            {
+                reader.Dispose();
+                response.Dispose();
+            }
+        }
+    }
+
     [Theory]
     [InlineData("empty_prompt", 400, "invalid_request")]
     [InlineData("id_out_of_vocab", 400, "invalid_request")]

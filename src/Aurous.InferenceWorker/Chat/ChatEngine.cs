@@ -159,6 +159,13 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
     /// <paramref name="receivedAt"/> (a <see cref="Stopwatch"/> timestamp) is when the request arrived: time to first
     /// token counts from it. Throws <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> fires.
     /// </summary>
+    /// <summary>
+    /// Each decode step is synchronous compute. Going back to the thread pool between steps lets every other request
+    /// (a new short one, an HTTP read) run between two steps of a long generation instead of waiting for a thread;
+    /// without it a few long loops hold the pool's few threads and new requests queue behind them.
+    /// </summary>
+    private static YieldAwaitable YieldBetweenSteps() => Task.Yield();
+
     public async IAsyncEnumerable<ChatEvent> GenerateAsync(ChatGeneration g, long receivedAt, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var model = g.Model;
@@ -239,6 +246,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
                         feed.Add(id);
                         break;
                     }
+                    await YieldBetweenSteps();
                     logits = model.Forward(state, [id], cancellationToken);
                 }
                 if (!closed)
@@ -290,6 +298,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
                     finish = "length";
                     break;
                 }
+                await YieldBetweenSteps();
                 logits = model.Forward(state, [id], cancellationToken);
             }
             var rest = detokenizer.Flush();
