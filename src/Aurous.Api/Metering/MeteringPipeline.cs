@@ -140,6 +140,7 @@ public sealed class MeteredRequest : IAsyncDisposable
 
         if (!tpm.Allowed)
         {
+            MeteringTelemetry.RecordRejection(Request.Endpoint, "tokens_per_minute");
             if (tpm.RetryAfterSeconds < 0)
             {
                 return new ApiError(429, "rate_limit_error", "request_exceeds_tpm_limit",
@@ -151,6 +152,7 @@ public sealed class MeteredRequest : IAsyncDisposable
         }
         if (_holdId is null)
         {
+            MeteringTelemetry.RecordRejection(Request.Endpoint, "insufficient_credits");
             return new ApiError(402, "insufficient_credits", "insufficient_credits",
                 $"Your team's available credits cannot cover this request (up to {Balance.Credits.Normalize(Request.HoldAmount)} credits). Add credits and retry.").ToResult(_context);
         }
@@ -185,6 +187,10 @@ public sealed class MeteredRequest : IAsyncDisposable
             _pipeline.Log.LogError("Hold {HoldId} of {RequestId} was no longer open at capture (expired by the sweeper?); nothing was charged.", _holdId, _rc.RequestId);
         }
         _settled = true;
+        if (receipt is not null)
+        {
+            MeteringTelemetry.RecordCharge(Request.Endpoint, Request.Model.Manifest.Id, usage, charge);
+        }
         // The charge is committed: nothing after this point may turn the response into an error.
         try
         {
@@ -211,6 +217,10 @@ public sealed class MeteredRequest : IAsyncDisposable
         if (receipt is null)
         {
             _pipeline.Log.LogError("Hold {HoldId} of {RequestId} was no longer open at capture; nothing was charged.", _holdId, _rc.RequestId);
+        }
+        else
+        {
+            MeteringTelemetry.RecordCharge(Request.Endpoint, Request.Model.Manifest.Id, usage, charge);
         }
         await BestEffortAsync("settle the TPM bucket", () => SettleTokensAsync(usage.TotalTokens));
         return charge;

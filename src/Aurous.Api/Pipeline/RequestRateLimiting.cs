@@ -32,6 +32,7 @@ public sealed class RequestRateLimiting(RequestDelegate next, RateLimiter limite
         request.TokenBucket = tpm;
         if (!rpm.Allowed)
         {
+            MeteringTelemetry.RecordRejection((context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? context.Request.Path, "requests_per_minute");
             context.Response.Headers.RetryAfter = Math.Max(1, rpm.RetryAfterSeconds).ToString();
             await new ApiError(429, "rate_limit_error", "rate_limit_exceeded",
                 $"Your team is limited to {rpm.Limit} requests per minute. Retry after {Math.Max(1, rpm.RetryAfterSeconds)} s.").WriteAsync(context);
