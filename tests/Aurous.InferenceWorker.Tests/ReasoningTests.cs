@@ -31,15 +31,30 @@ public sealed class ReasoningTests(ChatFixture fx) : IClassFixture<ChatFixture>
         response.StatusCode.ShouldBe(HttpStatusCode.OK, string.Join('\n', lines));
         var text = new StringBuilder();
         var deltas = 0;
+        var counted = 0;
+        var progressSeen = 0;
         foreach (var line in lines[..^1])
         {
             var e = JsonDocument.Parse(line).RootElement;
-            e.GetProperty("type").GetString().ShouldBe("delta");
+            var type = e.GetProperty("type").GetString();
+            // Hidden reasoning shows up only as running token counts; text comes in deltas, never in progress lines.
+            type.ShouldBeOneOf("delta", "progress");
+            var running = e.GetProperty("completion_tokens").GetInt32();
+            running.ShouldBeGreaterThanOrEqualTo(counted);
+            counted = running;
+            if (type == "progress")
+            {
+                e.TryGetProperty("text", out _).ShouldBeFalse();
+                progressSeen = running;
+                continue;
+            }
             text.Append(e.GetProperty("text").GetString());
             deltas++;
         }
         var done = JsonDocument.Parse(lines[^1]).RootElement;
         done.GetProperty("type").GetString().ShouldBe("done");
+        progressSeen.ShouldBeLessThanOrEqualTo(done.GetProperty("reasoning_tokens").GetInt32());
+        counted.ShouldBeLessThanOrEqualTo(done.GetProperty("completion_tokens").GetInt32());
         return new Result(text.ToString(), deltas, done.GetProperty("completion_tokens").GetInt32(),
             done.GetProperty("reasoning_tokens").GetInt32(), done.GetProperty("finish_reason").GetString()!);
     }

@@ -198,6 +198,9 @@ public static class ChatApi
                         CompletionTokens = n;
                     }
                     return true;
+                case "progress":
+                    CompletionTokens = e.CompletionTokens ?? CompletionTokens;
+                    return true;
                 case "done":
                     FinishReason = e.FinishReason ?? "stop";
                     CompletionTokens = e.CompletionTokens ?? CompletionTokens ?? 0;

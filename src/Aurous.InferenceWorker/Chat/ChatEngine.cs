@@ -166,6 +166,9 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
     /// </summary>
     private static YieldAwaitable YieldBetweenSteps() => Task.Yield();
 
+    /// <summary>Hidden reasoning reports its running token count this often, so a caller who hangs up can bill it.</summary>
+    private const int ProgressEvery = 8;
+
     public async IAsyncEnumerable<ChatEvent> GenerateAsync(ChatGeneration g, long receivedAt, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var model = g.Model;
@@ -226,6 +229,10 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
                     reasoning++;
                     completion++;
                     WorkerTelemetry.ChatCompletionTokens.Add(1, modelTag);
+                    if (reasoning % ProgressEvery == 0)
+                    {
+                        yield return new ChatProgress(completion);
+                    }
                     if (completion == 1)
                     {
                         firstTokenAt = Stopwatch.GetTimestamp();
@@ -278,7 +285,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
                     var text = detokenizer.Add(id);
                     if (text.Length > 0)
                     {
-                        yield return new ChatDelta(text, pendingIds.ToArray());
+                        yield return new ChatDelta(text, pendingIds.ToArray(), completion);
                         pendingIds.Clear();
                     }
                     if (detokenizer.Stopped)
@@ -304,7 +311,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
             var rest = detokenizer.Flush();
             if (rest.Length > 0)
             {
-                yield return new ChatDelta(rest, pendingIds.ToArray());
+                yield return new ChatDelta(rest, pendingIds.ToArray(), completion);
             }
             if (detokenizer.Stopped)
             {

@@ -57,8 +57,12 @@ public sealed record InternalResponseFormat
 /// <summary>One NDJSON line of the streamed response.</summary>
 public abstract record ChatEvent;
 
-/// <summary><c>{"type":"delta","text":"..."}</c></summary>
-public sealed record ChatDelta(string Text, IReadOnlyList<int> TokenIds) : ChatEvent;
+/// <summary><c>{"type":"delta","text":"...","completion_tokens":N}</c>: N counts every token sampled so far (reasoning
+/// included), so a caller that stops reading knows exactly how many tokens were produced.</summary>
+public sealed record ChatDelta(string Text, IReadOnlyList<int> TokenIds, int CompletionTokens) : ChatEvent;
+
+/// <summary><c>{"type":"progress","completion_tokens":N}</c>: sent while hidden reasoning tokens are produced (no text).</summary>
+public sealed record ChatProgress(int CompletionTokens) : ChatEvent;
 
 /// <summary>
 /// <c>{"type":"done","finish_reason":"stop"|"length","prompt_tokens":N,"completion_tokens":M,"reasoning_tokens":R,"time_to_first_token_ms":x}</c>:

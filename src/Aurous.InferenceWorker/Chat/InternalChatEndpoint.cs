@@ -10,7 +10,8 @@ namespace Aurous.InferenceWorker.Chat;
 /// <item>Refused before streaming: 400 / 404 / 503 with <c>{"error":{"code","message","part":null}}</c>
 /// (<c>invalid_request</c>, <c>model_not_supported</c>, <c>model_not_found</c>, <c>model_not_ready</c>).</item>
 /// <item>Accepted: 200 <c>application/x-ndjson</c>, headers flushed at once (before the queue and the prefill), then one
-/// JSON object per line, each flushed: <c>{"type":"delta","text":"..."}</c> (never empty), and last either
+/// JSON object per line, each flushed: <c>{"type":"delta","text":"...","completion_tokens":N}</c> (never empty),
+/// <c>{"type":"progress","completion_tokens":N}</c> during hidden reasoning, and last either
 /// <c>{"type":"done","finish_reason":"stop"|"length","prompt_tokens":N,"completion_tokens":M,"reasoning_tokens":R,"time_to_first_token_ms":x}</c>
 /// or <c>{"type":"error","code":"generation_failed","message":"..."}</c>.</item>
 /// <item>The client closing the connection cancels the generation within one decode step.</item>
@@ -106,6 +107,11 @@ public static class InternalChatEndpoint
                 case ChatDelta delta:
                     w.WriteString("type", "delta");
                     w.WriteString("text", delta.Text);
+                    w.WriteNumber("completion_tokens", delta.CompletionTokens);
+                    break;
+                case ChatProgress progress:
+                    w.WriteString("type", "progress");
+                    w.WriteNumber("completion_tokens", progress.CompletionTokens);
                     break;
                 case ChatDone done:
                     w.WriteString("type", "done");
