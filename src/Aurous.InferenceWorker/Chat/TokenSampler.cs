@@ -28,20 +28,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
             return best;
         }
 
-        var max = float.NegativeInfinity;
-        for (var i = 0; i < n; i++)
-        {
-            max = Math.Max(max, logits[i]);
-        }
-        var weights = new double[n];
-        double sum = 0;
-        var inverse = 1.0 / temperature;
-        for (var i = 0; i < n; i++)
-        {
-            var w = Math.Exp((logits[i] - max) * inverse);
-            weights[i] = w;
-            sum += w;
-        }
+        var (weights, sum) = SoftmaxWeights(logits, n, temperature);
 
         var u = NextUnit();
         if (topP >= 1.0)
@@ -118,20 +105,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
             return filter.IsAllowed(best) ? best : BestAllowed(logits, filter.Mask(n), n);
         }
 
-        var max = float.NegativeInfinity;
-        for (var i = 0; i < n; i++)
-        {
-            max = Math.Max(max, logits[i]);
-        }
-        var weights = new double[n];
-        double sum = 0;
-        var inverse = 1.0 / temperature;
-        for (var i = 0; i < n; i++)
-        {
-            var w = Math.Exp((logits[i] - max) * inverse);
-            weights[i] = w;
-            sum += w;
-        }
+        var (weights, sum) = SoftmaxWeights(logits, n, temperature);
 
         // The candidates: every id, or the nucleus (most likely first, ties by id) whose mass reaches top_p.
         int[] candidates;
@@ -197,7 +171,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         var top = BestAllowed(logits, mask, n);
         for (var i = 0; i < n; i++)
         {
-            weights[i] = mask[i] ? Math.Exp((logits[i] - logits[top]) * inverse) : 0;
+            weights[i] = mask[i] ? Math.Exp((logits[i] - logits[top]) / temperature) : 0;
         }
         candidates = _all is { Length: var all } && all == n ? _all : _all = Enumerable.Range(0, n).ToArray();
         chosen = Draw(weights, candidates, n);
@@ -271,5 +245,25 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         z ^= z >> 31;
         return (z >> 11) * (1.0 / (1UL << 53));
+    }
+
+    /// <summary>Unnormalised softmax weights at <paramref name="temperature"/> (shifted by the max for stability) and their sum.</summary>
+    private static (double[] Weights, double Sum) SoftmaxWeights(ReadOnlySpan<float> logits, int n, double temperature)
+    {
+        var max = float.NegativeInfinity;
+        for (var i = 0; i < n; i++)
+        {
+            max = Math.Max(max, logits[i]);
+        }
+        var weights = new double[n];
+        double sum = 0;
+        var inverse = 1.0 / temperature;
+        for (var i = 0; i < n; i++)
+        {
+            var w = Math.Exp((logits[i] - max) * inverse);
+            weights[i] = w;
+            sum += w;
+        }
+        return (weights, sum);
     }
 }
