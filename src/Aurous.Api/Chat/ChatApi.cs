@@ -62,7 +62,7 @@ public static class ChatApi
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var (stream, workerError) = await worker.StartChatAsync(new WorkerChatRequest(
             manifest.Id, request.PromptTokenIds, request.MaxTokens, request.Temperature, request.TopP, request.Seed, request.Stop,
-            request.ResponseFormat, request.ReasoningBudget), context.RequestAborted);
+            request.ResponseFormat, request.ReasoningBudget, request.Tools?.Tools, request.Tools?.Mode, request.Tools?.Parallel), context.RequestAborted);
         if (workerError is not null)
         {
             return await metered.FailAsync(workerError);
@@ -118,6 +118,14 @@ public static class ChatApi
                 if (e.Type == "delta" && !string.IsNullOrEmpty(e.Text))
                 {
                     await WriteEventAsync(response, completion.RenderChunk(e.Text, first ? "assistant" : null, null, null), context.RequestAborted);
+                    first = false;
+                }
+                else if (e.Type == "tool_call" && e.Index is { } index)
+                {
+                    // OpenAI's shape: the first delta of a call carries its id, type and name; later ones argument text.
+                    var call = completion.ToolCalls[index];
+                    var delta = e.Name is not null ? new ToolCallDelta(index, call.Id, call.Name, e.Arguments ?? "") : new ToolCallDelta(index, null, null, e.Arguments ?? "");
+                    await WriteEventAsync(response, completion.RenderChunk(null, first ? "assistant" : null, null, null, delta), context.RequestAborted);
                     first = false;
                 }
             }
@@ -183,6 +191,8 @@ public static class ChatApi
         /// <summary>Hidden reasoning tokens, included in <see cref="CompletionTokens"/> (0 until the worker's done event).</summary>
         public int ReasoningTokens { get; private set; }
         public string? StoredJson { get; private set; }
+        /// <summary>The calls generated so far, by index.</summary>
+        public List<GeneratedToolCall> ToolCalls { get; } = [];
 
         public TokenUsage Usage => new(promptTokens, TextOutput: CompletionTokens ?? 0);
 
@@ -197,6 +207,14 @@ public static class ChatApi
                     {
                         CompletionTokens = n;
                     }
+                    return true;
+                case "tool_call" when e.Index is { } index && (e.Name is not null ? index == ToolCalls.Count : index < ToolCalls.Count):
+                    if (e.Name is not null)
+                    {
+                        ToolCalls.Add(new GeneratedToolCall(ToolCallIds.New(), e.Name));
+                    }
+                    ToolCalls[index].Arguments.Append(e.Arguments);
+                    CompletionTokens = e.CompletionTokens ?? CompletionTokens;
                     return true;
                 case "progress":
                     CompletionTokens = e.CompletionTokens ?? CompletionTokens;
@@ -226,8 +244,31 @@ public static class ChatApi
                 w.WriteNumber("index", 0);
                 w.WriteStartObject("message");
                 w.WriteString("role", "assistant");
-                w.WriteString("content", Text.ToString());
+                if (ToolCalls.Count > 0 && Text.Length == 0)
+                {
+                    w.WriteNull("content");
+                }
+                else
+                {
+                    w.WriteString("content", Text.ToString());
+                }
                 w.WriteNull("refusal");
+                if (ToolCalls.Count > 0)
+                {
+                    w.WriteStartArray("tool_calls");
+                    foreach (var call in ToolCalls)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("id", call.Id);
+                        w.WriteString("type", "function");
+                        w.WriteStartObject("function");
+                        w.WriteString("name", call.Name);
+                        w.WriteString("arguments", call.Arguments.ToString());
+                        w.WriteEndObject();
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                }
                 w.WriteEndObject();
                 w.WriteNull("logprobs");
                 w.WriteString("finish_reason", FinishReason == "cancelled" ? "stop" : FinishReason ?? "stop");
@@ -245,7 +286,7 @@ public static class ChatApi
             return bytes;
         }
 
-        public string RenderChunk(string? content, string? role, string? finishReason, UsageBlock? usage)
+        public string RenderChunk(string? content, string? role, string? finishReason, UsageBlock? usage, ToolCallDelta? toolCall = null)
         {
             var buffer = new ArrayBufferWriter<byte>(256);
             using (var w = new Utf8JsonWriter(buffer))
@@ -268,6 +309,26 @@ public static class ChatApi
                     if (content is not null)
                     {
                         w.WriteString("content", content);
+                    }
+                    if (toolCall is not null)
+                    {
+                        w.WriteStartArray("tool_calls");
+                        w.WriteStartObject();
+                        w.WriteNumber("index", toolCall.Index);
+                        if (toolCall.Id is not null)
+                        {
+                            w.WriteString("id", toolCall.Id);
+                            w.WriteString("type", "function");
+                        }
+                        w.WriteStartObject("function");
+                        if (toolCall.Name is not null)
+                        {
+                            w.WriteString("name", toolCall.Name);
+                        }
+                        w.WriteString("arguments", toolCall.Arguments);
+                        w.WriteEndObject();
+                        w.WriteEndObject();
+                        w.WriteEndArray();
                     }
                     w.WriteEndObject();
                     w.WriteNull("logprobs");
@@ -292,4 +353,21 @@ public static class ChatApi
             return Encoding.UTF8.GetString(buffer.WrittenSpan);
         }
     }
+}
+
+/// <summary>A tool call of a completion being generated: its id (<c>call_</c> + 24 characters), name and argument text.</summary>
+public sealed record GeneratedToolCall(string Id, string Name)
+{
+    public StringBuilder Arguments { get; } = new();
+}
+
+/// <summary>One <c>delta.tool_calls[]</c> entry of a stream chunk.</summary>
+public sealed record ToolCallDelta(int Index, string? Id, string? Name, string Arguments);
+
+/// <summary>Tool call ids in OpenAI's form: <c>call_</c> and 24 random letters and digits.</summary>
+public static class ToolCallIds
+{
+    private const string Alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+    public static string New() => "call_" + System.Security.Cryptography.RandomNumberGenerator.GetString(Alphabet, 24);
 }

@@ -9,7 +9,8 @@ namespace Aurous.Api.Chat;
 /// <summary>A validated POST /v1/chat/completions body, its prompt tokenised with the model's own tokenizer.</summary>
 public sealed record ChatRequest(
     string RequestedModel, CatalogModel Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP,
-    long? Seed, IReadOnlyList<string> Stop, bool Stream, string? User, WorkerResponseFormat? ResponseFormat, int ReasoningBudget = 0)
+    long? Seed, IReadOnlyList<string> Stop, bool Stream, string? User, WorkerResponseFormat? ResponseFormat, int ReasoningBudget = 0,
+    WorkerToolChoice? Tools = null)
 {
     /// <summary>
     /// <c>reasoning_effort</c> -> thinking-token budget: the worker reasons (hidden, billed as output) for at most this
@@ -30,13 +31,13 @@ public sealed record ChatRequest(
     private static readonly HashSet<string> KnownFields =
     [
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "stop", "n", "user", "stream", "stream_options",
-        "response_format", "reasoning_effort",
+        "response_format", "reasoning_effort", "tools", "tool_choice", "parallel_tool_calls",
     ];
 
     /// <summary>Parameters of the OpenAI surface this deployment does not serve yet: refused clearly rather than ignored.</summary>
     private static readonly HashSet<string> NotYetSupported =
     [
-        "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call",
+        "functions", "function_call",
         "logprobs", "top_logprobs", "logit_bias", "frequency_penalty", "presence_penalty", "audio", "modalities", "prediction",
     ];
 
@@ -88,6 +89,15 @@ public sealed record ChatRequest(
                 return (null, error);
             }
             messages.Add(message!);
+        }
+        if (CheckToolTurns(messages) is { } turnError)
+        {
+            return (null, turnError);
+        }
+        var (toolDefinitions, tools, toolsError) = ParseTools(body);
+        if (toolsError is not null)
+        {
+            return (null, toolsError);
         }
 
         if (body.TryGetProperty("n", out var n) && n.ValueKind != JsonValueKind.Null && !(n.ValueKind == JsonValueKind.Number && n.TryGetInt32(out var count) && count == 1))
@@ -174,7 +184,7 @@ public sealed record ChatRequest(
         {
             return (null, new ApiError(503, "api_error", "model_unavailable", $"Model {manifest.Id} is not installed on this deployment. Retry shortly."));
         }
-        var prompt = tokenizer.Encode(ChatTemplate.Render(messages));
+        var prompt = tokenizer.Encode(ChatTemplate.Render(messages, toolDefinitions));
 
         int? requestedMax = null;
         foreach (var name in new[] { "max_completion_tokens", "max_tokens" })
@@ -196,7 +206,159 @@ public sealed record ChatRequest(
                 $"The prompt is {prompt.Length} tokens and {requestedMax ?? 1} more were asked for; model {manifest.Id} has a context of {manifest.ContextWindow} tokens.");
         }
         var maxTokens = requestedMax ?? Math.Min(DefaultMaxTokens, room);
-        return (new ChatRequest(modelName, model, prompt, maxTokens, temperature, topP, seed, stop, stream, user, responseFormat, reasoningBudget), null);
+        return (new ChatRequest(modelName, model, prompt, maxTokens, temperature, topP, seed, stop, stream, user, responseFormat, reasoningBudget, tools), null);
+    }
+
+    /// <summary>Most functions one request may declare (as OpenAI).</summary>
+    public const int MaxTools = 128;
+
+    private static readonly HashSet<string> FunctionFields = ["name", "description", "parameters", "strict"];
+
+    /// <summary>
+    /// <c>tools</c>, <c>tool_choice</c> and <c>parallel_tool_calls</c>: the definitions to render into the prompt, and
+    /// what the worker must enforce (null: no calls, either no tools or <c>tool_choice: "none"</c>). A named function
+    /// choice sends only that function, as required. The parameter schemas are compiled (and refused with
+    /// <c>unsupported_schema</c>) by the worker, whose constrained decoder enforces them.
+    /// </summary>
+    private static (IReadOnlyList<JsonElement>?, WorkerToolChoice?, ApiError?) ParseTools(JsonElement body)
+    {
+        var hasTools = body.TryGetProperty("tools", out var toolsElement) && toolsElement.ValueKind != JsonValueKind.Null;
+        var hasChoice = body.TryGetProperty("tool_choice", out var choice) && choice.ValueKind != JsonValueKind.Null;
+        bool? parallel = null;
+        if (body.TryGetProperty("parallel_tool_calls", out var parallelElement) && parallelElement.ValueKind != JsonValueKind.Null)
+        {
+            if (parallelElement.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+            {
+                return Error("invalid_parallel_tool_calls", "'parallel_tool_calls' must be true or false.");
+            }
+            parallel = parallelElement.GetBoolean();
+        }
+        if (!hasTools)
+        {
+            return hasChoice ? Error("invalid_tool_choice", "'tool_choice' is only allowed when 'tools' are specified.") : (null, null, null);
+        }
+        if (toolsElement.ValueKind != JsonValueKind.Array || toolsElement.GetArrayLength() is 0 or > MaxTools)
+        {
+            return Error("invalid_tools", $"'tools' must be an array of 1 to {MaxTools} {{\"type\": \"function\", \"function\": {{...}}}} objects.");
+        }
+        var definitions = new List<JsonElement>();
+        var workerTools = new List<WorkerTool>();
+        var i = 0;
+        foreach (var tool in toolsElement.EnumerateArray())
+        {
+            var where = $"tools[{i++}]";
+            if (tool.ValueKind != JsonValueKind.Object || !tool.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != "function")
+            {
+                return Error("invalid_tools", $"{where}.type must be \"function\".");
+            }
+            if (!tool.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object)
+            {
+                return Error("invalid_tools", $"{where}.function is required: {{\"name\": \"...\", \"description\": \"...\", \"parameters\": {{...}}}}.");
+            }
+            if (tool.EnumerateObject().Select(p => p.Name).FirstOrDefault(n => n is not ("type" or "function")) is { } extra)
+            {
+                return Error("invalid_tools", $"{where}.{extra} is not a known tool field.");
+            }
+            if (function.EnumerateObject().Select(p => p.Name).FirstOrDefault(n => !FunctionFields.Contains(n)) is { } unknown)
+            {
+                return Error("invalid_tools", $"{where}.function.{unknown} is not a known function field (name, description, parameters, strict).");
+            }
+            if (!function.TryGetProperty("name", out var nameElement) || nameElement.ValueKind != JsonValueKind.String || !IsFunctionName(nameElement.GetString()!))
+            {
+                return Error("invalid_function_name", $"{where}.function.name must be 1-64 characters of a-z, A-Z, 0-9, _ and -.");
+            }
+            var name = nameElement.GetString()!;
+            if (workerTools.Any(t => t.Name == name))
+            {
+                return Error("duplicate_function_name", $"{where}.function.name '{name}' is declared twice.");
+            }
+            if (function.TryGetProperty("description", out var description) && description.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+            {
+                return Error("invalid_tools", $"{where}.function.description must be a string.");
+            }
+            if (function.TryGetProperty("strict", out var strict) && strict.ValueKind is not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null))
+            {
+                return Error("invalid_tools", $"{where}.function.strict must be true or false.");
+            }
+            JsonElement? parameters = null;
+            if (function.TryGetProperty("parameters", out var p) && p.ValueKind != JsonValueKind.Null)
+            {
+                if (p.ValueKind != JsonValueKind.Object)
+                {
+                    return Error("invalid_tools", $"{where}.function.parameters must be a JSON Schema object.");
+                }
+                parameters = p.Clone();
+            }
+            definitions.Add(tool.Clone());
+            workerTools.Add(new WorkerTool(name, parameters));
+        }
+
+        var mode = "auto";
+        if (hasChoice)
+        {
+            if (choice.ValueKind == JsonValueKind.String && choice.GetString() is "none" or "auto" or "required")
+            {
+                mode = choice.GetString()!;
+            }
+            else if (choice.ValueKind == JsonValueKind.Object && choice.TryGetProperty("type", out var ct) && ct.ValueKind == JsonValueKind.String && ct.GetString() == "function"
+                     && choice.TryGetProperty("function", out var cf) && cf.ValueKind == JsonValueKind.Object
+                     && cf.TryGetProperty("name", out var cn) && cn.ValueKind == JsonValueKind.String)
+            {
+                var named = workerTools.FirstOrDefault(t => t.Name == cn.GetString());
+                if (named is null)
+                {
+                    return Error("invalid_tool_choice", $"'tool_choice' names the function '{cn.GetString()}', which is not in 'tools'.");
+                }
+                return (definitions, new WorkerToolChoice([named], "required", parallel ?? true), null);
+            }
+            else
+            {
+                return Error("invalid_tool_choice",
+                    "'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": \"...\"}}.");
+            }
+        }
+        return (definitions, mode == "none" ? null : new WorkerToolChoice(workerTools, mode, parallel ?? true), null);
+
+        static (IReadOnlyList<JsonElement>?, WorkerToolChoice?, ApiError?) Error(string code, string message) => (null, null, ApiError.InvalidRequest(code, message));
+    }
+
+    private static bool IsFunctionName(string name) => name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
+
+    /// <summary>
+    /// Tool turns must pair up as OpenAI requires: every tool message answers a call of the assistant message just
+    /// before its run of tool messages, and every such call is answered before the conversation goes on.
+    /// </summary>
+    private static ApiError? CheckToolTurns(IReadOnlyList<ChatMessage> messages)
+    {
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (messages[i].ToolCalls.Count == 0)
+            {
+                if (messages[i].Role == "tool")
+                {
+                    return ApiError.InvalidRequest("invalid_tool_message",
+                        $"messages[{i}]: messages with role 'tool' must answer a preceding assistant message with 'tool_calls'.");
+                }
+                continue;
+            }
+            var open = messages[i].ToolCalls.Select(c => c.Id).ToList();
+            var j = i + 1;
+            for (; j < messages.Count && messages[j].Role == "tool"; j++)
+            {
+                if (!open.Remove(messages[j].ToolCallId!))
+                {
+                    return ApiError.InvalidRequest("invalid_tool_message",
+                        $"messages[{j}].tool_call_id '{messages[j].ToolCallId}' does not answer a call of messages[{i}] (or answers it twice).");
+                }
+            }
+            if (open.Count > 0)
+            {
+                return ApiError.InvalidRequest("invalid_tool_message",
+                    $"messages[{i}] has 'tool_calls' that no tool message answers: {string.Join(", ", open)}.");
+            }
+            i = j - 1;
+        }
+        return null;
     }
 
     /// <summary>
@@ -252,17 +414,39 @@ public sealed record ChatRequest(
         {
             return (null, ApiError.InvalidRequest("invalid_role", $"{where}.role '{role}' is not one of system, developer, user, assistant, tool."));
         }
-        if (role == "tool" && !(m.TryGetProperty("tool_call_id", out var id) && id.ValueKind == JsonValueKind.String))
+        string? toolCallId = null;
+        if (role == "tool")
         {
-            return (null, ApiError.InvalidRequest("invalid_message", $"{where} (tool) needs a 'tool_call_id'."));
+            if (!(m.TryGetProperty("tool_call_id", out var id) && id.ValueKind == JsonValueKind.String && id.GetString()!.Length > 0))
+            {
+                return (null, ApiError.InvalidRequest("invalid_message", $"{where} (tool) needs a 'tool_call_id'."));
+            }
+            toolCallId = id.GetString();
+        }
+        IReadOnlyList<ChatToolCall> calls = [];
+        if (m.TryGetProperty("tool_calls", out var callsElement) && callsElement.ValueKind != JsonValueKind.Null)
+        {
+            if (role != "assistant")
+            {
+                return (null, ApiError.InvalidRequest("invalid_message", $"{where}: only assistant messages carry 'tool_calls'."));
+            }
+            var (parsed, callsError) = ParseToolCalls(callsElement, where);
+            if (callsError is not null)
+            {
+                return (null, callsError);
+            }
+            calls = parsed!;
         }
         if (!m.TryGetProperty("content", out var content) || content.ValueKind == JsonValueKind.Null)
         {
-            return (null, ApiError.InvalidRequest("invalid_message", $"{where} needs 'content'."));
+            // An assistant turn that only calls tools has no content.
+            return calls.Count > 0
+                ? (new ChatMessage(role, "", calls), null)
+                : (null, ApiError.InvalidRequest("invalid_message", $"{where} needs 'content'."));
         }
         if (content.ValueKind == JsonValueKind.String)
         {
-            return (new ChatMessage(role, content.GetString()!), null);
+            return (new ChatMessage(role, content.GetString()!, calls, toolCallId), null);
         }
         if (content.ValueKind != JsonValueKind.Array)
         {
@@ -285,7 +469,49 @@ public sealed record ChatRequest(
             }
             part++;
         }
-        return (new ChatMessage(role, text.ToString()), null);
+        return (new ChatMessage(role, text.ToString(), calls, toolCallId), null);
+    }
+
+    /// <summary>An assistant message's <c>tool_calls</c>: <c>[{"id", "type": "function", "function": {"name", "arguments"}}]</c>.</summary>
+    private static (IReadOnlyList<ChatToolCall>?, ApiError?) ParseToolCalls(JsonElement calls, string where)
+    {
+        if (calls.ValueKind != JsonValueKind.Array)
+        {
+            return (null, ApiError.InvalidRequest("invalid_message", $"{where}.tool_calls must be an array."));
+        }
+        var list = new List<ChatToolCall>();
+        var i = 0;
+        foreach (var call in calls.EnumerateArray())
+        {
+            var at = $"{where}.tool_calls[{i++}]";
+            if (call.ValueKind != JsonValueKind.Object
+                || !call.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.String || id.GetString()!.Length == 0
+                || !call.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object
+                || !function.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String
+                || !function.TryGetProperty("arguments", out var arguments) || arguments.ValueKind != JsonValueKind.String
+                || (call.TryGetProperty("type", out var type) && type.ValueKind != JsonValueKind.Null && type.GetString() != "function"))
+            {
+                return (null, ApiError.InvalidRequest("invalid_message",
+                    $"{at} must be {{\"id\": \"...\", \"type\": \"function\", \"function\": {{\"name\": \"...\", \"arguments\": \"<JSON text>\"}}}}."));
+            }
+            string canonical;
+            try
+            {
+                // Re-serialised compactly, as the model writes arguments.
+                using var doc = JsonDocument.Parse(arguments.GetString()!);
+                canonical = JsonSerializer.Serialize(doc.RootElement);
+            }
+            catch (JsonException)
+            {
+                return (null, ApiError.InvalidRequest("invalid_message", $"{at}.function.arguments must be a string of JSON."));
+            }
+            if (list.Any(c => c.Id == id.GetString()))
+            {
+                return (null, ApiError.InvalidRequest("invalid_message", $"{at}.id '{id.GetString()}' is used twice."));
+            }
+            list.Add(new ChatToolCall(id.GetString()!, name.GetString()!, canonical));
+        }
+        return (list, null);
     }
 
     private static bool Number(JsonElement body, string name, double min, double max, double fallback, out double value)

@@ -121,7 +121,14 @@ public sealed record WorkerEmbeddingUsage(long TextTokens, long ImageTokens, lon
 
 public sealed record WorkerChatRequest(
     string Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP, long? Seed, IReadOnlyList<string> Stop,
-    WorkerResponseFormat? ResponseFormat = null, int ReasoningBudget = 0);
+    WorkerResponseFormat? ResponseFormat = null, int ReasoningBudget = 0,
+    IReadOnlyList<WorkerTool>? Tools = null, string? ToolChoice = null, bool? ParallelToolCalls = null);
+
+/// <summary>A function the model may call; the worker compiles <see cref="Parameters"/> to constrain the arguments.</summary>
+public sealed record WorkerTool(string Name, System.Text.Json.JsonElement? Parameters);
+
+/// <summary>What the worker enforces: the callable functions, <c>auto</c> or <c>required</c>, and whether calls may be parallel.</summary>
+public sealed record WorkerToolChoice(IReadOnlyList<WorkerTool> Tools, string Mode, bool Parallel);
 
 /// <summary>Constrained decoding: any JSON object, or JSON matching <see cref="Schema"/>.</summary>
 public sealed record WorkerResponseFormat(string Type, System.Text.Json.JsonElement? Schema);
@@ -129,7 +136,7 @@ public sealed record WorkerResponseFormat(string Type, System.Text.Json.JsonElem
 /// <summary>One line of the worker's generation stream: a text delta, the end (with counts), or an error.</summary>
 public sealed record WorkerChatEvent(
     string Type, string? Text = null, string? FinishReason = null, int? PromptTokens = null, int? CompletionTokens = null,
-    string? Code = null, string? Message = null, int? ReasoningTokens = null);
+    string? Code = null, string? Message = null, int? ReasoningTokens = null, int? Index = null, string? Name = null, string? Arguments = null);
 
 /// <summary>The worker's NDJSON generation stream; disposing it closes the connection, which stops the generation.</summary>
 public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response) : IAsyncDisposable

@@ -18,7 +18,8 @@ public sealed record ChatGeneration(
     IReadOnlyList<string> Stop,
     bool IgnoreEos,
     SchemaNode? Format = null,
-    int ReasoningBudget = 0);
+    int ReasoningBudget = 0,
+    ToolCalling? Tools = null);
 
 /// <summary>
 /// Chat generation: every request runs its own decode loop (prefill of the whole prompt, then one token per step
@@ -128,7 +129,53 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
         }
         var seed = request.Seed is { } s ? unchecked((ulong)s) : BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         var format = ResponseFormat(request.ResponseFormat);
-        return new ChatGeneration(hosted.Id, model, prompt, maxTokens, temperature, topP, seed, stop.ToArray(), request.IgnoreEos, format, budget);
+        var tools = Tools(request);
+        return new ChatGeneration(hosted.Id, model, prompt, maxTokens, temperature, topP, seed, stop.ToArray(), request.IgnoreEos, format, budget, tools);
+    }
+
+    /// <summary>Most functions one request may declare (OpenAI's limit).</summary>
+    public const int MaxTools = 128;
+
+    /// <summary>The compiled <c>tools</c> and <c>tool_choice</c>: null when the model may not call any.</summary>
+    private static ToolCalling? Tools(InternalChatRequest request)
+    {
+        var declared = request.Tools ?? [];
+        if (declared.Count == 0)
+        {
+            if (request.ToolChoice is not null)
+            {
+                throw new ChatRequestException(400, "invalid_request", "'tool_choice' needs 'tools'");
+            }
+            return null;
+        }
+        if (declared.Count > MaxTools)
+        {
+            throw new ChatRequestException(400, "invalid_request", $"'tools' holds {declared.Count} functions; at most {MaxTools}");
+        }
+        var required = request.ToolChoice switch
+        {
+            null or "auto" => false,
+            "required" => true,
+            _ => throw new ChatRequestException(400, "invalid_request", "'tool_choice' must be \"auto\" or \"required\""),
+        };
+        var specs = new List<ToolSpec>(declared.Count);
+        for (var i = 0; i < declared.Count; i++)
+        {
+            var name = declared[i].Name;
+            if (string.IsNullOrEmpty(name) || name.Length > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+            {
+                throw new ChatRequestException(400, "invalid_request", $"'tools[{i}].name' must be 1-64 characters of a-z, A-Z, 0-9, _ and -");
+            }
+            if (specs.Any(t => t.Name == name))
+            {
+                throw new ChatRequestException(400, "invalid_request", $"'tools' declares '{name}' twice");
+            }
+            var parameters = declared[i].Parameters is { ValueKind: not System.Text.Json.JsonValueKind.Null } schema
+                ? JsonSchemaCompiler.Compile(schema, $"tools[{i}].function.parameters")
+                : JsonSchemaCompiler.NoArguments;
+            specs.Add(new ToolSpec(name, parameters));
+        }
+        return new ToolCalling(specs, required, request.ParallelToolCalls ?? true);
     }
 
     private static long[] Ids(int[] ids) => Array.ConvertAll(ids, i => (long)i);
@@ -210,7 +257,12 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
             var detokenizer = new StreamingDetokenizer(model.Tokenizer, g.Stop);
             var eos = model.Defaults.EosTokenIds;
             var pendingIds = new List<int>();
-            var filter = g.Format is { } format ? new JsonTokenFilter(new JsonPrefixAutomaton(format), model.ConstrainedTexts) : null;
+            // Constrained decoding: tool calls (whose plain answers follow the response_format, if any), or structured output.
+            var toolCalls = g.Tools is { } calling ? new ToolCallConstraint(calling, g.Format) : null;
+            IOutputConstraint? constraint = toolCalls is not null ? toolCalls : g.Format is { } format ? new JsonPrefixAutomaton(format) : null;
+            var filter = constraint is null ? null : new ConstrainedTokenFilter(constraint, model.ConstrainedTexts, eos);
+            // Auto tool choice: tokens held back while the answer may still become a tool call.
+            var held = new List<int>();
 
             var logits = model.Forward(state, g.Prompt, cancellationToken);
             if (g.ReasoningBudget > 0)
@@ -267,38 +319,79 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var id = filter is null ? sampler.Next(logits) : sampler.Next(logits, filter);
-                filter?.Advance(id);
                 completion++;
                 WorkerTelemetry.ChatCompletionTokens.Add(1, modelTag);
                 if (completion == 1)
                 {
                     firstTokenAt = Stopwatch.GetTimestamp();
                 }
-                if (filter is null && !g.IgnoreEos && eos.Contains(id))
+                // A constrained sampler only picks end-of-sequence where the output may end.
+                var endOfSequence = eos.Contains(id) && (filter is not null || !g.IgnoreEos);
+                if (!endOfSequence)
                 {
-                    finish = "stop";
-                    break;
+                    filter?.Advance(id);
                 }
-                pendingIds.Add(id);
-                if (model.ProducesText(id))
+                if (toolCalls is { IsAnswer: false } && !(endOfSequence && toolCalls.IsUndecided))
                 {
-                    var text = detokenizer.Add(id);
+                    if (toolCalls.IsUndecided)
+                    {
+                        held.Add(id);
+                    }
+                    else
+                    {
+                        held.Clear(); // the "<tool_call>" tag itself
+                        foreach (var fragment in toolCalls.Drain())
+                        {
+                            yield return new ChatToolCallDelta(fragment.Index, fragment.Name, fragment.Arguments, completion);
+                        }
+                    }
+                    if (endOfSequence || toolCalls.IsComplete)
+                    {
+                        finish = "tool_calls";
+                        break;
+                    }
+                }
+                else
+                {
+                    // Text: what auto tool choice held back first (it turned out not to be a tool call), then this token.
+                    var text = "";
+                    if (!endOfSequence)
+                    {
+                        held.Add(id);
+                    }
+                    foreach (var next in held)
+                    {
+                        pendingIds.Add(next);
+                        if (model.ProducesText(next))
+                        {
+                            text += detokenizer.Add(next);
+                            if (detokenizer.Stopped)
+                            {
+                                break;
+                            }
+                        }
+                    }
+                    held.Clear();
                     if (text.Length > 0)
                     {
                         yield return new ChatDelta(text, pendingIds.ToArray(), completion);
                         pendingIds.Clear();
                     }
-                    if (detokenizer.Stopped)
+                    if (endOfSequence || detokenizer.Stopped)
                     {
                         finish = "stop";
                         break;
                     }
-                }
-                if (filter is { Automaton.IsComplete: true })
-                {
-                    // The structured output is a whole document: nothing may follow it.
-                    finish = "stop";
-                    break;
+                    if (constraint is { IsComplete: true })
+                    {
+                        // The structured output is a whole document: nothing may follow it.
+                        finish = "stop";
+                        break;
+                    }
+                    if (constraint is { IsFree: true })
+                    {
+                        filter = null; // plain text from here on: sample without a mask
+                    }
                 }
                 if (completion >= g.MaxTokens)
                 {

@@ -42,6 +42,25 @@ public sealed record InternalChatRequest
     /// the subset); null or <c>{"type":"text"}</c>: free text.
     /// </summary>
     public InternalResponseFormat? ResponseFormat { get; init; }
+    /// <summary>
+    /// Functions the model may call (at most 128): <c>[{"name":"get_weather","parameters":{JSON Schema, root an
+    /// object}}]</c>. The API renders their definitions into the prompt; the worker constrains the calls (see
+    /// <see cref="ToolCallConstraint"/>). Null or empty: no tool calls.
+    /// </summary>
+    public IReadOnlyList<InternalTool>? Tools { get; init; }
+    /// <summary><c>auto</c> (default: text or calls, the model decides) or <c>required</c> (only calls).</summary>
+    public string? ToolChoice { get; init; }
+    /// <summary>Whether one answer may hold several calls (default true).</summary>
+    public bool? ParallelToolCalls { get; init; }
+}
+
+/// <summary>One entry of <see cref="InternalChatRequest.Tools"/>.</summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record InternalTool
+{
+    public string? Name { get; init; }
+    /// <summary>The JSON Schema of the arguments; null: no arguments (<c>{}</c>).</summary>
+    public System.Text.Json.JsonElement? Parameters { get; init; }
 }
 
 /// <summary><c>response_format</c> of <see cref="InternalChatRequest"/>.</summary>
@@ -61,11 +80,18 @@ public abstract record ChatEvent;
 /// included), so a caller that stops reading knows exactly how many tokens were produced.</summary>
 public sealed record ChatDelta(string Text, IReadOnlyList<int> TokenIds, int CompletionTokens) : ChatEvent;
 
+/// <summary>
+/// <c>{"type":"tool_call","index":0,"name":"get_weather","arguments":"","completion_tokens":N}</c> when a call's name is
+/// complete, then <c>{"type":"tool_call","index":0,"arguments":"{\"city\": ","completion_tokens":N}</c> pieces of its
+/// JSON arguments (concatenated: a document of the function's parameters schema).
+/// </summary>
+public sealed record ChatToolCallDelta(int Index, string? Name, string Arguments, int CompletionTokens) : ChatEvent;
+
 /// <summary><c>{"type":"progress","completion_tokens":N}</c>: sent while hidden reasoning tokens are produced (no text).</summary>
 public sealed record ChatProgress(int CompletionTokens) : ChatEvent;
 
 /// <summary>
-/// <c>{"type":"done","finish_reason":"stop"|"length","prompt_tokens":N,"completion_tokens":M,"reasoning_tokens":R,"time_to_first_token_ms":x}</c>:
+/// <c>{"type":"done","finish_reason":"stop"|"length"|"tool_calls","prompt_tokens":N,"completion_tokens":M,"reasoning_tokens":R,"time_to_first_token_ms":x}</c>:
 /// <c>completion_tokens</c> includes the <c>reasoning_tokens</c> (as OpenAI's usage does).
 /// </summary>
 public sealed record ChatDone(string FinishReason, int PromptTokens, int CompletionTokens, double TimeToFirstTokenMs, int ReasoningTokens = 0) : ChatEvent;

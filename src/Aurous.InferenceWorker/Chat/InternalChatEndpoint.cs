@@ -109,6 +109,16 @@ public static class InternalChatEndpoint
                     w.WriteString("text", delta.Text);
                     w.WriteNumber("completion_tokens", delta.CompletionTokens);
                     break;
+                case ChatToolCallDelta call:
+                    w.WriteString("type", "tool_call");
+                    w.WriteNumber("index", call.Index);
+                    if (call.Name is not null)
+                    {
+                        w.WriteString("name", call.Name);
+                    }
+                    w.WriteString("arguments", call.Arguments);
+                    w.WriteNumber("completion_tokens", call.CompletionTokens);
+                    break;
                 case ChatProgress progress:
                     w.WriteString("type", "progress");
                     w.WriteNumber("completion_tokens", progress.CompletionTokens);

@@ -61,16 +61,23 @@ public static class JsonSchemaCompiler
 
     private static readonly HashSet<string> Annotations = ["title", "description", "$schema", "$comment", "default", "examples"];
 
+    /// <summary>A function without <c>parameters</c>: its arguments are <c>{}</c>.</summary>
+    public static readonly SchemaNode NoArguments = new() { Kind = SchemaNode.NodeKind.Object };
+
     /// <summary>The root for <c>{"type":"json_object"}</c>: any JSON object.</summary>
     public static SchemaNode JsonObject => SchemaNode.FreeObject;
 
     /// <summary>Compiles a json_schema <paramref name="schema"/>; the root must be an object.</summary>
-    public static SchemaNode Compile(JsonElement schema)
+    /// <summary>
+    /// Compiles a JSON Schema whose root must be an object: a json_schema <c>response_format</c> or a tool's
+    /// <c>parameters</c>. <paramref name="path"/> names it in error messages.
+    /// </summary>
+    public static SchemaNode Compile(JsonElement schema, string path = "response_format.json_schema.schema")
     {
-        var root = Node(schema, "schema", 0);
+        var root = Node(schema, path, 0);
         if (root.Kind != SchemaNode.NodeKind.Object)
         {
-            throw Invalid("the root of 'response_format.schema' must be {\"type\": \"object\", ...}");
+            throw Invalid($"the root of '{path}' must be {{\"type\": \"object\", ...}}");
         }
         return root;
     }
@@ -250,10 +257,9 @@ public static class JsonSchemaCompiler
         return n;
     }
 
-    private static ChatRequestException Unsupported(string path, string message) =>
-        new(400, "unsupported_schema", $"response_format: '{path}': {message}");
+    private static ChatRequestException Unsupported(string path, string message) => new(400, "unsupported_schema", $"'{path}': {message}");
 
-    private static ChatRequestException Invalid(string message) => new(400, "invalid_request", $"response_format: {message}");
+    private static ChatRequestException Invalid(string message) => new(400, "invalid_request", message);
 }
 
 /// <summary>
@@ -265,7 +271,7 @@ public static class JsonSchemaCompiler
 /// maxLength (default 64) characters. A failed feed leaves the state unspecified: test on a <see cref="Clone"/> or
 /// with <see cref="Accepts"/>.
 /// </summary>
-public sealed class JsonPrefixAutomaton
+public sealed class JsonPrefixAutomaton : IOutputConstraint
 {
     private enum FrameKind : byte { ValueStart, Object, Array, String, Number, Literal }
 
@@ -311,7 +317,24 @@ public sealed class JsonPrefixAutomaton
     /// <summary>True when the text fed so far is a whole document: nothing more may follow.</summary>
     public bool IsComplete => _depth == 0;
 
+    /// <summary>A document may only end when it is whole.</summary>
+    public bool MayEnd => IsComplete;
+
+    public bool IsFree => false;
+
     public JsonPrefixAutomaton Clone() => new((Frame[])_stack.Clone(), _depth, _started);
+
+    /// <summary>Makes <paramref name="target"/> an exact copy of this state, reusing its buffers.</summary>
+    public void CopyTo(JsonPrefixAutomaton target)
+    {
+        if (target._stack.Length < _stack.Length)
+        {
+            target._stack = new Frame[_stack.Length];
+        }
+        Array.Copy(_stack, target._stack, _depth);
+        target._depth = _depth;
+        target._started = _started;
+    }
 
     /// <summary>Whether appending <paramref name="text"/> keeps the output a valid prefix (this state is not changed).</summary>
     public bool Accepts(string text) => Accepts(text, ref _scratch);

@@ -89,7 +89,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
     /// zeroes it and draws again (up to 8 times), then draws from the nucleus restricted to the allowed ids, and if the
     /// nucleus holds none, from all allowed ids. Deterministic for a seed.
     /// </summary>
-    public int Next(float[] logits, JsonTokenFilter filter)
+    public int Next(float[] logits, ConstrainedTokenFilter filter)
     {
         var n = Math.Min(vocabSize, logits.Length);
         if (temperature <= 0)
