@@ -9,12 +9,13 @@ namespace Aurous.ModelForge;
 /// Generates the files of catalog models that have a <c>generator</c> in their manifest and whose files are missing,
 /// and regenerates ONNX files that an older recipe of this forge wrote (producer <c>aurous-modelforge</c>, recording an
 /// <c>aurous.generator</c> the manifest's generator does not write, e.g. tiny-clip-v1 files under a tiny-clip-v2
-/// manifest). A real export dropped into the model's directory with the same file names is never overwritten.
+/// manifest), together with the JSON files that go with them. A real export dropped into the model's directory with the
+/// same file names is never overwritten.
 /// </summary>
 public static class Forge
 {
     private static readonly IReadOnlyDictionary<string, IModelGenerator> KnownGenerators =
-        new IModelGenerator[] { new TinyClipV2(), new TinyClipV1(), new TinyTextEncoderV2(), new TinyTextEncoderV1(), new TinyDecoderV1() }.ToDictionary(g => g.Name, StringComparer.Ordinal);
+        new IModelGenerator[] { new TinyClipV2(), new TinyClipV1(), new TinyTextEncoderV2(), new TinyTextEncoderV1(), new TinyDecoderV2(), new TinyDecoderV1() }.ToDictionary(g => g.Name, StringComparer.Ordinal);
 
     public static IReadOnlyCollection<string> GeneratorNames => KnownGenerators.Keys.ToArray();
 
@@ -27,7 +28,10 @@ public static class Forge
     /// <summary>
     /// For each model with a generator, writes every declared file that does not exist yet or is a stale forge output (to
     /// a temp file in the same directory, then an atomic rename, so concurrent callers and crashes never leave a
-    /// half-written model). Returns the paths written. Throws on an unknown generator or a manifest the generator cannot serve.
+    /// half-written model). Where a stale forge output is found, the generator's <see cref="IModelGenerator.UnversionedRoles"/>
+    /// files (tokenizer, config JSON) are rewritten as well when their content differs, so an upgraded recipe never
+    /// serves its new graphs with the old recipe's vocabulary. Returns the paths written. Throws on an unknown generator
+    /// or a manifest the generator cannot serve.
     /// </summary>
     public static IReadOnlyList<string> EnsureGenerated(ModelCatalog catalog, ILogger? log = null)
     {
@@ -40,27 +44,48 @@ public static class Forge
                 continue;
             }
             var generator = GetGenerator(generatorName);
-            var stale = new HashSet<string>(StringComparer.Ordinal);
-            var missing = model.Manifest.Files
-                .Where(f =>
+            var missing = new List<string>();
+            var stale = new List<string>();
+            foreach (var (role, fileName) in model.Manifest.Files)
+            {
+                var path = Path.Combine(model.Directory, fileName);
+                if (!File.Exists(path))
                 {
-                    var path = Path.Combine(model.Directory, f.Value);
-                    if (!File.Exists(path))
+                    missing.Add(role);
+                }
+                else if (OnnxProvenance.ReadForgeGenerator(path) is { } recorded && !generator.RecordedGeneratorNames.Contains(recorded))
+                {
+                    stale.Add(role);
+                    log?.LogInformation("Regenerating {Role} of model {ModelId}: {Path} was written by {OldGenerator}, the manifest asks for {Generator}",
+                        role, model.Manifest.Id, path, recorded.Length == 0 ? "an unnamed forge recipe" : recorded, generatorName);
+                }
+            }
+
+            // A stale forge file means an older recipe wrote this directory, JSON files included; they cannot say so
+            // themselves, so compare them with what this recipe writes. Never done without a stale forge file: a real
+            // export's tokenizer and configs are not ours to touch.
+            var companions = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            if (stale.Count > 0)
+            {
+                foreach (var (role, fileName) in model.Manifest.Files)
+                {
+                    var path = Path.Combine(model.Directory, fileName);
+                    if (generator.UnversionedRoles.Contains(role) && !missing.Contains(role) && !stale.Contains(role)
+                        && generator.Generate(model.Manifest, role) is var content && !File.ReadAllBytes(path).AsSpan().SequenceEqual(content))
                     {
-                        return true;
+                        companions[role] = content;
+                        log?.LogInformation("Regenerating {Role} of model {ModelId}: {Path} is an older recipe's, the manifest asks for {Generator}",
+                            role, model.Manifest.Id, path, generatorName);
                     }
-                    if (OnnxProvenance.ReadForgeGenerator(path) is { } recorded && !generator.RecordedGeneratorNames.Contains(recorded))
-                    {
-                        stale.Add(f.Key);
-                        log?.LogInformation("Regenerating {Role} of model {ModelId}: {Path} was written by {OldGenerator}, the manifest asks for {Generator}",
-                            f.Key, model.Manifest.Id, path, recorded.Length == 0 ? "an unnamed forge recipe" : recorded, generatorName);
-                        return true;
-                    }
-                    return false;
-                })
-                .OrderBy(f => f.Key, StringComparer.Ordinal)
-                .ToArray();
-            foreach (var (role, fileName) in missing)
+                }
+            }
+
+            // Stale ONNX files last: they are what marks the directory as an older recipe's, so a crash part-way leaves
+            // them in place and the next start finishes the upgrade (companions included).
+            var plan = missing.Order(StringComparer.Ordinal)
+                .Concat(companions.Keys.Order(StringComparer.Ordinal))
+                .Concat(stale.Order(StringComparer.Ordinal));
+            foreach (var role in plan)
             {
                 if (!generator.Roles.Contains(role))
                 {
@@ -68,8 +93,9 @@ public static class Forge
                         $"Model '{model.Manifest.Id}' declares file role '{role}', which generator '{generatorName}' does not produce (it writes: {string.Join(", ", generator.Roles)}).");
                 }
                 var stopwatch = Stopwatch.StartNew();
-                var path = Path.Combine(model.Directory, fileName);
-                WriteAtomically(path, generator.Generate(model.Manifest, role), replace: stale.Contains(role));
+                var path = model.FilePath(role);
+                var content = companions.TryGetValue(role, out var known) ? known : generator.Generate(model.Manifest, role);
+                WriteAtomically(path, content, replace: !missing.Contains(role));
                 written.Add(path);
                 log?.LogInformation("Generated {Role} of model {ModelId} with {Generator} at {Path} in {ElapsedMs} ms",
                     role, model.Manifest.Id, generatorName, path, stopwatch.ElapsedMilliseconds);

@@ -17,6 +17,13 @@ public interface IModelGenerator
     /// </summary>
     IReadOnlyCollection<string> RecordedGeneratorNames => [Name];
 
+    /// <summary>
+    /// Roles whose files cannot record which recipe wrote them (tokenizer.json, config JSON). They go with the model's
+    /// ONNX files: when one of those is stale, each of these is rewritten too where its content differs from what this
+    /// recipe writes, so that a directory never pairs a new graph with an old vocabulary or config.
+    /// </summary>
+    IReadOnlyCollection<string> UnversionedRoles => [];
+
     /// <summary>Builds the content of one role's file. Must be deterministic: same manifest, same bytes.</summary>
     byte[] Generate(ModelManifest manifest, string role);
 }

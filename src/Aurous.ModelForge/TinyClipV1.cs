@@ -23,6 +23,8 @@ public sealed class TinyClipV1 : IModelGenerator
 
     public IReadOnlyCollection<string> Roles { get; } = [TextEncoderRole, ImageEncoderRole, TokenizerRole];
 
+    public IReadOnlyCollection<string> UnversionedRoles { get; } = [TokenizerRole];
+
     /// <summary>v1's text encoder records the name of the text-encoder recipe it embeds.</summary>
     public IReadOnlyCollection<string> RecordedGeneratorNames { get; } = [GeneratorName, TinyTextEncoderV1.GeneratorName];
 

@@ -20,6 +20,8 @@ public sealed class TinyClipV2 : IModelGenerator
 
     public IReadOnlyCollection<string> Roles { get; } = [TextEncoderRole, ImageEncoderRole, TokenizerRole];
 
+    public IReadOnlyCollection<string> UnversionedRoles { get; } = [TokenizerRole];
+
     public byte[] Generate(ModelManifest manifest, string role)
     {
         if (manifest.Kind != ModelKind.Embedding)

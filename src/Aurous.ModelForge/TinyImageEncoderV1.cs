@@ -29,6 +29,17 @@ public static class TinyImageEncoderV1
     public static readonly float[] Mean = [0.48145466f, 0.4578275f, 0.40821073f];
     public static readonly float[] Std = [0.26862954f, 0.26130258f, 0.27577711f];
 
+    /// <summary>
+    /// The metadata entries that tell the worker how to turn an image into <c>pixel_values</c> (side, per-channel mean and
+    /// std); every image tower the forge writes records them, so the worker has one preprocessing path for all of them.
+    /// </summary>
+    public static KeyValuePair<string, string>[] PreprocessingMetadata(int imageSize) =>
+    [
+        new("aurous.image_size", imageSize.ToString(CultureInfo.InvariantCulture)),
+        new("aurous.image_mean", string.Join(",", Mean.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))),
+        new("aurous.image_std", string.Join(",", Std.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))),
+    ];
+
     public static (float[] W1, float[] B1, float[] W2) CreateWeights()
     {
         var random = new DeterministicRandom(Seed);
@@ -85,9 +96,7 @@ public static class TinyImageEncoderV1
             [
                 new("aurous.generator", generatorName),
                 new("aurous.model_id", modelId),
-                new("aurous.image_size", imageSize.ToString(CultureInfo.InvariantCulture)),
-                new("aurous.image_mean", string.Join(",", Mean.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))),
-                new("aurous.image_std", string.Join(",", Std.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))),
+                .. PreprocessingMetadata(imageSize),
                 new("aurous.normalized", "l2"),
             ],
         };

@@ -320,7 +320,7 @@ public sealed class ChatEndpointTests(ChatFixture fx) : IClassFixture<ChatFixtur
         switch (kind)
         {
             case "empty_prompt": body["prompt_token_ids"] = new JsonArray(); break;
-            case "id_out_of_vocab": body["prompt_token_ids"] = new JsonArray(1, 50259); break;
+            case "id_out_of_vocab": body["prompt_token_ids"] = new JsonArray(1, 50262); break; // vocabulary 0..50261 (v2 adds the vision markers)
             case "negative_id": body["prompt_token_ids"] = new JsonArray(-1); break;
             case "context_exceeded": body["max_tokens"] = 256_000; break;
             case "zero_max_tokens": body["max_tokens"] = 0; break;

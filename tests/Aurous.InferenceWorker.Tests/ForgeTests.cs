@@ -18,7 +18,7 @@ public sealed class ForgeTests
         Forge.EnsureGenerated(second.Catalog());
 
         string[] files = ["image_encoder.onnx", "text_encoder.onnx", "tokenizer.json"];
-        string[] chatFiles = ["decoder.onnx", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "config.json"];
+        string[] chatFiles = ["decoder.onnx", "embeddings.onnx", "vision.onnx", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "config.json"];
         written.ShouldBe(files.Select(f => Path.Combine(first.Directory, "aurous-embed-vision-1.0", f))
             .Concat(chatFiles.Select(f => Path.Combine(first.Directory, "aurous-grow-2.0-pro", f))).ToArray(), ignoreOrder: true);
         stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(3));
@@ -96,6 +96,60 @@ public sealed class ForgeTests
         File.WriteAllText(text, "a real export would be here");
         Forge.EnsureGenerated(models.Catalog()).ShouldBeEmpty();
         File.ReadAllText(text).ShouldBe("a real export would be here");
+    }
+
+    [Fact]
+    public void The_repository_chat_model_uses_the_vision_recipe()
+    {
+        using var models = new TempModels();
+        var manifest = models.Catalog().Models.Single(m => m.Manifest.Id == "aurous-grow-2.0-pro").Manifest;
+        manifest.Generator.ShouldBe(TinyDecoderV2.GeneratorName);
+        manifest.Files.Keys.ShouldBe(["decoder", "embeddings", "vision", "tokenizer", "tokenizer_config", "generation_config", "config"], ignoreOrder: true);
+    }
+
+    [Fact]
+    public void A_v1_chat_directory_is_upgraded_to_v2_json_files_included()
+    {
+        using var models = new TempModels(copyRepositoryManifests: false);
+        var directory = models.AddManifest("chat", TempModels.ChatManifest("chat", TinyDecoderV1.GeneratorName, new TinyDecoderV1().Roles));
+        Forge.EnsureGenerated(models.Catalog()).Count.ShouldBe(5);
+        var generationConfig = Hash(Path.Combine(directory, "generation_config.json"));
+
+        // What a machine that ran the v1 recipe has when the manifest moves to v2.
+        models.AddManifest("chat", TempModels.ChatManifest("chat", TinyDecoderV2.GeneratorName, new TinyDecoderV2().Roles));
+        var written = Forge.EnsureGenerated(models.Catalog());
+
+        // The stale decoder is replaced, the new graphs are added, and the JSON files that differ (vocabulary, special
+        // tokens, vision config) follow it; generation_config.json is the same in both and stays.
+        written.Select(Path.GetFileName).ShouldBe(
+            ["decoder.onnx", "embeddings.onnx", "vision.onnx", "tokenizer.json", "tokenizer_config.json", "config.json"], ignoreOrder: true);
+        written[^1].ShouldEndWith("decoder.onnx", customMessage: "the stale file goes last, so an interrupted upgrade resumes");
+        Hash(Path.Combine(directory, "generation_config.json")).ShouldBe(generationConfig);
+        Forge.EnsureGenerated(models.Catalog()).ShouldBeEmpty();
+        ModelForge.Onnx.OnnxProvenance.ReadForgeGenerator(Path.Combine(directory, "decoder.onnx")).ShouldBe(TinyDecoderV2.GeneratorName);
+        using var fresh = new TempModels(copyRepositoryManifests: false);
+        var freshDirectory = fresh.AddManifest("chat", TempModels.ChatManifest("chat", TinyDecoderV2.GeneratorName, new TinyDecoderV2().Roles));
+        Forge.EnsureGenerated(fresh.Catalog());
+        foreach (var file in Directory.EnumerateFiles(freshDirectory).Select(Path.GetFileName))
+        {
+            Hash(Path.Combine(directory, file!)).ShouldBe(Hash(Path.Combine(freshDirectory, file!)), file);
+        }
+    }
+
+    [Fact]
+    public void Json_files_beside_a_current_or_foreign_model_are_never_rewritten()
+    {
+        using var models = new TempModels(copyRepositoryManifests: false);
+        var directory = models.AddManifest("chat", TempModels.ChatManifest("chat", TinyDecoderV2.GeneratorName, new TinyDecoderV2().Roles));
+        Forge.EnsureGenerated(models.Catalog());
+        var config = Path.Combine(directory, "config.json");
+        File.WriteAllText(config, """{"edited": "by hand"}""");
+        Forge.EnsureGenerated(models.Catalog()).ShouldBeEmpty();
+
+        // A real export's decoder (another producer) does not make the forge touch the JSON files either.
+        File.WriteAllText(Path.Combine(directory, "decoder.onnx"), "a real export would be here");
+        Forge.EnsureGenerated(models.Catalog()).ShouldBeEmpty();
+        File.ReadAllText(config).ShouldBe("""{"edited": "by hand"}""");
     }
 
     private static string Hash(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));

@@ -25,12 +25,12 @@ public sealed class TinyDecoderTests(ITestOutputHelper output)
         Generator = TinyDecoderV1.GeneratorName,
     };
 
-    private static readonly Lazy<byte[]> DecoderBytes = new(() => new TinyDecoderV1().Generate(Manifest, TinyDecoderV1.DecoderRole));
+    private static readonly Lazy<byte[]> DecoderBytes = new(() => new TinyDecoderV1().Generate(Manifest, TinyDecoder.DecoderRole));
     private static readonly Lazy<BpeTokenizer> Tokenizer = new(() =>
-        BpeTokenizer.Parse(new MemoryStream(new TinyDecoderV1().Generate(Manifest, TinyDecoderV1.TokenizerRole))));
+        BpeTokenizer.Parse(new MemoryStream(new TinyDecoderV1().Generate(Manifest, TinyDecoder.TokenizerRole))));
     private static readonly Lazy<InferenceSession> Session = new(() => new InferenceSession(DecoderBytes.Value));
 
-    private const int Layers = TinyDecoderV1.NumLayers, Heads = TinyDecoderV1.NumHeads, HeadDim = TinyDecoderV1.HeadDim;
+    private const int Layers = TinyDecoder.NumLayers, Heads = TinyDecoder.NumHeads, HeadDim = TinyDecoder.HeadDim;
     private const int Vocab = TinyDecoderV1.VocabularySize;
 
     [Fact]
@@ -99,7 +99,7 @@ public sealed class TinyDecoderTests(ITestOutputHelper output)
         var positions = new long[2 * width];
         for (var j = 0; j < width; j++)
         {
-            ids[j] = j < pad ? TinyDecoderV1.EndOfTextId : a[j - pad];
+            ids[j] = j < pad ? TinyDecoder.EndOfTextId : a[j - pad];
             mask[j] = j < pad ? 0 : 1;
             positions[j] = j < pad ? 1 : j - pad;
             ids[width + j] = b[j];
@@ -120,16 +120,19 @@ public sealed class TinyDecoderTests(ITestOutputHelper output)
         AssertClose(step.LogitsAt(1, 0), stepB.LogitsAt(0, 0));
     }
 
-    [Fact]
-    public void Generation_is_fast_and_byte_identical()
+    [Theory]
+    [InlineData(TinyDecoderV1.GeneratorName)]
+    [InlineData(TinyDecoderV2.GeneratorName)]
+    public void Generation_is_fast_and_byte_identical(string generatorName)
     {
-        var generator = new TinyDecoderV1();
+        var generator = Forge.GetGenerator(generatorName);
+        var manifest = Manifest with { Generator = generatorName };
         var stopwatch = Stopwatch.StartNew();
-        var first = generator.Roles.ToDictionary(r => r, r => generator.Generate(Manifest, r));
+        var first = generator.Roles.ToDictionary(r => r, r => generator.Generate(manifest, r));
         stopwatch.Stop();
-        var second = generator.Roles.ToDictionary(r => r, r => generator.Generate(Manifest, r));
+        var second = generator.Roles.ToDictionary(r => r, r => generator.Generate(manifest, r));
 
-        output.WriteLine($"all {first.Count} files in {stopwatch.ElapsedMilliseconds} ms; decoder {first[TinyDecoderV1.DecoderRole].Length:N0} bytes");
+        output.WriteLine($"all {first.Count} files in {stopwatch.ElapsedMilliseconds} ms; decoder {first[TinyDecoder.DecoderRole].Length:N0} bytes");
         stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(3));
         foreach (var role in generator.Roles)
         {
@@ -137,13 +140,38 @@ public sealed class TinyDecoderTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// v1's files as its recipe wrote them before v2 came to share it. A forge file is regenerated only when the recipe
+    /// name it records changes, so v1 bytes that drifted under the same name would leave machines with different models.
+    /// </summary>
+    [Fact]
+    public void V1_output_is_unchanged_by_the_shared_recipe()
+    {
+        var generator = new TinyDecoderV1();
+        var manifest = Manifest with { Id = "aurous-grow-2.0-pro" };
+        var expected = new Dictionary<string, string>
+        {
+            [TinyDecoder.ConfigRole] = "1EBA90B9055AEA4824441FF46878E1F58BEF82E11CB5395898F7C5D09BF9BA65",
+            [TinyDecoder.DecoderRole] = "F34D10DBCEEA99124CDA8AB36375AAB2AB2DED8320A734841E40BF98DFE4F481",
+            [TinyDecoder.GenerationConfigRole] = "79271D6E207ECBB08DA7D0C73055901203D4197D195483F23289EE8C0CC389F1",
+            [TinyDecoder.TokenizerRole] = "17AD2C215ECB1E6D6CB9599BD014E14910A5DD49C410B4044D05D767C491DD82",
+            [TinyDecoder.TokenizerConfigRole] = "448B53CCAFC09DA2F7DB9A44548199402B64E910368CC2ED179AC2DCD977C072",
+        };
+
+        generator.Roles.ShouldBe(expected.Keys, ignoreOrder: true);
+        foreach (var role in generator.Roles)
+        {
+            Convert.ToHexString(SHA256.HashData(generator.Generate(manifest, role))).ShouldBe(expected[role], role);
+        }
+    }
+
     [Fact]
     public void Config_files_parse_and_agree_with_the_tokenizer()
     {
         var generator = new TinyDecoderV1();
-        using var tokenizerConfig = JsonDocument.Parse(generator.Generate(Manifest, TinyDecoderV1.TokenizerConfigRole));
-        using var generationConfig = JsonDocument.Parse(generator.Generate(Manifest, TinyDecoderV1.GenerationConfigRole));
-        using var config = JsonDocument.Parse(generator.Generate(Manifest, TinyDecoderV1.ConfigRole));
+        using var tokenizerConfig = JsonDocument.Parse(generator.Generate(Manifest, TinyDecoder.TokenizerConfigRole));
+        using var generationConfig = JsonDocument.Parse(generator.Generate(Manifest, TinyDecoder.GenerationConfigRole));
+        using var config = JsonDocument.Parse(generator.Generate(Manifest, TinyDecoder.ConfigRole));
         var tokenizer = Tokenizer.Value;
 
         var template = tokenizerConfig.RootElement.GetProperty("chat_template").GetString()!;
@@ -152,13 +180,13 @@ public sealed class TinyDecoderTests(ITestOutputHelper output)
         tokenizerConfig.RootElement.GetProperty("eos_token").GetString().ShouldBe("<|im_end|>");
         tokenizer.TryGetTokenId("<|im_start|>", out var imStart).ShouldBeTrue();
         tokenizer.TryGetTokenId("<|im_end|>", out var imEnd).ShouldBeTrue();
-        (imStart, imEnd).ShouldBe((TinyDecoderV1.ImStartId, TinyDecoderV1.ImEndId));
+        (imStart, imEnd).ShouldBe((TinyDecoder.ImStartId, TinyDecoder.ImEndId));
         tokenizerConfig.RootElement.GetProperty("added_tokens_decoder").GetProperty(imEnd.ToString()).GetProperty("content").GetString().ShouldBe("<|im_end|>");
 
         var eos = generationConfig.RootElement.GetProperty("eos_token_id").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-        eos.ShouldBe([imEnd, TinyDecoderV1.EndOfTextId]);
+        eos.ShouldBe([imEnd, TinyDecoder.EndOfTextId]);
         generationConfig.RootElement.GetProperty("max_length").GetInt32().ShouldBe(Manifest.ContextWindow);
-        generationConfig.RootElement.GetProperty("pad_token_id").GetInt32().ShouldBe(TinyDecoderV1.EndOfTextId);
+        generationConfig.RootElement.GetProperty("pad_token_id").GetInt32().ShouldBe(TinyDecoder.EndOfTextId);
         config.RootElement.GetProperty("vocab_size").GetInt32().ShouldBe(tokenizer.VocabSize);
         config.RootElement.GetProperty("num_hidden_layers").GetInt32().ShouldBe(Layers);
 
@@ -208,14 +236,14 @@ public sealed class TinyDecoderTests(ITestOutputHelper output)
             var text = Tokenizer.Value.Decode([.. generated.Select(t => (int)t)]);
             output.WriteLine($"{prompt} -> [{generated.Count}] {text}");
             generated.ShouldNotBeEmpty();
-            generated[0].ShouldNotBe(TinyDecoderV1.ImEndId, $"'{prompt}' ends its turn at once");
-            generated.ShouldNotContain(TinyDecoderV1.ImStartId);
-            generated.ShouldNotContain(TinyDecoderV1.EndOfTextId);
-            var body = generated.Where(t => t != TinyDecoderV1.ImEndId).ToList();
+            generated[0].ShouldNotBe(TinyDecoder.ImEndId, $"'{prompt}' ends its turn at once");
+            generated.ShouldNotContain(TinyDecoder.ImStartId);
+            generated.ShouldNotContain(TinyDecoder.EndOfTextId);
+            var body = generated.Where(t => t != TinyDecoder.ImEndId).ToList();
             body.Distinct().Count().ShouldBeGreaterThan(Math.Min(body.Count, 8) / 2, $"'{prompt}' repeats itself: {text}");
             lengths.Add(generated.Count);
             firstTokens.Add(generated[0]);
-            if (generated[^1] == TinyDecoderV1.ImEndId)
+            if (generated[^1] == TinyDecoder.ImEndId)
             {
                 stoppedOnTurnEnd++;
             }
@@ -234,7 +262,7 @@ public sealed class TinyDecoderTests(ITestOutputHelper output)
         while (true)
         {
             generated.Add(next);
-            if (next is TinyDecoderV1.ImEndId or TinyDecoderV1.EndOfTextId || generated.Count == maxNewTokens)
+            if (next is TinyDecoder.ImEndId or TinyDecoder.EndOfTextId || generated.Count == maxNewTokens)
             {
                 return generated;
             }
@@ -251,7 +279,7 @@ public sealed class TinyDecoderTests(ITestOutputHelper output)
 
     private static long[] Range(int start, int count) => Enumerable.Range(start, count).Select(i => (long)i).ToArray();
 
-    private static long ArgMax(ReadOnlySpan<float> values)
+    internal static long ArgMax(ReadOnlySpan<float> values)
     {
         var best = 0;
         for (var i = 1; i < values.Length; i++)

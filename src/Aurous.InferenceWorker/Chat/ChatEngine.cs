@@ -19,7 +19,13 @@ public sealed record ChatGeneration(
     bool IgnoreEos,
     SchemaNode? Format = null,
     int ReasoningBudget = 0,
-    ToolCalling? Tools = null);
+    ToolCalling? Tools = null,
+    IReadOnlyList<string>? Images = null,
+    MediaRules? Media = null)
+{
+    /// <summary>The images' features for the prompt's image pad tokens, once <see cref="ChatEngine.EncodeImagesAsync"/> has run.</summary>
+    public float[]? ImageFeatures { get; init; }
+}
 
 /// <summary>
 /// Chat generation: every request runs its own decode loop (prefill of the whole prompt, then one token per step
@@ -27,8 +33,11 @@ public sealed record ChatGeneration(
 /// short one. At most <c>Inference:MaxConcurrentGenerations</c> loops run at once; the rest wait (FIFO) for a slot.
 /// Cancellation (the HTTP request aborting) is checked before every step and also terminates a run in flight.
 /// </summary>
-public sealed class ChatEngine(ModelHost host, InferenceOptions options)
+public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.SafeMediaFetcher fetcher, Media.FfmpegDecoder decoder)
 {
+    /// <summary>Most images in one request.</summary>
+    public const int MaxImages = 16;
+
     public const int MaxStopStrings = 16;
     /// <summary>Largest thinking-token budget a request may ask for.</summary>
     public const int MaxReasoningBudget = 32_768;
@@ -130,7 +139,58 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
         var seed = request.Seed is { } s ? unchecked((ulong)s) : BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         var format = ResponseFormat(request.ResponseFormat);
         var tools = Tools(request);
-        return new ChatGeneration(hosted.Id, model, prompt, maxTokens, temperature, topP, seed, stop.ToArray(), request.IgnoreEos, format, budget, tools);
+        var images = request.Images ?? [];
+        if (images.Count > 0)
+        {
+            if (!model.SupportsImages)
+            {
+                throw new ChatRequestException(400, "unsupported_content_type", $"model '{hosted.Id}' does not accept images");
+            }
+            if (images.Count > MaxImages)
+            {
+                throw new ChatRequestException(400, "too_many_images", $"'images' holds {images.Count}; at most {MaxImages}");
+            }
+        }
+        var pads = ids.Count(id => id == model.ImageTokenId);
+        if (pads != images.Count * model.TokensPerImage)
+        {
+            throw new ChatRequestException(400, "invalid_request",
+                $"the prompt holds {pads} image pad tokens; {images.Count} image(s) need exactly {images.Count * model.TokensPerImage}");
+        }
+        return new ChatGeneration(hosted.Id, model, prompt, maxTokens, temperature, topP, seed, stop.ToArray(), request.IgnoreEos, format, budget, tools,
+            images, hosted.Manifest?.Media ?? new MediaRules());
+    }
+
+    /// <summary>
+    /// Fetches (SSRF rules, the model's size and time caps), decodes and encodes the request's images, all before the
+    /// response starts, so a bad image is a 400 and nothing is generated. Throws <see cref="ChatRequestException"/>.
+    /// </summary>
+    public async Task<ChatGeneration> EncodeImagesAsync(ChatGeneration g, CancellationToken cancellationToken)
+    {
+        if (g.Images is not { Count: > 0 } images)
+        {
+            return g;
+        }
+        var media = g.Media ?? new MediaRules();
+        using var activity = WorkerTelemetry.ActivitySource.StartActivity("chat.encode_images");
+        activity?.SetTag("aurous.chat.images", images.Count);
+        var pixels = await Task.WhenAll(images.Select(async (url, i) =>
+        {
+            try
+            {
+                var bytes = await fetcher.FetchAsync(url, media.MaxMediaBytes, TimeSpan.FromSeconds(media.FetchTimeoutSeconds), cancellationToken);
+                return await g.Model.PreprocessImageAsync(bytes, decoder, cancellationToken);
+            }
+            catch (Media.MediaException ex)
+            {
+                throw new ChatRequestException(400, ex.Code, $"images[{i}]: {ex.Message}");
+            }
+            catch (Media.MediaDecoderUnavailableException ex)
+            {
+                throw new ChatRequestException(503, "media_decoder_unavailable", $"images[{i}]: {ex.Message}");
+            }
+        }));
+        return g with { ImageFeatures = g.Model.EncodeImages(pixels, cancellationToken) };
     }
 
     /// <summary>Most functions one request may declare (OpenAI's limit).</summary>
@@ -264,7 +324,9 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options)
             // Auto tool choice: tokens held back while the answer may still become a tool call.
             var held = new List<int>();
 
-            var logits = model.Forward(state, g.Prompt, cancellationToken);
+            var logits = g.ImageFeatures is { } features
+                ? model.Forward(state, g.Prompt, features, cancellationToken)
+                : model.Forward(state, g.Prompt, cancellationToken);
             if (g.ReasoningBudget > 0)
             {
                 // Reasoning: prefill "<think>\n", sample up to the budget (max_tokens bounds reasoning + answer), never

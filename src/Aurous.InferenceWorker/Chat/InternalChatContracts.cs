@@ -52,6 +52,12 @@ public sealed record InternalChatRequest
     public string? ToolChoice { get; init; }
     /// <summary>Whether one answer may hold several calls (default true).</summary>
     public bool? ParallelToolCalls { get; init; }
+    /// <summary>
+    /// Image URLs (http(s) or data:), one per image block in the prompt, in order. Each block is
+    /// <c>&lt;|vision_start|&gt;</c>, the model's tokens-per-image <c>&lt;|image_pad|&gt;</c> tokens, <c>&lt;|vision_end|&gt;</c>;
+    /// the worker fetches (SSRF rules), decodes and encodes each image and puts its features at the pad positions.
+    /// </summary>
+    public IReadOnlyList<string>? Images { get; init; }
 }
 
 /// <summary>One entry of <see cref="InternalChatRequest.Tools"/>.</summary>

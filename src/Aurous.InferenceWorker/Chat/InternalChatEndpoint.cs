@@ -55,7 +55,7 @@ public static class InternalChatEndpoint
         ChatGeneration generation;
         try
         {
-            generation = engine.Prepare(request);
+            generation = await engine.EncodeImagesAsync(engine.Prepare(request), aborted);
         }
         catch (ChatRequestException ex)
         {

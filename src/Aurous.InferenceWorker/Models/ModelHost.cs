@@ -298,7 +298,11 @@ public sealed class ModelHost : IDisposable
         }
     }
 
-    /// <summary>A decoder-only chat model: its <c>decoder</c> session (created once), config files, tokenizer and a self-test.</summary>
+    /// <summary>
+    /// A decoder-only chat model: its <c>decoder</c> session (created once), config files, tokenizer and a self-test. A
+    /// decoder that takes <c>inputs_embeds</c> brings its <c>embeddings</c> and optional <c>vision</c> sessions, created
+    /// on the provider the decoder ended up on (<see cref="ChatModel.Create(InferenceSession, CatalogModel, Func{string, InferenceSession})"/> decides which it needs).
+    /// </summary>
     private HostedModel LoadChatModel(CatalogModel model, Func<string, bool, HostedModel> unavailable)
     {
         var manifest = model.Manifest;
@@ -321,7 +325,8 @@ public sealed class ModelHost : IDisposable
         try
         {
             session = CreateSessionOrFallBack(path, manifest.Id, ref provider);
-            chat = ChatModel.Create(session, model);
+            var decoderProvider = provider;
+            chat = ChatModel.Create(session, model, file => CreateSession(file, manifest.Id, decoderProvider));
             session = null; // owned by the chat model from here on
             chat.SelfTest();
             var elapsed = stopwatch.Elapsed.TotalMilliseconds;
@@ -329,9 +334,10 @@ public sealed class ModelHost : IDisposable
             WorkerTelemetry.ModelLoadDuration.Record(elapsed,
                 new KeyValuePair<string, object?>("aurous.model.id", manifest.Id),
                 new KeyValuePair<string, object?>("aurous.execution_provider", provider));
-            _log.LogInformation("Loaded chat model {ModelId} ({Files}) on {Provider} in {ElapsedMs:F0} ms: {Layers} layers, KV cache [{KvHeads} heads x {HeadDim}] per layer, vocabulary {Vocab}, eos {Eos}, context {Context}",
+            _log.LogInformation("Loaded chat model {ModelId} ({Files}) on {Provider} in {ElapsedMs:F0} ms: {Layers} layers, KV cache [{KvHeads} heads x {HeadDim}] per layer, vocabulary {Vocab}, eos {Eos}, context {Context}, input {Input}, images {Images}",
                 manifest.Id, string.Join(", ", manifest.Files.Values), provider, elapsed, chat.Layers, chat.KvHeads, chat.HeadDim, chat.VocabSize,
-                string.Join("/", chat.Defaults.EosTokenIds), chat.ContextWindow);
+                string.Join("/", chat.Defaults.EosTokenIds), chat.ContextWindow, chat.TakesEmbeddings ? "inputs_embeds" : "input_ids",
+                chat.SupportsImages ? $"{chat.TokensPerImage} tokens each (id {chat.ImageTokenId})" : "no");
             return new HostedModel
             {
                 Id = manifest.Id,

@@ -1,0 +1,28 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Aurous.InferenceWorker.Models;
+
+/// <summary>
+/// ONNX Runtime runs that a <see cref="CancellationToken"/> stops mid-run (through <see cref="RunOptions.Terminate"/>),
+/// not only before they start: a client that hangs up during a long prefill or a large image batch frees the core at once.
+/// </summary>
+internal static class CancellableRun
+{
+    /// <summary>Runs <paramref name="session"/>; throws <see cref="OperationCanceledException"/> when the token stopped it.</summary>
+    public static IDisposableReadOnlyCollection<OrtValue> RunCancellable(this InferenceSession session,
+        IReadOnlyCollection<string> inputNames, IReadOnlyCollection<OrtValue> inputs, IReadOnlyCollection<string> outputNames,
+        CancellationToken cancellationToken)
+    {
+        using var runOptions = new RunOptions();
+        using var registration = cancellationToken.Register(static o => ((RunOptions)o!).Terminate = true, runOptions);
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            return session.Run(runOptions, inputNames, inputs, outputNames);
+        }
+        catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+    }
+}
