@@ -48,7 +48,7 @@ public static class ChatApi
 
         var manifest = request!.Model.Manifest;
         // max_tokens bounds reasoning + visible answer together (as OpenAI's max_completion_tokens), so it covers both.
-        var estimate = new TokenUsage(request.PromptTokenIds.Length, TextOutput: request.MaxTokens);
+        var estimate = new TokenUsage(request.PromptTokenIds.Length - request.VisualTokens, request.VisualTokens, TextOutput: request.MaxTokens);
         var (admitted, ended) = await metering.AdmitAsync(context, new AdmissionRequest(
             "chat.completions", request.Model, estimate.TotalTokens, Pricing.Price(manifest, estimate).Total,
             request.Stream ? null : body, request.User));
@@ -62,14 +62,14 @@ public static class ChatApi
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var (stream, workerError) = await worker.StartChatAsync(new WorkerChatRequest(
             manifest.Id, request.PromptTokenIds, request.MaxTokens, request.Temperature, request.TopP, request.Seed, request.Stop,
-            request.ResponseFormat, request.ReasoningBudget, request.Tools?.Tools, request.Tools?.Mode, request.Tools?.Parallel), context.RequestAborted);
+            request.ResponseFormat, request.ReasoningBudget, request.Tools?.Tools, request.Tools?.Mode, request.Tools?.Parallel, request.ImageUrls), context.RequestAborted);
         if (workerError is not null)
         {
             return await metered.FailAsync(workerError);
         }
         await using var generation = stream!;
 
-        var completion = new Completion(Ulid.NewId("cmp"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), request.RequestedModel, request.PromptTokenIds.Length);
+        var completion = new Completion(Ulid.NewId("cmp"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), request.RequestedModel, request.PromptTokenIds.Length, request.VisualTokens);
         if (request.Stream)
         {
             await StreamAsync(context, generation, completion, metered, tokenizers.For(request.Model)!);
@@ -181,7 +181,7 @@ public static class ChatApi
     }
 
     /// <summary>One completion as it is generated: text so far, counts, and its OpenAI-shaped renderings.</summary>
-    public sealed class Completion(string id, long created, string model, int promptTokens)
+    public sealed class Completion(string id, long created, string model, int promptTokens, int visualTokens = 0)
     {
         public string Id { get; } = id;
         public string Model { get; } = model;
@@ -194,7 +194,8 @@ public static class ChatApi
         /// <summary>The calls generated so far, by index.</summary>
         public List<GeneratedToolCall> ToolCalls { get; } = [];
 
-        public TokenUsage Usage => new(promptTokens, TextOutput: CompletionTokens ?? 0);
+        /// <summary>Prompt tokens split into text and the images' visual tokens (priced at the visual rate).</summary>
+        public TokenUsage Usage => new(promptTokens - visualTokens, visualTokens, TextOutput: CompletionTokens ?? 0);
 
         /// <summary>Folds a worker event in; false when it is an error.</summary>
         public bool Apply(WorkerChatEvent e)

@@ -10,8 +10,11 @@ namespace Aurous.Api.Chat;
 public sealed record ChatRequest(
     string RequestedModel, CatalogModel Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP,
     long? Seed, IReadOnlyList<string> Stop, bool Stream, string? User, WorkerResponseFormat? ResponseFormat, int ReasoningBudget = 0,
-    WorkerToolChoice? Tools = null)
+    WorkerToolChoice? Tools = null, IReadOnlyList<string>? ImageUrls = null, int VisualTokens = 0)
 {
+    /// <summary>Most <c>image_url</c> parts in one request.</summary>
+    public const int MaxImages = 16;
+
     /// <summary>
     /// <c>reasoning_effort</c> -> thinking-token budget: the worker reasons (hidden, billed as output) for at most this
     /// many tokens before the visible answer. <c>none</c> / <c>minimal</c>: no reasoning.
@@ -184,7 +187,21 @@ public sealed record ChatRequest(
         {
             return (null, new ApiError(503, "api_error", "model_unavailable", $"Model {manifest.Id} is not installed on this deployment. Retry shortly."));
         }
-        var prompt = tokenizer.Encode(ChatTemplate.Render(messages, toolDefinitions));
+        var imageUrls = messages.SelectMany(m => m.Images).Select(i => i.Url).ToArray();
+        var imageTokens = 0;
+        if (imageUrls.Length > 0)
+        {
+            if (!manifest.Capabilities.Contains("image_input") || manifest.Media is not { } media)
+            {
+                return Fail("unsupported_content_type", $"Model {manifest.Id} does not accept image input.");
+            }
+            if (imageUrls.Length > MaxImages)
+            {
+                return Fail("too_many_images", $"The messages hold {imageUrls.Length} images; at most {MaxImages} per request.");
+            }
+            imageTokens = media.ImageTokens;
+        }
+        var prompt = tokenizer.Encode(ChatTemplate.Render(messages, toolDefinitions, imageTokens));
 
         int? requestedMax = null;
         foreach (var name in new[] { "max_completion_tokens", "max_tokens" })
@@ -206,7 +223,8 @@ public sealed record ChatRequest(
                 $"The prompt is {prompt.Length} tokens and {requestedMax ?? 1} more were asked for; model {manifest.Id} has a context of {manifest.ContextWindow} tokens.");
         }
         var maxTokens = requestedMax ?? Math.Min(DefaultMaxTokens, room);
-        return (new ChatRequest(modelName, model, prompt, maxTokens, temperature, topP, seed, stop, stream, user, responseFormat, reasoningBudget, tools), null);
+        return (new ChatRequest(modelName, model, prompt, maxTokens, temperature, topP, seed, stop, stream, user, responseFormat, reasoningBudget, tools,
+            imageUrls, imageUrls.Length * imageTokens), null);
     }
 
     /// <summary>Most functions one request may declare (as OpenAI).</summary>
@@ -453,9 +471,11 @@ public sealed record ChatRequest(
             return (null, ApiError.InvalidRequest("invalid_message", $"{where}.content must be a string or an array of content parts."));
         }
         var text = new StringBuilder();
+        var images = new List<ChatImage>();
         var part = 0;
         foreach (var p in content.EnumerateArray())
         {
+            var at = $"{where}.content[{part++}]";
             var type = p.ValueKind == JsonValueKind.Object && p.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
             switch (type)
             {
@@ -463,13 +483,32 @@ public sealed record ChatRequest(
                     text.Append(pt.GetString());
                     break;
                 case "image_url":
-                    return (null, ApiError.InvalidRequest("unsupported_content_type", $"{where}.content[{part}]: image input is not supported by this deployment yet."));
+                    if (role != "user")
+                    {
+                        return (null, ApiError.InvalidRequest("invalid_content_part", $"{at}: images are only allowed in user messages."));
+                    }
+                    if (!p.TryGetProperty("image_url", out var image) || image.ValueKind != JsonValueKind.Object
+                        || !image.TryGetProperty("url", out var url) || url.ValueKind != JsonValueKind.String)
+                    {
+                        return (null, ApiError.InvalidRequest("invalid_content_part", $"{at} (image_url) needs 'image_url': {{\"url\": \"https://...\"}}."));
+                    }
+                    if (!MediaUrls.IsAcceptable(url.GetString()!))
+                    {
+                        return (null, ApiError.InvalidRequest("invalid_media_url", $"{at}.image_url.url must be an http(s) URL or a data: URL."));
+                    }
+                    if (image.TryGetProperty("detail", out var detail) && detail.ValueKind != JsonValueKind.Null
+                        && !(detail.ValueKind == JsonValueKind.String && detail.GetString() is "auto" or "low" or "high"))
+                    {
+                        return (null, ApiError.InvalidRequest("invalid_content_part", $"{at}.image_url.detail must be \"auto\", \"low\" or \"high\"."));
+                    }
+                    images.Add(new ChatImage(text.Length, url.GetString()!));
+                    break;
                 default:
-                    return (null, ApiError.InvalidRequest("invalid_content_part", $"{where}.content[{part}] must be {{\"type\":\"text\",\"text\":\"...\"}}."));
+                    return (null, ApiError.InvalidRequest("invalid_content_part",
+                        $"{at} must be {{\"type\":\"text\",\"text\":\"...\"}} or {{\"type\":\"image_url\",\"image_url\":{{\"url\":\"...\"}}}}."));
             }
-            part++;
         }
-        return (new ChatMessage(role, text.ToString(), calls, toolCallId), null);
+        return (new ChatMessage(role, text.ToString(), calls, toolCallId, images), null);
     }
 
     /// <summary>An assistant message's <c>tool_calls</c>: <c>[{"id", "type": "function", "function": {"name", "arguments"}}]</c>.</summary>

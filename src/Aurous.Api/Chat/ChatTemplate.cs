@@ -18,10 +18,15 @@ public static class ChatTemplate
 {
     public const string Start = "<|im_start|>";
     public const string End = "<|im_end|>";
+    /// <summary>An image is this block: its visual tokens are the pad tokens, whose embeddings the worker replaces with the vision encoder's features.</summary>
+    public const string VisionStart = "<|vision_start|>";
+    public const string ImagePad = "<|image_pad|>";
+    public const string VisionEnd = "<|vision_end|>";
 
     public static bool IsChatMl(string? template) => template is not null && template.Contains(Start, StringComparison.Ordinal) && template.Contains(End, StringComparison.Ordinal);
 
-    public static string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<JsonElement>? tools = null)
+    /// <param name="imageTokens">Visual tokens per image (the model's <c>media.image_tokens</c>).</param>
+    public static string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<JsonElement>? tools = null, int imageTokens = 0)
     {
         var sb = new StringBuilder();
         var first = 0;
@@ -54,7 +59,8 @@ public static class ChatTemplate
                 }
                 continue;
             }
-            sb.Append(Start).Append(m.Role).Append('\n').Append(m.Content);
+            sb.Append(Start).Append(m.Role).Append('\n');
+            AppendContent(sb, m, imageTokens);
             for (var c = 0; c < m.ToolCalls.Count; c++)
             {
                 if (c > 0 || m.Content.Length > 0)
@@ -66,6 +72,23 @@ public static class ChatTemplate
             sb.Append(End).Append('\n');
         }
         return sb.Append(Start).Append("assistant\n").ToString();
+    }
+
+    /// <summary>The text with each image's block at its place.</summary>
+    private static void AppendContent(StringBuilder sb, ChatMessage m, int imageTokens)
+    {
+        var at = 0;
+        foreach (var image in m.Images)
+        {
+            sb.Append(m.Content, at, image.Offset - at).Append(VisionStart);
+            for (var i = 0; i < imageTokens; i++)
+            {
+                sb.Append(ImagePad);
+            }
+            sb.Append(VisionEnd);
+            at = image.Offset;
+        }
+        sb.Append(m.Content, at, m.Content.Length - at);
     }
 
     private static void AppendTools(StringBuilder sb, IReadOnlyList<JsonElement> tools)
@@ -86,10 +109,15 @@ public static class ChatTemplate
 }
 
 /// <summary>A message of the conversation; an assistant turn may carry tool calls, a tool turn answers one by id.</summary>
-public sealed record ChatMessage(string Role, string Content, IReadOnlyList<ChatToolCall> ToolCalls, string? ToolCallId = null)
+public sealed record ChatMessage(string Role, string Content, IReadOnlyList<ChatToolCall> ToolCalls, string? ToolCallId = null, IReadOnlyList<ChatImage>? ImageParts = null)
 {
     public ChatMessage(string role, string content) : this(role, content, []) { }
+
+    public IReadOnlyList<ChatImage> Images => ImageParts ?? [];
 }
+
+/// <summary>An <c>image_url</c> part: where it sits in the message's text (a character offset) and its URL.</summary>
+public sealed record ChatImage(int Offset, string Url);
 
 /// <summary>A function call of an earlier assistant turn: <c>arguments</c> is the JSON text as the client sent it.</summary>
 public sealed record ChatToolCall(string Id, string Name, string Arguments);

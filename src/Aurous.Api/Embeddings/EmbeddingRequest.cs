@@ -188,7 +188,7 @@ public sealed record EmbeddingRequest(
                     return PartError("embeddings_invalid_part", $"{where} ({type}) needs '{type}': {{\"url\": \"https://...\"}}.");
                 }
                 var url = media0.ValueKind == JsonValueKind.String ? media0.GetString()! : media0.GetProperty("url").GetString()!;
-                if (!IsAcceptableUrl(url))
+                if (!MediaUrls.IsAcceptable(url))
                 {
                     return PartError("invalid_media_url", $"{where} ({type}) must be an http(s) URL or a data: URL.");
                 }
@@ -198,10 +198,6 @@ public sealed record EmbeddingRequest(
                 return PartError("embeddings_unknown_part_type", $"{where} has type '{type}'; use \"text\", \"image_url\" or \"video_url\".");
         }
     }
-
-    private static bool IsAcceptableUrl(string url) =>
-        url.StartsWith("data:", StringComparison.OrdinalIgnoreCase)
-        || Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp);
 
     private static (EmbeddingRequest?, ApiError?) Fail(string code, string message) => (null, ApiError.InvalidRequest(code, message));
 

@@ -122,7 +122,7 @@ public sealed record WorkerEmbeddingUsage(long TextTokens, long ImageTokens, lon
 public sealed record WorkerChatRequest(
     string Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP, long? Seed, IReadOnlyList<string> Stop,
     WorkerResponseFormat? ResponseFormat = null, int ReasoningBudget = 0,
-    IReadOnlyList<WorkerTool>? Tools = null, string? ToolChoice = null, bool? ParallelToolCalls = null);
+    IReadOnlyList<WorkerTool>? Tools = null, string? ToolChoice = null, bool? ParallelToolCalls = null, IReadOnlyList<string>? Images = null);
 
 /// <summary>A function the model may call; the worker compiles <see cref="Parameters"/> to constrain the arguments.</summary>
 public sealed record WorkerTool(string Name, System.Text.Json.JsonElement? Parameters);

@@ -44,7 +44,8 @@ public sealed record UsageBlock(
     [property: JsonPropertyName("total_tokens")] long TotalTokens,
     [property: JsonPropertyName("credits_charged")] decimal CreditsCharged,
     [property: JsonPropertyName("breakdown")] UsageBreakdown Breakdown,
-    [property: JsonPropertyName("completion_tokens_details"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CompletionTokensDetails? CompletionTokensDetails = null)
+    [property: JsonPropertyName("completion_tokens_details"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CompletionTokensDetails? CompletionTokensDetails = null,
+    [property: JsonPropertyName("prompt_tokens_details"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] PromptTokensDetails? PromptTokensDetails = null)
 {
     public static UsageBlock For(string model, TokenUsage usage, Charge charge, bool withCompletion = false, long? reasoningTokens = null) => new(
         usage.PromptTokens, withCompletion ? usage.TextOutput : null, usage.TotalTokens, Balance.Credits.Normalize(charge.Total),
@@ -52,8 +53,12 @@ public sealed record UsageBlock(
             new InputBreakdown(Balance.Credits.Normalize(charge.Text), Balance.Credits.Normalize(charge.Visual), Balance.Credits.Normalize(charge.Video)),
             withCompletion ? new OutputBreakdown(Balance.Credits.Normalize(charge.Output)) : null,
             model),
-        withCompletion && reasoningTokens is { } r ? new CompletionTokensDetails(r) : null);
+        withCompletion && reasoningTokens is { } r ? new CompletionTokensDetails(r) : null,
+        withCompletion && usage.VisualInput > 0 ? new PromptTokensDetails(usage.VisualInput) : null);
 }
+
+/// <summary>Chat with images: the visual tokens included in <c>prompt_tokens</c> (billed at the visual rate).</summary>
+public sealed record PromptTokensDetails([property: JsonPropertyName("image_tokens")] long ImageTokens);
 
 /// <summary>Chat only, as OpenAI's: the reasoning tokens included in <c>completion_tokens</c> (billed at the output rate).</summary>
 public sealed record CompletionTokensDetails([property: JsonPropertyName("reasoning_tokens")] long ReasoningTokens);
