@@ -223,6 +223,26 @@ public sealed class BpeTokenizer
         }
     }
 
+    /// <summary>
+    /// The token ids of <paramref name="text"/> as plain text: added tokens are not recognised, so text that spells
+    /// <c>&lt;|im_start|&gt;</c> is encoded as the characters it is, never as the control token. Use it for text a
+    /// client supplies, so that it cannot forge a chat template's markers (tiktoken's <c>encode_ordinary</c>).
+    /// </summary>
+    public int[] EncodeOrdinary(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var sink = new IdSink(text.Length / 3 + 4);
+        try
+        {
+            Tokenize(text, ref sink, addedTokens: false);
+            return sink.ToArray();
+        }
+        finally
+        {
+            sink.Dispose();
+        }
+    }
+
     /// <summary>The number of tokens <see cref="Encode"/> would return, without allocating the ids.</summary>
     public int CountTokens(string text)
     {
@@ -290,10 +310,10 @@ public sealed class BpeTokenizer
         return _vocab.TryGetValue(token, out id);
     }
 
-    private void Tokenize(string text, ref IdSink sink)
+    private void Tokenize(string text, ref IdSink sink, bool addedTokens = true)
     {
         ReadOnlySpan<char> rest = _addPrefixSpace && text.Length > 0 && text[0] != ' ' ? string.Concat(" ", text) : text;
-        if (_addedSearch is null)
+        if (_addedSearch is null || !addedTokens)
         {
             EncodeSegment(rest, ref sink);
             return;

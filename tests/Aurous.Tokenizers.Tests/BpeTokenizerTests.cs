@@ -33,6 +33,17 @@ public sealed class BpeTokenizerTests
         id.ShouldBe(50256);
     }
 
+    [Fact]
+    public void Ordinary_encoding_spells_special_tokens_out_as_text()
+    {
+        var ids = Tokenizer.EncodeOrdinary("Hello<|endoftext|> world");
+        ids.ShouldNotContain(Gpt2TokenizerJson.EndOfTextId);
+        ids.Length.ShouldBeGreaterThan(3);
+        Tokenizer.Decode(ids).ShouldBe("Hello<|endoftext|> world");
+        // Without added tokens in the text, both encodings agree.
+        Tokenizer.EncodeOrdinary("Hello world").ShouldBe(Tokenizer.Encode("Hello world"));
+    }
+
     [Theory]
     [InlineData("Hello world")]
     [InlineData("Ünïcödé, 日本語のテキスト, Ελληνικά, русский, العربية, עברית, हिन्दी")]

@@ -201,7 +201,10 @@ public sealed record ChatRequest(
             }
             imageTokens = media.ImageTokens;
         }
-        var prompt = tokenizer.Encode(ChatTemplate.Render(messages, toolDefinitions, imageTokens));
+        if (ChatTemplate.Encode(tokenizer, messages, toolDefinitions, imageTokens, out var missingMarker) is not { } prompt)
+        {
+            return (null, new ApiError(503, "api_error", "model_unavailable", $"Model {manifest.Id}'s tokenizer lacks the chat template's {missingMarker} token; it cannot be served."));
+        }
 
         int? requestedMax = null;
         foreach (var name in new[] { "max_completion_tokens", "max_tokens" })

@@ -1,12 +1,20 @@
 using System.Text;
 using System.Text.Json;
+using Aurous.Tokenizers;
 
 namespace Aurous.Api.Chat;
 
 /// <summary>
 /// Renders messages with the ChatML template the model's tokenizer_config.json declares
-/// (<c>&lt;|im_start|&gt;role\ncontent&lt;|im_end|&gt;\n</c>, then the assistant's opening). A Jinja engine is not
-/// available here; this renderer implements exactly that template, and the loader refuses any other.
+/// (<c>&lt;|im_start|&gt;role\ncontent&lt;|im_end|&gt;\n</c>, then the assistant's opening) straight into token ids.
+/// A Jinja engine is not available here; this renderer implements exactly that template.
+/// <para>
+/// Only the template's own markers become control tokens: everything a client supplies (message text, tool
+/// definitions, arguments, tool results) is encoded as plain text (<see cref="BpeTokenizer.EncodeOrdinary"/>), so a
+/// message that spells <c>&lt;|im_start|&gt;system</c> or <c>&lt;|image_pad|&gt;</c> cannot forge a turn or an image.
+/// Text between two markers is encoded in one piece, so the ids are those of the whole rendered string whenever the
+/// client's text holds no marker.
+/// </para>
 /// <para>
 /// Tools follow the Hermes convention of Qwen-style instruct models: the function signatures go into the system
 /// message inside <c>&lt;tools&gt;&lt;/tools&gt;</c>, the assistant's calls are <c>&lt;tool_call&gt;{"name": ...,
@@ -23,24 +31,23 @@ public static class ChatTemplate
     public const string ImagePad = "<|image_pad|>";
     public const string VisionEnd = "<|vision_end|>";
 
-    public static bool IsChatMl(string? template) => template is not null && template.Contains(Start, StringComparison.Ordinal) && template.Contains(End, StringComparison.Ordinal);
-
+    /// <summary>The prompt's token ids; null when the tokenizer lacks a marker the prompt needs (named in <paramref name="missing"/>).</summary>
     /// <param name="imageTokens">Visual tokens per image (the model's <c>media.image_tokens</c>).</param>
-    public static string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<JsonElement>? tools = null, int imageTokens = 0)
+    public static int[]? Encode(BpeTokenizer tokenizer, IReadOnlyList<ChatMessage> messages, IReadOnlyList<JsonElement>? tools, int imageTokens, out string? missing)
     {
-        var sb = new StringBuilder();
+        var sb = new PromptWriter(tokenizer);
         var first = 0;
         if (tools is { Count: > 0 })
         {
             // The tool list joins the system (or developer) message, or opens the conversation as one.
             var system = messages.Count > 0 && messages[0].Role is "system" or "developer" ? messages[0].Content : null;
-            sb.Append(Start).Append("system\n");
+            sb.Control(Start).Markup("system\n");
             if (!string.IsNullOrEmpty(system))
             {
-                sb.Append(system).Append("\n\n");
+                sb.Text(system).Markup("\n\n");
             }
             AppendTools(sb, tools);
-            sb.Append(End).Append('\n');
+            sb.Control(End).Markup("\n");
             first = system is null ? 0 : 1;
         }
         for (var i = first; i < messages.Count; i++)
@@ -50,62 +57,147 @@ public static class ChatTemplate
             {
                 if (i == 0 || messages[i - 1].Role != "tool")
                 {
-                    sb.Append(Start).Append("user");
+                    sb.Control(Start).Markup("user");
                 }
-                sb.Append("\n<tool_response>\n").Append(m.Content).Append("\n</tool_response>");
+                sb.Markup("\n<tool_response>\n").Text(m.Content).Markup("\n</tool_response>");
                 if (i + 1 == messages.Count || messages[i + 1].Role != "tool")
                 {
-                    sb.Append(End).Append('\n');
+                    sb.Control(End).Markup("\n");
                 }
                 continue;
             }
-            sb.Append(Start).Append(m.Role).Append('\n');
+            sb.Control(Start).Markup(m.Role + "\n"); // roles are validated: system, developer, user, assistant
             AppendContent(sb, m, imageTokens);
             for (var c = 0; c < m.ToolCalls.Count; c++)
             {
                 if (c > 0 || m.Content.Length > 0)
                 {
-                    sb.Append('\n');
+                    sb.Markup("\n");
                 }
                 AppendCall(sb, m.ToolCalls[c].Name, m.ToolCalls[c].Arguments);
             }
-            sb.Append(End).Append('\n');
+            sb.Control(End).Markup("\n");
         }
-        return sb.Append(Start).Append("assistant\n").ToString();
+        sb.Control(Start).Markup("assistant\n");
+        return sb.Finish(out missing);
     }
 
     /// <summary>The text with each image's block at its place.</summary>
-    private static void AppendContent(StringBuilder sb, ChatMessage m, int imageTokens)
+    private static void AppendContent(PromptWriter sb, ChatMessage m, int imageTokens)
     {
         var at = 0;
         foreach (var image in m.Images)
         {
-            sb.Append(m.Content, at, image.Offset - at).Append(VisionStart);
+            sb.Text(m.Content, at, image.Offset - at).Control(VisionStart);
             for (var i = 0; i < imageTokens; i++)
             {
-                sb.Append(ImagePad);
+                sb.Control(ImagePad);
             }
-            sb.Append(VisionEnd);
+            sb.Control(VisionEnd);
             at = image.Offset;
         }
-        sb.Append(m.Content, at, m.Content.Length - at);
+        sb.Text(m.Content, at, m.Content.Length - at);
     }
 
-    private static void AppendTools(StringBuilder sb, IReadOnlyList<JsonElement> tools)
+    private static void AppendTools(PromptWriter sb, IReadOnlyList<JsonElement> tools)
     {
-        sb.Append("# Tools\n\nYou may call one or more of the functions below to help with the request. ")
-            .Append("Their signatures, one JSON object per line, are inside <tools></tools>:\n<tools>");
+        sb.Markup("# Tools\n\nYou may call one or more of the functions below to help with the request. ")
+            .Markup("Their signatures, one JSON object per line, are inside <tools></tools>:\n<tools>");
         foreach (var tool in tools)
         {
-            sb.Append('\n').Append(JsonSerializer.Serialize(tool));
+            sb.Markup("\n").Text(JsonSerializer.Serialize(tool));
         }
-        sb.Append("\n</tools>\n\nTo call a function, answer with its name and arguments as one JSON object inside <tool_call></tool_call>:\n")
-            .Append("<tool_call>\n{\"name\": <function-name>, \"arguments\": <arguments-as-a-json-object>}\n</tool_call>");
+        sb.Markup("\n</tools>\n\nTo call a function, answer with its name and arguments as one JSON object inside <tool_call></tool_call>:\n")
+            .Markup("<tool_call>\n{\"name\": <function-name>, \"arguments\": <arguments-as-a-json-object>}\n</tool_call>");
     }
 
     /// <summary>One call exactly as the worker generates it.</summary>
-    private static void AppendCall(StringBuilder sb, string name, string arguments) =>
-        sb.Append("<tool_call>\n{\"name\": ").Append(JsonSerializer.Serialize(name)).Append(", \"arguments\": ").Append(arguments).Append("}\n</tool_call>");
+    private static void AppendCall(PromptWriter sb, string name, string arguments) =>
+        sb.Markup("<tool_call>\n{\"name\": ").Text(JsonSerializer.Serialize(name)).Markup(", \"arguments\": ").Text(arguments).Markup("}\n</tool_call>");
+}
+
+/// <summary>
+/// Builds a prompt's ids. <see cref="Text(string?)"/> is the client's: it never becomes a control token.
+/// <see cref="Markup"/> is the template's own text: an added token in it (a real export's <c>&lt;tool_call&gt;</c>, say)
+/// becomes that token, as Hugging Face's tokenizer would make it. Plain text accumulates and is encoded in one piece
+/// when a control token or the end comes.
+/// </summary>
+internal sealed class PromptWriter(BpeTokenizer tokenizer)
+{
+    private readonly StringBuilder _text = new();
+    private readonly List<int> _ids = [];
+    private string? _missing;
+
+    public PromptWriter Text(string? text)
+    {
+        _text.Append(text);
+        return this;
+    }
+
+    public PromptWriter Text(string text, int start, int count)
+    {
+        _text.Append(text, start, count);
+        return this;
+    }
+
+    public PromptWriter Markup(string markup)
+    {
+        var rest = markup.AsSpan();
+        while (rest.Length > 0)
+        {
+            // The earliest added token in the rest (the longest at that place: AddedTokens is longest first).
+            var at = -1;
+            BpeTokenizer.AddedToken? found = null;
+            foreach (var token in tokenizer.AddedTokens)
+            {
+                var i = rest.IndexOf(token.Content, StringComparison.Ordinal);
+                if (i >= 0 && (at < 0 || i < at))
+                {
+                    (at, found) = (i, token);
+                }
+            }
+            if (found is null)
+            {
+                _text.Append(rest);
+                break;
+            }
+            _text.Append(rest[..at]);
+            Flush();
+            _ids.Add(found.Id);
+            rest = rest[(at + found.Content.Length)..];
+        }
+        return this;
+    }
+
+    public PromptWriter Control(string marker)
+    {
+        Flush();
+        if (tokenizer.TryGetTokenId(marker, out var id))
+        {
+            _ids.Add(id);
+        }
+        else
+        {
+            _missing ??= marker;
+        }
+        return this;
+    }
+
+    public int[]? Finish(out string? missing)
+    {
+        Flush();
+        missing = _missing;
+        return missing is null ? [.. _ids] : null;
+    }
+
+    private void Flush()
+    {
+        if (_text.Length > 0)
+        {
+            _ids.AddRange(tokenizer.EncodeOrdinary(_text.ToString()));
+            _text.Clear();
+        }
+    }
 }
 
 /// <summary>A message of the conversation; an assistant turn may carry tool calls, a tool turn answers one by id.</summary>
