@@ -168,6 +168,74 @@ public sealed class ChatTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Refused_streams_get_no_tokens_cost_nothing_and_leave_no_generation_behind()
+    {
+        // The worker starts while credits and the TPM bucket are asked; a refusal must stop it and deliver nothing.
+        var (teamId, key) = await fixture.System.CreateTeamAsync(credits: 0m);
+        await fixture.System.SetLimitsAsync(teamId, rpm: 100_000, tpm: 10_000_000);
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = fixture.System.App.GetEndpoint("api"), Timeout = TimeSpan.FromMinutes(2) };
+        http.DefaultRequestHeaders.Add("X-Api-Key", key);
+        // The schema forces thousands of tokens (1024 integers at least), so a generation that leaked would hold its slot.
+        const string Long = """{"type":"json_schema","json_schema":{"name":"numbers","schema":{"type":"object","properties":{"n":{"type":"array","items":{"type":"integer"},"minItems":1024}},"required":["n"],"additionalProperties":false}}}""";
+        StringContent Stream(int maxTokens, string? format = Long) => EmbeddingsTests.Json(
+            $$"""{"model":"{{Model}}","messages":[{"role":"user","content":"Count."}],"stream":true,"max_tokens":{{maxTokens}}{{(format is null ? "" : ",\"response_format\":" + format)}}}""");
+
+        // With credits, the same request streams (so a refused one is real work for the worker, stopped only by the refusal).
+        var (_, funded) = await fixture.System.CreateTeamAsync(credits: 10m);
+        using (var paid = fixture.System.CreateApiClient(funded))
+        using (var response = await paid.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Stream(100_000) }, HttpCompletionOption.ResponseHeadersRead))
+        {
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            (await reader.ReadLineAsync()).ShouldNotBeNull().ShouldStartWith("data: {\"id\"");
+        }
+
+        // More refusals than the worker has generation slots (32): leaked generations would keep the streams below waiting.
+        for (var round = 0; round < 3; round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 40).Select(async _ =>
+            {
+                using var response = await http.PostAsync("/v1/chat/completions", Stream(100_000));
+                await response.ShouldBeErrorAsync(402, "insufficient_credits", "insufficient_credits");
+            }));
+        }
+
+        // Over the TPM limit (another team, limited before its first request): also refused before any token.
+        var (limitedTeam, limitedKey) = await fixture.System.CreateTeamAsync(credits: 1m);
+        await fixture.System.SetLimitsAsync(limitedTeam, rpm: 100_000, tpm: 1_000);
+        using (var limited = fixture.System.CreateApiClient(limitedKey))
+        {
+            await Task.WhenAll(Enumerable.Range(0, 40).Select(async _ =>
+            {
+                using var response = await limited.PostAsync("/v1/chat/completions", Stream(5_000));
+                await response.ShouldBeErrorAsync(429, "rate_limit_error", "request_exceeds_tpm_limit");
+            }));
+        }
+
+        foreach (var (team, credits) in new[] { (teamId, 0m), (limitedTeam, 1m) })
+        {
+            var balance = await new Accounts.Ledger(fixture.System.Database).GetBalanceAsync(team);
+            balance.Credits.ShouldBe(credits);
+            balance.HeldCredits.ShouldBe(0m);
+            await Ledger.ShouldReconcileAsync(fixture.System.Database, team, expectedReceipts: 0);
+        }
+
+        // The worker is free: 32 streams at once all finish promptly.
+        var (busyTeam, busyKey) = await fixture.System.CreateTeamAsync(credits: 10m);
+        await fixture.System.SetLimitsAsync(busyTeam, rpm: 100_000, tpm: 10_000_000);
+        using var busy = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = fixture.System.App.GetEndpoint("api"), Timeout = TimeSpan.FromMinutes(2) };
+        busy.DefaultRequestHeaders.Add("X-Api-Key", busyKey);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var done = await Task.WhenAll(Enumerable.Range(0, 32).Select(async i =>
+        {
+            using var response = await busy.PostAsync("/v1/chat/completions", Stream(8, format: null), deadline.Token);
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+            return (await response.Content.ReadAsStringAsync(deadline.Token)).EndsWith("data: [DONE]\n\n", StringComparison.Ordinal);
+        }));
+        done.ShouldAllBe(d => d);
+    }
+
+    [Fact]
     public async Task A_completion_can_be_fetched_by_its_team_only()
     {
         var (_, key) = await fixture.System.CreateTeamAsync();

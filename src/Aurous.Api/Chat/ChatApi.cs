@@ -49,20 +49,23 @@ public static class ChatApi
         var manifest = request!.Model.Manifest;
         // max_tokens bounds reasoning + visible answer together (as OpenAI's max_completion_tokens), so it covers both.
         var estimate = new TokenUsage(request.PromptTokenIds.Length - request.VisualTokens, request.VisualTokens, TextOutput: request.MaxTokens);
-        var (admitted, ended) = await metering.AdmitAsync(context, new AdmissionRequest(
-            "chat.completions", request.Model, estimate.TotalTokens, Pricing.Price(manifest, estimate).Total,
-            request.Stream ? null : body, request.User));
+        var rc = RequestContext.Of(context);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var workerRequest = new WorkerChatRequest(
+            manifest.Id, request.PromptTokenIds, request.MaxTokens, request.Temperature, request.TopP, request.Seed, request.Stop,
+            request.ResponseFormat, request.ReasoningBudget, request.Tools?.Tools, request.Tools?.Mode, request.Tools?.Parallel, request.ImageUrls);
+        // The worker starts (prefill) while the TPM bucket and the credit hold are asked; it is stopped if either refuses.
+        var (admitted, ended, start) = await metering.AdmitAlongsideAsync(context, new AdmissionRequest(
+                "chat.completions", request.Model, estimate.TotalTokens, Pricing.Price(manifest, estimate).Total,
+                request.Stream ? null : body, request.User),
+            ct => worker.StartChatAsync(workerRequest, ct),
+            static s => s.Stream?.DisposeAsync() ?? ValueTask.CompletedTask);
         if (ended is not null)
         {
             return ended;
         }
         await using var metered = admitted!;
-
-        var rc = RequestContext.Of(context);
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var (stream, workerError) = await worker.StartChatAsync(new WorkerChatRequest(
-            manifest.Id, request.PromptTokenIds, request.MaxTokens, request.Temperature, request.TopP, request.Seed, request.Stop,
-            request.ResponseFormat, request.ReasoningBudget, request.Tools?.Tools, request.Tools?.Mode, request.Tools?.Parallel, request.ImageUrls), context.RequestAborted);
+        var (stream, workerError) = start;
         if (workerError is not null)
         {
             return await metered.FailAsync(workerError);

@@ -80,6 +80,74 @@ public sealed class MeteringPipeline(
         return (admitted, null);
     }
 
+    /// <summary>
+    /// <see cref="AdmitAsync"/> with the endpoint's first step (<paramref name="start"/>: starting the model) running
+    /// alongside the admission checks that follow authentication and the RPM bucket (TPM bucket and credit hold), so
+    /// their round trips overlap the model's time to first token instead of adding to it. Nothing <paramref name="start"/>
+    /// produces reaches the client unless the request is admitted: when it is not, the work is cancelled and
+    /// <paramref name="discard"/>ed. A request with an Idempotency-Key is admitted first, since a replay must not run the model.
+    /// </summary>
+    public async Task<(MeteredRequest? Admitted, IResult? Ended, T? Started)> AdmitAlongsideAsync<T>(
+        HttpContext context, AdmissionRequest request, Func<CancellationToken, Task<T>> start, Func<T, ValueTask> discard)
+    {
+        if (request.Body is not null && context.Request.Headers.ContainsKey(IdempotencyKeyHeader))
+        {
+            var (first, endedFirst) = await AdmitAsync(context, request);
+            return endedFirst is not null ? (null, endedFirst, default) : (first, null, await StartAdmittedAsync(first!, start(context.RequestAborted)));
+        }
+
+        using var speculative = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        var work = start(speculative.Token);
+        (MeteredRequest? Admitted, IResult? Ended) admission;
+        try
+        {
+            admission = await AdmitAsync(context, request);
+        }
+        catch
+        {
+            await speculative.CancelAsync();
+            await DiscardAsync(work, discard);
+            throw;
+        }
+        if (admission.Ended is not null)
+        {
+            await speculative.CancelAsync();
+            await DiscardAsync(work, discard);
+            return (null, admission.Ended, default);
+        }
+        return (admission.Admitted, null, await StartAdmittedAsync(admission.Admitted!, work));
+    }
+
+    /// <summary>The started work's result; if starting failed, the admitted request is released before the failure surfaces.</summary>
+    private static async Task<T> StartAdmittedAsync<T>(MeteredRequest admitted, Task<T> work)
+    {
+        try
+        {
+            return await work;
+        }
+        catch
+        {
+            await admitted.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task DiscardAsync<T>(Task<T> work, Func<T, ValueTask> discard)
+    {
+        try
+        {
+            await discard(await work);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or HttpRequestException)
+        {
+            // Cancelled as asked, or it failed on its own: either way nothing was delivered.
+        }
+        catch (Exception ex)
+        {
+            log.LogWarning(ex, "Work started alongside a refused admission failed while being discarded");
+        }
+    }
+
     internal CreditHolds Holds => holds;
     internal IdempotencyStore Idempotency => idempotency;
     internal RateLimiter Limiter => limiter;
