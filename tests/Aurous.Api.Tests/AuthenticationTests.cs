@@ -49,7 +49,14 @@ public sealed class AuthenticationTests(ApiFixture fixture)
         await SetStateAsync(key, "UPDATE api_keys SET state = 'rotated', grace_until = now() + interval '24 hours' WHERE key_hash = @h");
         (await client.GetAsync("/v1/balance")).StatusCode.ShouldBe(HttpStatusCode.OK);
 
+        // The API caches keys; the change reaches it through a Postgres notification, within moments rather than at once.
         await SetStateAsync(key, "UPDATE api_keys SET grace_until = now() - interval '1 second' WHERE key_hash = @h");
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while ((await client.GetAsync("/v1/balance")).StatusCode == HttpStatusCode.OK)
+        {
+            waited.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5));
+            await Task.Delay(25);
+        }
         await (await client.GetAsync("/v1/balance")).ShouldBeErrorAsync(401, "authentication_error", "invalid_api_key");
     }
 

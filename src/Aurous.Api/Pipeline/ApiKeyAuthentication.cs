@@ -14,9 +14,10 @@ public sealed record ScopeRequirement(string Scope);
 /// <summary>
 /// Authenticates <c>X-Api-Key: al_live_…</c> or <c>Authorization: Bearer al_live_…</c> (what the OpenAI SDKs send)
 /// against the stored SHA-256 hashes. Runs after routing and before model binding, so an unauthenticated request
-/// learns nothing about its body's validity.
+/// learns nothing about its body's validity. Keys come from <see cref="ApiKeyCache"/>; whether one is usable now
+/// (revoked, or past its rotation grace) is judged on every request, so a cached key's grace still ends on time.
 /// </summary>
-public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys, TimeProvider clock)
+public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyCache keys, TimeProvider clock)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -39,7 +40,7 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys,
         else
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var key = await keys.FindByHashAsync(ApiKeySecret.Hash(presented), context.RequestAborted);
+            var key = await keys.FindAsync(ApiKeySecret.Hash(presented), context.RequestAborted);
             RequestContext.Of(context).Time("auth", started);
             if (key is null || !key.IsUsableAt(clock.GetUtcNow()))
             {

@@ -12,7 +12,7 @@ public static class PipelineExtensions
 {
     public const long MaxRequestBodyBytes = 32 * 1024 * 1024;
 
-    /// <summary>The services the pipeline needs: OpenAI-style snake_case JSON, body limits, key lookup, Redis rate limits.</summary>
+    /// <summary>The services the pipeline needs: OpenAI-style snake_case JSON, body limits, cached key lookup, Redis rate limits.</summary>
     public static WebApplicationBuilder AddAurousPipeline(this WebApplicationBuilder builder)
     {
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
@@ -21,6 +21,13 @@ public static class PipelineExtensions
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ApiKeyStore>();
+        builder.Services.AddOptions<ApiKeyCacheOptions>().Bind(builder.Configuration.GetSection("ApiKeyCache"))
+            .Validate(o => o.MaxEntries > 0 && o.TimeToLive > TimeSpan.Zero && o.ListenerPingInterval > TimeSpan.Zero,
+                "ApiKeyCache: MaxEntries, TimeToLive and ListenerPingInterval must be positive.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton(sp => new ApiKeyCache(sp.GetRequiredService<ApiKeyStore>().FindByHashAsync,
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiKeyCacheOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddHostedService<ApiKeyCacheListener>();
         var redis = builder.Configuration.GetConnectionString("redis")
             ?? throw new InvalidOperationException("ConnectionStrings:redis is not set (env ConnectionStrings__redis).");
         var redisOptions = StackExchange.Redis.ConfigurationOptions.Parse(redis);

@@ -1,0 +1,257 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Aurous.Accounts;
+using Aurous.Api.Metering;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Aurous.Api.Pipeline;
+
+public sealed class ApiKeyCacheOptions
+{
+    /// <summary>Off: every request looks its key up in Postgres.</summary>
+    public bool Enabled { get; set; } = true;
+
+    public int MaxEntries { get; set; } = 10_000;
+
+    /// <summary>A safety net only: changes evict entries through Postgres notifications within milliseconds.</summary>
+    public TimeSpan TimeToLive { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often an idle listener proves its connection alive; a silently dead one is noticed within this plus a few seconds.</summary>
+    public TimeSpan ListenerPingInterval { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>
+/// Known API keys by the SHA-256 of their text (never the text), so authentication skips Postgres on a hit. Only keys
+/// that exist are cached. Changes to api_keys and teams notify channel <see cref="Channel"/> with the team id
+/// (migration 0004), and <see cref="ApiKeyCacheListener"/> evicts that team's keys here on every instance. Hits are
+/// served only while the listener is listening: before it is, or after its connection drops, notifications may have
+/// been missed, so lookups go to Postgres and the cache starts empty once it listens again.
+/// </summary>
+public sealed class ApiKeyCache
+{
+    public const string Channel = "aurous_auth";
+
+    private static readonly Counter<long> Lookups = MeteringTelemetry.Meter.CreateCounter<long>(
+        "aurous.auth.key_lookups", unit: "{lookup}", description: "API-key lookups by authentication, by cache result (hit, miss, bypass).");
+
+    private readonly Func<byte[], CancellationToken, Task<ApiKeyRecord?>> _lookup;
+    private readonly ApiKeyCacheOptions _options;
+    private readonly TimeProvider _clock;
+    private readonly long _ttlTicks;
+    private readonly ConcurrentDictionary<byte[], Entry> _entries = new(HashComparer.Instance);
+
+    // Writes take the gate; reads do not. Every invalidation bumps the generation, and a lookup that overlapped one
+    // does not store what it read, since the database may have changed after it read and before the eviction ran.
+    private readonly Lock _gate = new();
+    private long _generation;
+    private volatile bool _listening;
+
+    public ApiKeyCache(Func<byte[], CancellationToken, Task<ApiKeyRecord?>> lookup, ApiKeyCacheOptions options, TimeProvider clock)
+    {
+        _lookup = lookup;
+        _options = options;
+        _clock = clock;
+        _ttlTicks = (long)(options.TimeToLive.TotalSeconds * clock.TimestampFrequency);
+    }
+
+    /// <summary>True while notifications are being received, and so hits may be served.</summary>
+    public bool IsListening => _listening;
+
+    public int Count => _entries.Count;
+
+    /// <summary>The key with this hash, from the cache when possible; null when Postgres does not know it.</summary>
+    public async ValueTask<ApiKeyRecord?> FindAsync(byte[] hash, CancellationToken ct)
+    {
+        var listening = _listening && _options.Enabled;
+        if (listening && _entries.TryGetValue(hash, out var entry) && _clock.GetTimestamp() < entry.ExpiresAt)
+        {
+            Lookups.Add(1, new KeyValuePair<string, object?>("aurous.result", "hit"));
+            return entry.Key;
+        }
+        var generation = Volatile.Read(ref _generation);
+        var key = await _lookup(hash, ct);
+        if (key is not null && listening)
+        {
+            Store(hash, key, generation);
+        }
+        Lookups.Add(1, new KeyValuePair<string, object?>("aurous.result", listening ? "miss" : "bypass"));
+        return key;
+    }
+
+    /// <summary>Handles a notification: a team id evicts that team's keys, "*" everything.</summary>
+    public void Invalidate(string payload)
+    {
+        lock (_gate)
+        {
+            _generation++;
+            if (payload == "*")
+            {
+                _entries.Clear();
+                return;
+            }
+            foreach (var (hash, entry) in _entries)
+            {
+                if (entry.Key.TeamId == payload)
+                {
+                    _entries.TryRemove(hash, out _);
+                }
+            }
+        }
+    }
+
+    /// <summary>LISTEN is active: start from empty, as anything cached before may have missed a notification.</summary>
+    public void OnListening() => SetListening(true);
+
+    /// <summary>The listener lost its connection: serve nothing from the cache until it listens again.</summary>
+    public void OnListenerLost() => SetListening(false);
+
+    private void SetListening(bool listening)
+    {
+        lock (_gate)
+        {
+            _listening = listening;
+            _generation++;
+            _entries.Clear();
+        }
+    }
+
+    private void Store(byte[] hash, ApiKeyRecord key, long generation)
+    {
+        lock (_gate)
+        {
+            if (!_listening || _generation != generation)
+            {
+                return;
+            }
+            var now = _clock.GetTimestamp();
+            if (!_entries.ContainsKey(hash) && _entries.Count >= _options.MaxEntries)
+            {
+                Trim(now);
+            }
+            _entries[hash] = new Entry(key, now + _ttlTicks);
+        }
+    }
+
+    /// <summary>Drops expired entries, then if still full the oldest tenth, so a full cache trims once per many inserts.</summary>
+    private void Trim(long now)
+    {
+        foreach (var (hash, entry) in _entries)
+        {
+            if (entry.ExpiresAt <= now)
+            {
+                _entries.TryRemove(hash, out _);
+            }
+        }
+        var excess = _entries.Count - _options.MaxEntries * 9 / 10;
+        if (excess > 0)
+        {
+            foreach (var (hash, _) in _entries.OrderBy(e => e.Value.ExpiresAt).Take(excess).ToList())
+            {
+                _entries.TryRemove(hash, out _);
+            }
+        }
+    }
+
+    private readonly record struct Entry(ApiKeyRecord Key, long ExpiresAt);
+
+    /// <summary>SHA-256 output is uniform, so its first bytes are already a good hash code.</summary>
+    private sealed class HashComparer : IEqualityComparer<byte[]>
+    {
+        public static readonly HashComparer Instance = new();
+
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj) => obj.Length >= 4 ? BitConverter.ToInt32(obj, 0) : obj.Length;
+    }
+}
+
+/// <summary>
+/// Holds one Postgres connection LISTENing on <see cref="ApiKeyCache.Channel"/> and evicts the notified team's keys;
+/// reconnects with exponential backoff after any failure, the cache bypassed meanwhile.
+/// </summary>
+public sealed class ApiKeyCacheListener(NpgsqlDataSource db, ApiKeyCache cache, IOptions<ApiKeyCacheOptions> options, ILogger<ApiKeyCacheListener> logger)
+    : BackgroundService
+{
+    /// <summary>The listener's application_name in pg_stat_activity.</summary>
+    public const string ApplicationName = "aurous-auth-listener";
+
+    private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan LastRetry = TimeSpan.FromSeconds(30);
+
+    private TimeSpan _retry = FirstRetry;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Value.Enabled)
+        {
+            return;
+        }
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ListenAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning(ex, "API-key cache listener lost its Postgres connection; keys are looked up in Postgres until it reconnects (next try in {Delay} ms).", _retry.TotalMilliseconds);
+            }
+            try
+            {
+                await Task.Delay(_retry, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            _retry = TimeSpan.FromTicks(Math.Min(_retry.Ticks * 2, LastRetry.Ticks));
+        }
+    }
+
+    private async Task ListenAsync(CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        try
+        {
+            conn.Notification += (_, n) => cache.Invalidate(n.Payload);
+            await using (var listen = new NpgsqlCommand($"LISTEN {ApiKeyCache.Channel}; SET application_name = '{ApplicationName}'", conn))
+            {
+                await listen.ExecuteNonQueryAsync(ct);
+            }
+            cache.OnListening();
+            _retry = FirstRetry;
+            logger.LogInformation("API-key cache listening on Postgres channel {Channel}.", ApiKeyCache.Channel);
+            while (true)
+            {
+                if (!await conn.WaitAsync(options.Value.ListenerPingInterval, ct))
+                {
+                    // A connection that died without a FIN would otherwise wait forever, missing every notification.
+                    await using var ping = new NpgsqlCommand("SELECT 1", conn) { CommandTimeout = 5 };
+                    await ping.ExecuteNonQueryAsync(ct);
+                }
+            }
+        }
+        finally
+        {
+            cache.OnListenerLost();
+            if (conn.State == System.Data.ConnectionState.Open)
+            {
+                // Leave the pool a plain connection again (Npgsql resets a returned one only when it is next used).
+                try
+                {
+                    await using var reset = new NpgsqlCommand("UNLISTEN *; RESET application_name", conn) { CommandTimeout = 2 };
+                    await reset.ExecuteNonQueryAsync(CancellationToken.None);
+                }
+                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+                {
+                    logger.LogDebug(ex, "Could not reset the API-key cache listener's connection.");
+                }
+            }
+        }
+    }
+}
