@@ -10,9 +10,13 @@ using Aurous.Tokenizers;
 // 1) time to first delta, sequential requests, max_tokens 16;
 // 2) aggregate completion tokens/s at 1, 8 and 32 concurrent streams, max_tokens 64;
 // 3) head-of-line blocking: short requests (max_tokens 8) while K long generations (ignore_eos, max_tokens 4000) run.
-// Usage: dotnet run -c Release --project bench/Aurous.Bench.Chat -- [ttfbRequests=200] [throughputSeconds=6]
+// Usage: dotnet run -c Release --project bench/Aurous.Bench.Chat -- [ttfbRequests=200] [throughputSeconds=6] [throughputRounds=1] [hol|no-hol]
+// More than one throughput round alternates the three targets round by round, so that drifts of a shared machine
+// touch them alike; each cell then reports the median round.
 var ttfbRequests = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 200;
 var throughputSeconds = args.Length > 1 ? double.Parse(args[1], CultureInfo.InvariantCulture) : 6;
+var throughputRounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1;
+var withHol = args.Length <= 3 || args[3] != "no-hol";
 const string Model = "aurous-grow-2.0-pro";
 const string Prompt = "Write a short story about a fox who learns to sail.";
 
@@ -87,15 +91,21 @@ foreach (var group in apiRuns.Where(r => r.Ok).SelectMany(r => r.Stages).GroupBy
 
 // ---- 2. Aggregate completion tokens/s.
 Line();
-Line($"### 2. Aggregate completion tokens/s, closed loop, max_tokens 64, {throughputSeconds:0} s per cell");
+Line($"### 2. Aggregate completion tokens/s, closed loop, max_tokens 64, {throughputSeconds:0} s per cell{(throughputRounds > 1 ? $", median of {throughputRounds} alternating rounds" : "")}");
 Line();
 Line("| streams | worker, ignore_eos | worker, eos allowed | api (SSE, eos allowed) | api / worker (eos allowed) |");
 Line("|---|---|---|---|---|");
 foreach (var streams in new[] { 1, 8, 32 })
 {
-    var wi = await Throughput(streams, () => client.WorkerAsync(64, ignoreEos: true));
-    var we = await Throughput(streams, () => client.WorkerAsync(64, ignoreEos: false));
-    var ap = await Throughput(streams, () => client.ApiAsync(64));
+    var rounds = new List<(Throughput Wi, Throughput We, Throughput Ap)>();
+    for (var round = 0; round < throughputRounds; round++)
+    {
+        rounds.Add((await Throughput(streams, () => client.WorkerAsync(64, ignoreEos: true)),
+            await Throughput(streams, () => client.WorkerAsync(64, ignoreEos: false)),
+            await Throughput(streams, () => client.ApiAsync(64))));
+    }
+    Throughput Median(Func<(Throughput Wi, Throughput We, Throughput Ap), Throughput> pick) => rounds.Select(pick).OrderBy(r => r.TokensPerSecond).ElementAt(rounds.Count / 2);
+    var (wi, we, ap) = (Median(r => r.Wi), Median(r => r.We), Median(r => r.Ap));
     Line($"| {streams} | {wi.TokensPerSecond:N0} tok/s ({wi.MeanTokens:0.0} tok/req, {wi.Requests} req) | {we.TokensPerSecond:N0} tok/s ({we.MeanTokens:0.0} tok/req) | {ap.TokensPerSecond:N0} tok/s ({ap.MeanTokens:0.0} tok/req, {ap.Errors} errors) | {ap.TokensPerSecond / we.TokensPerSecond:0.00}x |");
 }
 
@@ -109,7 +119,7 @@ Line($"### 3. Head-of-line blocking: short requests (worker direct, max_tokens 8
 Line();
 Line("| shorts sent | K long | long tokens/s each | short requests | first delta p50 / p99 ms | full p50 ms | full p90 ms | full p99 ms | p50 vs idle | share > 2x idle p50 |");
 Line("|---|---|---|---|---|---|---|---|---|---|");
-foreach (var interval in new[] { 0, 100 })
+foreach (var interval in withHol ? new[] { 0, 100 } : [])
 {
     var mode = interval == 0 ? "serial" : $"{1000 / interval}/s";
     var baseline = await Shorts(() => false, TimeSpan.FromSeconds(5), interval);
