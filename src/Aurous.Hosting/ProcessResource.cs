@@ -27,7 +27,8 @@ public abstract class ProcessResource(string name, int defaultPort) : Resource(n
     /// <summary>Runs once after the first successful health probe (e.g. create the database).</summary>
     protected virtual Task OnHealthyAsync(RunContext context, CancellationToken cancellationToken) => Task.CompletedTask;
 
-    internal int? ProcessId => _process?.Id;
+    /// <summary>The id of the process while it runs (null before it starts); tests use it to make a service fail.</summary>
+    public int? ProcessId => _process?.Id;
 
     internal override async Task StartAsync(RunContext context, CancellationToken cancellationToken)
     {

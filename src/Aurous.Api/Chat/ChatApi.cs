@@ -75,8 +75,10 @@ public static class ChatApi
         var completion = new Completion(Ulid.NewId("cmp"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), request.RequestedModel, request.PromptTokenIds.Length, request.VisualTokens);
         if (request.Stream)
         {
-            await StreamAsync(context, generation, completion, metered, tokenizers.For(request.Model)!);
-            await StoreAsync(db, rc, completion, manifest.Id, context);
+            if (await StreamAsync(context, generation, completion, metered, tokenizers.For(request.Model)!))
+            {
+                await StoreAsync(db, rc, completion, manifest.Id, context);
+            }
             return Results.Empty;
         }
 
@@ -84,6 +86,7 @@ public static class ChatApi
         {
             if (!completion.Apply(e))
             {
+                LogWorkerFailure(context, e);
                 return await metered.FailAsync(new ApiError(503, "api_error", "model_unavailable", "The model failed while generating. Retry shortly."));
             }
         }
@@ -93,7 +96,12 @@ public static class ChatApi
         return result;
     }
 
-    private static async Task StreamAsync(HttpContext context, WorkerChatStream generation, Completion completion, MeteredRequest metered, Tokenizers.BpeTokenizer tokenizer)
+    private static void LogWorkerFailure(HttpContext context, WorkerChatEvent e) =>
+        context.RequestServices.GetRequiredService<ILogger<Completion>>().LogError(
+            "The worker failed while generating {RequestId}: {Code} {Message}", RequestContext.Of(context).RequestId, e.Code, e.Message);
+
+    /// <summary>Streams the generation as SSE; false when the worker failed (the stream then ends with an error event and nothing is charged).</summary>
+    private static async Task<bool> StreamAsync(HttpContext context, WorkerChatStream generation, Completion completion, MeteredRequest metered, Tokenizers.BpeTokenizer tokenizer)
     {
         var response = context.Response;
         response.ContentType = "text/event-stream";
@@ -111,12 +119,13 @@ public static class ChatApi
                 if (!completion.Apply(e))
                 {
                     // The worker failed mid-stream: say so in the stream, release the hold (nothing usable was delivered).
+                    LogWorkerFailure(context, e);
                     await WriteEventAsync(response, JsonSerializer.Serialize(new
                     {
                         error = new { type = "api_error", code = "model_unavailable", message = "The model failed while generating.", request_id = RequestContext.Of(context).RequestId },
                     }), context.RequestAborted);
                     await metered.DisposeAsync();
-                    return;
+                    return false;
                 }
                 if (e.Type == "delta" && !string.IsNullOrEmpty(e.Text))
                 {
@@ -149,6 +158,7 @@ public static class ChatApi
             var charge = await metered.CaptureStreamAsync(usage);
             completion.RenderJson(UsageBlock.For(completion.Model, usage, charge, withCompletion: true, completion.ReasoningTokens));
         }
+        return true;
     }
 
     private static async Task WriteEventAsync(HttpResponse response, string json, CancellationToken ct)

@@ -141,18 +141,62 @@ public sealed record WorkerChatEvent(
 /// <summary>The worker's NDJSON generation stream; disposing it closes the connection, which stops the generation.</summary>
 public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response) : IAsyncDisposable
 {
+    /// <summary>
+    /// The worker's events. A worker that dies or breaks the stream (connection lost, an unreadable line, the end without
+    /// a <c>done</c>) ends it with an <c>error</c> event, as a worker that fails cleanly does; only the caller's
+    /// cancellation surfaces as an exception.
+    /// </summary>
     public async IAsyncEnumerable<WorkerChatEvent> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
-        await using var body = await response.Content.ReadAsStreamAsync(ct);
-        using var reader = new StreamReader(body);
-        while (await reader.ReadLineAsync(ct) is { } line)
+        Stream? body = null;
+        StreamReader? reader = null;
+        try
         {
-            if (line.Length == 0)
+            string? failure = null;
+            var ended = false;
+            while (!ended)
             {
-                continue;
+                WorkerChatEvent? next = null;
+                try
+                {
+                    reader ??= new StreamReader(body = await response.Content.ReadAsStreamAsync(ct));
+                    var line = await reader.ReadLineAsync(ct);
+                    if (line is null)
+                    {
+                        failure = "the worker's stream ended without a result";
+                        break;
+                    }
+                    if (line.Length == 0)
+                    {
+                        continue;
+                    }
+                    next = JsonSerializer.Deserialize<WorkerChatEvent>(line, InferenceWorkerClient.Json);
+                    if (next is null)
+                    {
+                        failure = "the worker sent an empty event";
+                        break;
+                    }
+                }
+                catch (Exception ex) when (!ct.IsCancellationRequested && ex is IOException or HttpRequestException or JsonException or OperationCanceledException)
+                {
+                    failure = $"the worker's stream broke: {ex.Message}";
+                    break;
+                }
+                ended = next.Type is "done" or "error";
+                yield return next;
             }
-            yield return JsonSerializer.Deserialize<WorkerChatEvent>(line, InferenceWorkerClient.Json)
-                ?? throw new InvalidDataException("The worker sent an empty event.");
+            if (failure is not null)
+            {
+                yield return new WorkerChatEvent("error", Code: "worker_failed", Message: failure);
+            }
+        }
+        finally
+        {
+            reader?.Dispose();
+            if (body is not null)
+            {
+                await body.DisposeAsync();
+            }
         }
     }
 
