@@ -35,12 +35,15 @@ public static class ChatApi
     private static async Task<IResult> Create(
         HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers, MeteringPipeline metering, InferenceWorkerClient worker, NpgsqlDataSource db)
     {
+        var rc = RequestContext.Of(context);
+        var parsing = System.Diagnostics.Stopwatch.GetTimestamp();
         var (body, bodyError) = await JsonBody.ReadAsync(context);
         if (bodyError is not null)
         {
             return bodyError.ToResult(context);
         }
         var (request, error) = ChatRequest.Parse(body, catalog, tokenizers);
+        rc.Time("parse", parsing);
         if (error is not null)
         {
             return error.ToResult(context);
@@ -49,7 +52,6 @@ public static class ChatApi
         var manifest = request!.Model.Manifest;
         // max_tokens bounds reasoning + visible answer together (as OpenAI's max_completion_tokens), so it covers both.
         var estimate = new TokenUsage(request.PromptTokenIds.Length - request.VisualTokens, request.VisualTokens, TextOutput: request.MaxTokens);
-        var rc = RequestContext.Of(context);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var workerRequest = new WorkerChatRequest(
             manifest.Id, request.PromptTokenIds, request.MaxTokens, request.Temperature, request.TopP, request.Seed, request.Stop,
@@ -60,6 +62,8 @@ public static class ChatApi
                 request.Stream ? null : body, request.User),
             ct => worker.StartChatAsync(workerRequest, ct),
             static s => s.Stream?.DisposeAsync() ?? ValueTask.CompletedTask);
+        // Admission and the worker's response headers, overlapped (the stages inside it are timed on their own).
+        rc.Time("admit+worker", started);
         if (ended is not null)
         {
             return ended;
