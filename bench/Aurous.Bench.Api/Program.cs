@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
-using Aurous.Hosting.Testing;
+using Aurous.Testing;
 
 // POST /v1/embeddings (text) through the API versus the same embedding asked of the worker directly, in one run:
 // 1) open loop at a fixed rate (latency measured from each request's scheduled start, so queueing counts),
@@ -24,12 +24,12 @@ for (var i = 0; i < 33; i++)
 }
 
 var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512, PooledConnectionLifetime = Timeout.InfiniteTimeSpan });
-var api = new Target("api   ", new Uri(system.App.GetEndpoint("api"), "/v1/embeddings"),
+var api = new Target("api   ", new Uri(system.Endpoint("api"), "/v1/embeddings"),
     """{"model":"aurous-embed-vision-1.0","input":"Hello world"}""", [keys[0]]);
-var apiTeams = new Target("api x32", new Uri(system.App.GetEndpoint("api"), "/v1/embeddings"),
+var apiTeams = new Target("api x32", new Uri(system.Endpoint("api"), "/v1/embeddings"),
     """{"model":"aurous-embed-vision-1.0","input":"Hello world"}""", keys.Skip(1).ToArray());
 // GPT-2 ids of "Hello world", which is what the API sends the worker for that input.
-var worker = new Target("worker", new Uri(system.App.GetEndpoint("inference-worker"), "/internal/embeddings"),
+var worker = new Target("worker", new Uri(system.Endpoint("inference-worker"), "/internal/embeddings"),
     """{"model":"aurous-embed-vision-1.0","parts":[{"type":"text","token_ids":[15496,995]}]}""", []);
 
 Target[] targets = [worker, api, apiTeams];

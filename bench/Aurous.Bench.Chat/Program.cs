@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Aurous.Hosting.Testing;
+using Aurous.Testing;
 using Aurous.Tokenizers;
 
 // Streamed chat (aurous-grow-2.0-pro) through the API (SSE, authenticated and metered) versus the worker's internal
@@ -34,8 +34,8 @@ var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512
 {
     Timeout = TimeSpan.FromMinutes(5),
 };
-var client = new Client(http, new Uri(system.App.GetEndpoint("api"), "/v1/chat/completions"),
-    new Uri(system.App.GetEndpoint("inference-worker"), "/internal/chat/completions"), apiKey, promptIds);
+var client = new Client(http, new Uri(system.Endpoint("api"), "/v1/chat/completions"),
+    new Uri(system.Endpoint("inference-worker"), "/internal/chat/completions"), apiKey, promptIds);
 
 // Warm-up: JIT, connection pools, ONNX Runtime arenas, the API's caches.
 for (var i = 0; i < 20; i++)

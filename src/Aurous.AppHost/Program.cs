@@ -1,83 +1,51 @@
-using System.Runtime.InteropServices;
+using Microsoft.Extensions.Configuration;
 using Aurous.AppHost;
-using Aurous.Hosting;
 
-// Aurous AppHost: starts postgres, redis, blobs, the schema, then the inference worker, the API and the dashboard,
-// each once what it needs is healthy; Ctrl+C or SIGTERM stops every child. `--fresh` wipes local state first.
-// `--home DIR` keeps state elsewhere than .aurous/ and `--dynamic-ports` picks free ports (several copies side by side).
-var repoRoot = AurousAppSettings.FindRepoRoot(AppContext.BaseDirectory);
-var home = args.SkipWhile(a => a != "--home").Skip(1).FirstOrDefault() ?? Path.Combine(repoRoot, ".aurous");
-var settings = new AurousAppSettings(repoRoot, Path.GetFullPath(home));
-var fresh = args.Contains("--fresh");
-if (fresh)
+// The wiring diagram of Aurous. Locally, postgres, redis and blobs (Azurite) run as executables from eng/, the schema
+// and a development team are applied once, then the inference worker, the API and the dashboard start, each once what
+// it needs is healthy. Published (`--publisher manifest`), the three stores are connection strings given at deploy time.
+var launch = LaunchOptions.Parse(args);
+var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
 {
-    Console.WriteLine($"[apphost] --fresh: deleting the local state in {settings.HomeDirectory}");
-    File.Delete(settings.DevEnvPath);
-}
-
-var shared = new Dictionary<string, string>();
-foreach (var name in new[] { "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_HEADERS" })
-{
-    if (Environment.GetEnvironmentVariable(name) is { Length: > 0 } value)
-    {
-        shared[name] = value;
-    }
-}
-
-var builder = new DistributedApplicationBuilder(new DistributedApplicationOptions
-{
-    RepoRoot = repoRoot,
-    StateDirectory = settings.StateDirectory,
-    SharedEnvironment = shared,
-    DynamicPorts = args.Contains("--dynamic-ports"),
+    Args = launch.Args,
+    DisableDashboard = launch.NoDashboard,
 });
-AurousApp.Define(builder, settings);
-await using var app = builder.Build(resetState: fresh);
+var local = LocalState.Open(builder, launch.Fresh);
 
-using var shutdown = new CancellationTokenSource();
-void OnSignal(PosixSignalContext context)
-{
-    context.Cancel = true;
-    Console.WriteLine($"[apphost] {context.Signal}: stopping every resource");
-    shutdown.Cancel();
-}
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+var postgres = builder.AddLocalPostgres("postgres", local, port: 5433);
+var redis = builder.AddLocalRedis("redis", local, port: 6380);
+var blobs = builder.AddLocalAzurite("blobs", local, port: 10000);
+var internalApiKey = builder.AddParameter("internal-api-key", () => local.Secret("internal-api-key"), secret: true);
 
-try
-{
-    await app.StartAsync(cancellationToken: shutdown.Token);
-}
-catch (MissingDependencyException ex)
-{
-    Console.Error.WriteLine($"[apphost] {ex.Message}");
-    return 2;
-}
-catch (ResourceFailedException ex)
-{
-    Console.Error.WriteLine($"[apphost] {ex.Message}");
-    return 1;
-}
-catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
-{
-    return 0;
-}
+var migrations = builder.AddProject<Projects.Aurous_MigrationService>("migrations")
+    .WithStore(postgres)
+    .WithDevelopmentSeed(local);
 
-Console.WriteLine($"""
+var worker = builder.AddProject<Projects.Aurous_InferenceWorker>("inference-worker")
+    .WithDirectEndpoint(local)
+    .WithLocalModels(local)
+    .WithEnvironment("Models__Generate", "true")
+    .WithEnvironment("InternalApi__Key", internalApiKey)
+    .WithHttpHealthCheck("/health");
 
-    Aurous is running.
-      API:        {app.GetEndpoint("api")}v1   (OpenAPI: {app.GetEndpoint("api")}openapi/v1.json)
-      Dashboard:  {app.GetEndpoint("dashboard")}
-      Worker:     {app.GetEndpoint("inference-worker")}v1/info
-      Dev key:    {settings.DevEnvPath}   (source it, then: curl -H "X-Api-Key: $AUROUS_API_KEY" $AUROUS_BASE_URL/balance)
-    Press Ctrl+C to stop.
+// Extra instances (api-2, ...) share Postgres and Redis, as replicas behind a load balancer do.
+var apis = Enumerable.Range(1, builder.Configuration.GetValue("Aurous:ApiReplicas", 1)).Select(i =>
+    builder.AddProject<Projects.Aurous_Api>(i == 1 ? "api" : $"api-{i}")
+        .WithEndpoint("http", e => e.Port += i - 1)
+        .WithStore(postgres).WithStore(redis).WithStore(blobs)
+        .WithReference(worker).WaitFor(worker)
+        .WithEnvironment("InternalApi__Key", internalApiKey)
+        .WithLocalModels(local)
+        .WaitForCompletion(migrations)
+        .WithHttpHealthCheck("/health")
+        .WithExternalHttpEndpoints()).ToArray();
 
-    """);
+var dashboard = builder.AddProject<Projects.Aurous_Dashboard>("dashboard")
+    .WithStore(postgres)
+    .WithReference(apis[0]).WaitFor(apis[0])
+    .WithHttpHealthCheck("/health")
+    .WithExternalHttpEndpoints();
 
-await app.WaitForShutdownAsync(shutdown.Token);
-var failures = app.Context.Failures.ToArray();
-foreach (var failure in failures)
-{
-    Console.Error.WriteLine($"[apphost] {failure}");
-}
-return failures.Length == 0 ? 0 : 1;
+builder.WriteDevelopmentEnvironment(local, api: apis[0], dashboard);
+
+builder.Build().Run();

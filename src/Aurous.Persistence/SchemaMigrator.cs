@@ -22,8 +22,14 @@ public static class SchemaMigrator
     /// <summary>Applies pending migrations; returns the versions applied by this call.</summary>
     public static async Task<IReadOnlyList<string>> MigrateAsync(string connectionString, CancellationToken cancellationToken = default)
     {
-        await using var conn = new NpgsqlConnection(connectionString);
-        await conn.OpenAsync(cancellationToken);
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        return await MigrateAsync(db, cancellationToken);
+    }
+
+    /// <summary>Applies pending migrations over a connection from <paramref name="db"/>; returns the versions applied by this call.</summary>
+    public static async Task<IReadOnlyList<string>> MigrateAsync(NpgsqlDataSource db, CancellationToken cancellationToken = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(cancellationToken);
         await Exec(conn, null, $"SELECT pg_advisory_lock({LockKey})", cancellationToken);
         try
         {

@@ -4,7 +4,10 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Aurous.ServiceDefaults;
 
-/// <summary>Writes a health report as JSON so an operator (and the AppHost) sees which dependency is unhealthy and why.</summary>
+/// <summary>
+/// Writes a health report as JSON so an operator (and the AppHost) sees which dependency is unhealthy. Exception text
+/// stays in the logs: the endpoint is reachable without credentials and must not leak internals.
+/// </summary>
 internal static class HealthReportWriter
 {
     public static Task WriteAsync(HttpContext context, HealthReport report)
@@ -19,7 +22,7 @@ internal static class HealthReportWriter
                 e => new
                 {
                     status = e.Value.Status.ToString().ToLowerInvariant(),
-                    description = e.Value.Description ?? e.Value.Exception?.Message,
+                    description = e.Value.Description ?? (e.Value.Exception is null ? null : "check failed (see the service log)"),
                     data = e.Value.Data.Count == 0 ? null : e.Value.Data,
                 }),
         };

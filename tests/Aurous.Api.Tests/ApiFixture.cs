@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
-using Aurous.Hosting.Testing;
+using Aurous.Testing;
 
 namespace Aurous.Api.Tests;
 

@@ -220,7 +220,7 @@ public sealed class ApiKeyCacheTests(ApiFixture fixture)
         await fixture.System.SetLimitsAsync(teamId, rpm: 100_000, tpm: null);
         var clients = ApiFixture.Instances.Select(i =>
         {
-            var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 32 }) { BaseAddress = fixture.System.App.GetEndpoint(i) };
+            var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 32 }) { BaseAddress = fixture.System.Endpoint(i) };
             client.DefaultRequestHeaders.Add("X-Api-Key", key);
             return client;
         }).ToArray();

@@ -173,7 +173,7 @@ public sealed class ChatTests(ApiFixture fixture)
         // The worker starts while credits and the TPM bucket are asked; a refusal must stop it and deliver nothing.
         var (teamId, key) = await fixture.System.CreateTeamAsync(credits: 0m);
         await fixture.System.SetLimitsAsync(teamId, rpm: 100_000, tpm: 10_000_000);
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = fixture.System.App.GetEndpoint("api"), Timeout = TimeSpan.FromMinutes(2) };
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = fixture.System.Endpoint("api"), Timeout = TimeSpan.FromMinutes(2) };
         http.DefaultRequestHeaders.Add("X-Api-Key", key);
         // The schema forces thousands of tokens (1024 integers at least), so a generation that leaked would hold its slot.
         const string Long = """{"type":"json_schema","json_schema":{"name":"numbers","schema":{"type":"object","properties":{"n":{"type":"array","items":{"type":"integer"},"minItems":1024}},"required":["n"],"additionalProperties":false}}}""";
@@ -223,7 +223,7 @@ public sealed class ChatTests(ApiFixture fixture)
         // The worker is free: 32 streams at once all finish promptly.
         var (busyTeam, busyKey) = await fixture.System.CreateTeamAsync(credits: 10m);
         await fixture.System.SetLimitsAsync(busyTeam, rpm: 100_000, tpm: 10_000_000);
-        using var busy = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = fixture.System.App.GetEndpoint("api"), Timeout = TimeSpan.FromMinutes(2) };
+        using var busy = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = fixture.System.Endpoint("api"), Timeout = TimeSpan.FromMinutes(2) };
         busy.DefaultRequestHeaders.Add("X-Api-Key", busyKey);
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var done = await Task.WhenAll(Enumerable.Range(0, 32).Select(async i =>

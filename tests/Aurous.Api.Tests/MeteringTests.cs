@@ -25,7 +25,7 @@ public sealed class MeteringTests(ApiFixture fixture)
     {
         var (teamId, key) = await fixture.System.CreateTeamAsync(credits: 5 * CostOfHelloWorld);
         await fixture.System.SetLimitsAsync(teamId, rpm: 100_000, tpm: 10_000_000);
-        var clients = ApiFixture.Instances.Select(i => Client(fixture.System.App.GetEndpoint(i), key)).ToArray();
+        var clients = ApiFixture.Instances.Select(i => Client(fixture.System.Endpoint(i), key)).ToArray();
 
         var statuses = await Task.WhenAll(Enumerable.Range(0, 1000).Select(async i =>
         {
@@ -49,7 +49,7 @@ public sealed class MeteringTests(ApiFixture fixture)
     public async Task A_replay_returns_the_same_bytes_and_charges_once()
     {
         var (teamId, key) = await fixture.System.CreateTeamAsync();
-        using var client = Client(fixture.System.App.GetEndpoint("api"), key);
+        using var client = Client(fixture.System.Endpoint("api"), key);
 
         async Task<HttpResponseMessage> Send(string idempotencyKey, string text = "Hello world", string path = "/v1/embeddings")
         {
@@ -72,7 +72,7 @@ public sealed class MeteringTests(ApiFixture fixture)
         using var conflict = await Send("key-1", "Something else");
         await conflict.ShouldBeErrorAsync(409, "idempotency_error", "idempotency_key_in_use");
         var (_, otherKey) = await fixture.System.CreateTeamAsync();
-        using var other = Client(fixture.System.App.GetEndpoint("api"), otherKey);
+        using var other = Client(fixture.System.Endpoint("api"), otherKey);
         using var otherRequest = new HttpRequestMessage(HttpMethod.Post, "/v1/embeddings") { Content = Body() };
         otherRequest.Headers.Add("Idempotency-Key", "key-1");
         using var otherResponse = await other.SendAsync(otherRequest);
@@ -86,7 +86,7 @@ public sealed class MeteringTests(ApiFixture fixture)
     public async Task A_hundred_parallel_requests_with_one_key_execute_once_and_charge_once()
     {
         var (teamId, key) = await fixture.System.CreateTeamAsync();
-        var clients = ApiFixture.Instances.Select(i => Client(fixture.System.App.GetEndpoint(i), key)).ToArray();
+        var clients = ApiFixture.Instances.Select(i => Client(fixture.System.Endpoint(i), key)).ToArray();
 
         var results = await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
         {
@@ -112,7 +112,7 @@ public sealed class MeteringTests(ApiFixture fixture)
     public async Task Failed_responses_are_not_stored_so_the_key_can_be_retried()
     {
         var (teamId, key) = await fixture.System.CreateTeamAsync(credits: 0m);
-        using var client = Client(fixture.System.App.GetEndpoint("api"), key);
+        using var client = Client(fixture.System.Endpoint("api"), key);
         async Task<HttpResponseMessage> Send()
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/embeddings") { Content = Body() };
@@ -134,7 +134,7 @@ public sealed class MeteringTests(ApiFixture fixture)
     public async Task Idempotency_keys_longer_than_255_characters_are_rejected()
     {
         var (_, key) = await fixture.System.CreateTeamAsync();
-        using var client = Client(fixture.System.App.GetEndpoint("api"), key);
+        using var client = Client(fixture.System.Endpoint("api"), key);
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/embeddings") { Content = Body() };
         request.Headers.Add("Idempotency-Key", new string('k', 256));
         await (await client.SendAsync(request)).ShouldBeErrorAsync(400, "invalid_request", "invalid_idempotency_key");
@@ -145,7 +145,7 @@ public sealed class MeteringTests(ApiFixture fixture)
     {
         var (teamId, key) = await fixture.System.CreateTeamAsync();
         await fixture.System.SetLimitsAsync(teamId, rpm: 30, tpm: null);
-        var clients = ApiFixture.Instances.Select(i => Client(fixture.System.App.GetEndpoint(i), key)).ToArray();
+        var clients = ApiFixture.Instances.Select(i => Client(fixture.System.Endpoint(i), key)).ToArray();
 
         var started = DateTime.UtcNow;
         var responses = await Task.WhenAll(Enumerable.Range(0, 120).Select(i => clients[i % clients.Length].GetAsync("/v1/balance")));
@@ -172,7 +172,7 @@ public sealed class MeteringTests(ApiFixture fixture)
         var (teamId, key) = await fixture.System.CreateTeamAsync();
         // Small limits refill slowly (RPM one every 2 s, TPM one a second), so the two requests' costs show.
         await fixture.System.SetLimitsAsync(teamId, rpm: 30, tpm: 60);
-        using var client = Client(fixture.System.App.GetEndpoint("api"), key);
+        using var client = Client(fixture.System.Endpoint("api"), key);
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var first = await client.PostAsync("/v1/embeddings", Body());
@@ -193,7 +193,7 @@ public sealed class MeteringTests(ApiFixture fixture)
     {
         var (teamId, key) = await fixture.System.CreateTeamAsync();
         await fixture.System.SetLimitsAsync(teamId, rpm: null, tpm: 5);
-        using var client = Client(fixture.System.App.GetEndpoint("api"), key);
+        using var client = Client(fixture.System.Endpoint("api"), key);
 
         // Two tokens each: two fit in a bucket of five, the third does not.
         (await client.PostAsync("/v1/embeddings", Body())).StatusCode.ShouldBe(HttpStatusCode.OK);
@@ -211,7 +211,7 @@ public sealed class MeteringTests(ApiFixture fixture)
     public async Task Clients_that_hang_up_mid_request_leak_no_hold_and_pay_only_with_a_receipt()
     {
         var (teamId, key) = await fixture.System.CreateTeamAsync(credits: 10m);
-        using var client = Client(fixture.System.App.GetEndpoint("api"), key);
+        using var client = Client(fixture.System.Endpoint("api"), key);
         var image = System.Text.Json.JsonSerializer.Serialize(new
         {
             model = Model,

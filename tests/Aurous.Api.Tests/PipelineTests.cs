@@ -24,7 +24,7 @@ public sealed class PipelineTests(ApiFixture fixture) : IAsyncLifetime
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Configuration["ConnectionStrings:redis"] = fixture.System.App.GetConnectionString("redis");
+        builder.Configuration["ConnectionStrings:redis"] = fixture.System.ConnectionString("redis");
         builder.AddAurousPipeline();
         builder.Services.AddSingleton(fixture.System.Database);
         _app = builder.Build();

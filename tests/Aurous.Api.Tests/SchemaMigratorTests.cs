@@ -10,7 +10,7 @@ public sealed class SchemaMigratorTests(ApiFixture fixture)
     public async Task Concurrent_migrations_of_a_new_database_apply_each_version_exactly_once()
     {
         var database = "migrate_" + Guid.NewGuid().ToString("N")[..10];
-        var admin = new NpgsqlConnectionStringBuilder(fixture.System.App.GetConnectionString("postgres"));
+        var admin = new NpgsqlConnectionStringBuilder(fixture.System.ConnectionString("postgres"));
         await using (var create = fixture.System.Database.CreateCommand($"CREATE DATABASE {database}"))
         {
             await create.ExecuteNonQueryAsync();

@@ -2,13 +2,11 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using Aurous.AppHost;
-
 namespace Aurous.EndToEnd.Tests;
 
 /// <summary>
-/// The AppHost program itself, as an operator runs it: it comes up, writes dev.env, keeps its state across restarts,
-/// and on SIGTERM or Ctrl+C (SIGINT) stops every child it started.
+/// The AppHost program itself, as an operator runs it: it comes up with the Aspire dashboard, writes dev.env only once
+/// the API answers, keeps its state across restarts, and on SIGTERM or Ctrl+C (SIGINT) stops every child it started.
 /// </summary>
 public sealed partial class AppHostProcessTests : IDisposable
 {
@@ -20,7 +18,28 @@ public sealed partial class AppHostProcessTests : IDisposable
         File.SetUnixFileMode(_home, (UnixFileMode)0b111_101_101);
     }
 
-    public void Dispose() => Directory.Delete(_home, recursive: true);
+    private readonly List<Process> _started = [];
+
+    /// <summary>A failed assertion must not leave a whole system running: kill whatever is still up.</summary>
+    public void Dispose()
+    {
+        foreach (var process in _started.Where(p => !p.HasExited))
+        {
+            var orchestrated = ProcessTree.OrchestratedBy(process.Id);
+            process.Kill(entireProcessTree: true);
+            foreach (var pid in orchestrated.Where(ProcessTree.IsAlive))
+            {
+                try
+                {
+                    Process.GetProcessById(pid).Kill();
+                }
+                catch (ArgumentException)
+                {
+                }
+            }
+        }
+        Directory.Delete(_home, recursive: true);
+    }
 
     [Theory]
     [InlineData(15)] // SIGTERM
@@ -28,12 +47,26 @@ public sealed partial class AppHostProcessTests : IDisposable
     public async Task A_signal_stops_every_child_and_state_survives_a_restart(int signal)
     {
         var (first, firstLog) = await StartAppHostAsync();
-        var children = ProcessTree.Descendants(first.Id);
+        var children = ProcessTree.OrchestratedBy(first.Id);
         children.Count.ShouldBeGreaterThanOrEqualTo(6);
         var env = File.ReadAllText(Path.Combine(_home, "dev.env"));
         var key = env.Split('\n').Single(l => l.StartsWith("AUROUS_API_KEY=", StringComparison.Ordinal))["AUROUS_API_KEY=".Length..];
         var baseUrl = env.Split('\n').Single(l => l.StartsWith("AUROUS_BASE_URL=", StringComparison.Ordinal))["AUROUS_BASE_URL=".Length..];
         (await BalanceAsync(baseUrl, key)).ShouldBe(1000m);
+
+        // The banner names the Aspire dashboard with its login token, and that link signs a browser in.
+        string aspireLogin;
+        lock (firstLog)
+        {
+            aspireLogin = firstLog.Single(l => l.Contains("Aspire dashboard:", StringComparison.Ordinal)).Split("Aspire dashboard:")[1].Trim();
+        }
+        aspireLogin.ShouldMatch("^http://127.0.0.1:[0-9]+/login\\?t=[0-9a-f]+$");
+        using (var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = true, UseCookies = true }))
+        {
+            using var signedIn = await browser.GetAsync(aspireLogin);
+            signedIn.StatusCode.ShouldBe(System.Net.HttpStatusCode.OK);
+            signedIn.RequestMessage!.RequestUri!.AbsolutePath.ShouldNotStartWith("/login");
+        }
 
         await StopAsync(first, signal);
         first.ExitCode.ShouldBe(0, string.Join('\n', firstLog.TakeLast(30)));
@@ -52,7 +85,7 @@ public sealed partial class AppHostProcessTests : IDisposable
         }
         finally
         {
-            var secondChildren = ProcessTree.Descendants(second.Id);
+            var secondChildren = ProcessTree.OrchestratedBy(second.Id);
             await StopAsync(second, 15);
             await ProcessTree.WaitUntilGoneAsync(secondChildren, TimeSpan.FromSeconds(5));
             secondChildren.Where(ProcessTree.IsAlive).ShouldBeEmpty();
@@ -61,13 +94,18 @@ public sealed partial class AppHostProcessTests : IDisposable
 
     private async Task<(Process Process, List<string> Log)> StartAppHostAsync()
     {
-        var repo = AurousAppSettings.FindRepoRoot(AppContext.BaseDirectory);
-        var dll = Path.Combine(AppContext.BaseDirectory, "Aurous.AppHost.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = repo };
+        var dll = AppHostBinary.Path;
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { dll, "--home", _home, "--dynamic-ports" })
         {
             psi.ArgumentList.Add(a);
         }
+        // What the launch profile sets for `dotnet run`, on free ports so that copies can run side by side.
+        psi.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{FreePort()}";
+        psi.Environment["ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL"] = $"http://127.0.0.1:{FreePort()}";
+        psi.Environment["ASPIRE_RESOURCE_SERVICE_ENDPOINT_URL"] = $"http://127.0.0.1:{FreePort()}";
+        psi.Environment["ASPIRE_ALLOW_UNSECURED_TRANSPORT"] = "true";
+        psi.Environment["DOTNET_ENVIRONMENT"] = "Development";
         var log = new List<string>();
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var process = new Process { StartInfo = psi };
@@ -88,6 +126,7 @@ public sealed partial class AppHostProcessTests : IDisposable
         };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.Add(e.Data); } } };
         process.Start();
+        _started.Add(process);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var exited = process.WaitForExitAsync();
@@ -115,6 +154,13 @@ public sealed partial class AppHostProcessTests : IDisposable
         using var http = new HttpClient();
         http.DefaultRequestHeaders.Add("X-Api-Key", key);
         return (await http.GetFromJsonAsync<JsonElement>(baseUrl + "/balance")).GetProperty("credits").GetDecimal();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     [LibraryImport("libc")]

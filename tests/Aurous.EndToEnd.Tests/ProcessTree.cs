@@ -50,6 +50,36 @@ public static class ProcessTree
         return result;
     }
 
+    /// <summary>
+    /// Every process an Aspire AppHost runs: its own children and those of the orchestrator (DCP) it started, which
+    /// detaches from the AppHost and watches it through <c>--monitor PID</c>.
+    /// </summary>
+    public static IReadOnlyList<int> OrchestratedBy(int appHost)
+    {
+        var result = new List<int>(Descendants(appHost));
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+            try
+            {
+                var args = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
+                var monitor = Array.IndexOf(args, "--monitor");
+                if (args.Contains("start-apiserver") && monitor >= 0 && monitor + 1 < args.Length && args[monitor + 1] == appHost.ToString())
+                {
+                    result.Add(pid);
+                    result.AddRange(Descendants(pid));
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return result;
+    }
+
     public static async Task WaitUntilGoneAsync(IEnumerable<int> pids, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;

@@ -2,7 +2,7 @@ using System.ClientModel;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Aurous.Hosting.Testing;
+using Aurous.Testing;
 using OpenAI;
 
 namespace Aurous.EndToEnd.Tests;
@@ -17,7 +17,14 @@ public sealed class SystemFixture : IAsyncLifetime
     public async Task DisposeAsync() => await System.DisposeAsync();
 }
 
-public sealed class SystemTests(SystemFixture fixture) : IClassFixture<SystemFixture>
+[CollectionDefinition(Name)]
+public sealed class SystemCollection : ICollectionFixture<SystemFixture>
+{
+    public const string Name = "system";
+}
+
+[Collection(SystemCollection.Name)]
+public sealed class SystemTests(SystemFixture fixture)
 {
     private Dictionary<string, string> DevEnv() => File.ReadAllLines(fixture.System.Settings.DevEnvPath)
         .Where(l => l.Contains('='))
@@ -56,7 +63,7 @@ public sealed class SystemTests(SystemFixture fixture) : IClassFixture<SystemFix
         var env = DevEnv();
         env["AUROUS_API_KEY"].ShouldMatch("^al_live_[0-9a-f]{64}$");
         env["AUROUS_BASE_URL"].ShouldBe(fixture.System.ApiV1.ToString().TrimEnd('/'));
-        env["AUROUS_DASHBOARD_URL"].ShouldBe(fixture.System.App.GetEndpoint("dashboard").ToString().TrimEnd('/'));
+        env["AUROUS_DASHBOARD_URL"].ShouldBe(fixture.System.Endpoint("dashboard").ToString().TrimEnd('/'));
 
         using var http = new HttpClient();
         http.DefaultRequestHeaders.Add("X-Api-Key", env["AUROUS_API_KEY"]);
@@ -70,7 +77,7 @@ public sealed class SystemTests(SystemFixture fixture) : IClassFixture<SystemFix
     [Fact]
     public async Task The_worker_reports_onnx_runtime_its_provider_and_loaded_models()
     {
-        using var http = new HttpClient { BaseAddress = fixture.System.App.GetEndpoint("inference-worker") };
+        using var http = new HttpClient { BaseAddress = fixture.System.Endpoint("inference-worker") };
         var info = await http.GetFromJsonAsync<JsonElement>("/v1/info");
         info.GetProperty("onnxruntime_version").GetString().ShouldBe("1.29.0");
         info.GetProperty("execution_provider").GetString().ShouldBe("CPUExecutionProvider");
@@ -82,7 +89,7 @@ public sealed class SystemTests(SystemFixture fixture) : IClassFixture<SystemFix
     [Fact]
     public async Task The_dashboard_serves_its_shell()
     {
-        using var http = new HttpClient { BaseAddress = fixture.System.App.GetEndpoint("dashboard") };
+        using var http = new HttpClient { BaseAddress = fixture.System.Endpoint("dashboard") };
         using var response = await http.GetAsync("/");
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
         var html = await response.Content.ReadAsStringAsync();
@@ -94,7 +101,7 @@ public sealed class SystemTests(SystemFixture fixture) : IClassFixture<SystemFix
     [Fact]
     public async Task Stopping_the_application_leaves_no_process_behind()
     {
-        var pids = fixture.System.App.ProcessIds;
+        var pids = await fixture.System.ProcessIdsAsync();
         pids.Count.ShouldBe(6); // postgres, redis, blobs, inference-worker, api, dashboard
         pids.ShouldAllBe(pid => ProcessTree.IsAlive(pid));
         var descendants = pids.SelectMany(ProcessTree.Descendants).ToArray();
@@ -102,7 +109,8 @@ public sealed class SystemTests(SystemFixture fixture) : IClassFixture<SystemFix
 
         // A second, private copy so the shared fixture stays up for the other tests.
         await using var copy = await AurousTestApp.StartAsync(only: ["postgres", "redis"]);
-        var copyPids = copy.App.ProcessIds.SelectMany(p => ProcessTree.Descendants(p).Prepend(p)).ToArray();
+        var copyPids = (await copy.ProcessIdsAsync()).SelectMany(p => ProcessTree.Descendants(p).Prepend(p)).ToArray();
+        copyPids.Length.ShouldBeGreaterThanOrEqualTo(2);
         await copy.App.StopAsync();
         await ProcessTree.WaitUntilGoneAsync(copyPids, TimeSpan.FromSeconds(10));
         copyPids.ShouldAllBe(pid => !ProcessTree.IsAlive(pid));

@@ -3,8 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Aurous.Hosting;
-using Aurous.Hosting.Testing;
+using Aurous.Testing;
 
 namespace Aurous.EndToEnd.Tests;
 
@@ -38,7 +37,7 @@ public sealed class WorkerFailureTests
                 chunks++;
             }
         }
-        var worker = system.App.Resource<ProjectResource>("inference-worker").ProcessId.ShouldNotBeNull();
+        var worker = await system.ProcessIdAsync("inference-worker");
         Process.GetProcessById(worker).Kill(entireProcessTree: true);
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));

@@ -4,7 +4,6 @@ using Aurous.Api.Inference;
 using Aurous.Api.Metering;
 using Aurous.Api.Pipeline;
 using Aurous.Models;
-using Aurous.Persistence;
 
 namespace Aurous.Api.Extensions;
 
@@ -20,7 +19,8 @@ public static class ApiServiceExtensions
         builder.AddAurousPipeline();
         services.AddOpenApi();
 
-        services.AddAurousDatabase(config);
+        builder.AddNpgsqlDataSource("postgres");
+        builder.AddAzureBlobServiceClient("blobs");
         services.AddSingleton<TeamStore>();
         services.AddSingleton<Ledger>();
         services.AddSingleton<CreditHolds>();
@@ -33,14 +33,15 @@ public static class ApiServiceExtensions
         var models = ModelCatalog.LocateModelsDirectory(config["Models:Path"], AppContext.BaseDirectory);
         services.AddSingleton(ModelCatalog.Load(models));
 
-        var worker = config[$"services:{InferenceWorkerClient}:http:0"]
-            ?? throw new InvalidOperationException($"services:{InferenceWorkerClient}:http:0 is not set (env services__{InferenceWorkerClient}__http__0).");
-        services.AddHttpClient(InferenceWorkerClient, c => c.BaseAddress = new Uri(worker));
+        // Resolved by service discovery (services__inference-worker__http__0). The worker client bounds its own calls
+        // (InferenceWorkerClient): a generic retry or circuit breaker would only delay the clear 503 a client needs.
+#pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked for evaluation; it is the documented way to opt one client out
+        services.AddHttpClient(InferenceWorkerClient, c => c.BaseAddress = new Uri($"http://{InferenceWorkerClient}"))
+            .RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
 
-        services.AddHealthChecks()
-            .AddCheck<PostgresHealthCheck>("postgres")
-            .AddCheck<RedisHealthCheck>("redis")
-            .AddCheck<InferenceWorkerHealthCheck>(InferenceWorkerClient);
+        // Postgres, Redis and blob storage report through their client integrations' own checks.
+        services.AddHealthChecks().AddCheck<InferenceWorkerHealthCheck>(InferenceWorkerClient);
         return builder;
     }
 }

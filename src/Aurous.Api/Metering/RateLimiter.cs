@@ -17,7 +17,7 @@ public sealed class RateLimitOptions
 /// across any number of API instances sharing it. A bucket holds <c>limit</c> units and refills at limit per minute.
 /// Several buckets judged in one call are all-or-nothing: a denied request consumes from none of them.
 /// </summary>
-public sealed class RateLimiter(Lazy<ConnectionMultiplexer> redis)
+public sealed class RateLimiter(IConnectionMultiplexer redis)
 {
     // KEYS: buckets. ARGV: capacity_1, cost_1, ..., capacity_n, cost_n, force ('1': apply even when it overdraws, for
     // settling units already used). Returns per bucket: allowed, remaining, ms until full, ms until the cost fits (-1: never).
@@ -90,7 +90,7 @@ public sealed class RateLimiter(Lazy<ConnectionMultiplexer> redis)
     private async Task<BucketState[]> RunAsync(RedisKey[] keys, long[] args, bool force)
     {
         var values = args.Select(a => (RedisValue)a).Append(force ? 1 : 0).ToArray();
-        var raw = (RedisResult[])(await redis.Value.GetDatabase().ScriptEvaluateAsync(Script, keys, values))!;
+        var raw = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(Script, keys, values))!;
         var states = new BucketState[keys.Length];
         for (var i = 0; i < keys.Length; i++)
         {

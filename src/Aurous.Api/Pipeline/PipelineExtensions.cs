@@ -28,11 +28,14 @@ public static class PipelineExtensions
         builder.Services.AddSingleton(sp => new ApiKeyCache(sp.GetRequiredService<ApiKeyStore>().FindByHashAsync,
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiKeyCacheOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddHostedService<ApiKeyCacheListener>();
-        var redis = builder.Configuration.GetConnectionString("redis")
-            ?? throw new InvalidOperationException("ConnectionStrings:redis is not set (env ConnectionStrings__redis).");
-        var redisOptions = StackExchange.Redis.ConfigurationOptions.Parse(redis);
-        redisOptions.AbortOnConnectFail = false; // keep retrying in the background rather than caching a failed start
-        builder.Services.AddSingleton(new Lazy<StackExchange.Redis.ConnectionMultiplexer>(() => StackExchange.Redis.ConnectionMultiplexer.Connect(redisOptions)));
+        builder.AddRedisClient("redis", configureOptions: redis =>
+        {
+            redis.AbortOnConnectFail = false; // keep retrying in the background rather than caching a failed start
+            // Every Redis call is bounded: a stalled Redis must turn into a clear error, not a hung request.
+            redis.ConnectTimeout = 2000;
+            redis.SyncTimeout = 1000;
+            redis.AsyncTimeout = 1000;
+        });
         builder.Services.AddSingleton<Metering.RateLimiter>();
         builder.Services.AddOptions<Metering.RateLimitOptions>().Bind(builder.Configuration.GetSection("RateLimits"))
             .Validate(o => o.DefaultRequestsPerMinute > 0 && o.DefaultTokensPerMinute > 0, "RateLimits defaults must be positive.")

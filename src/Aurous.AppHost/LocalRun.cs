@@ -1,0 +1,146 @@
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Aurous.AppHost;
+
+/// <summary>What only a local run does: seed a development team, point services at the repository's models, and
+/// write <c>.aurous/dev.env</c> once everything is healthy.</summary>
+internal static class LocalRun
+{
+    /// <summary>The schema step also seeds a development team and leaves its key in the state folder.</summary>
+    public static IResourceBuilder<ProjectResource> WithDevelopmentSeed(this IResourceBuilder<ProjectResource> migrations, LocalState local) =>
+        local.IsRunMode ? migrations.WithEnvironment("DevSeed__KeyFile", local.DevKeyPath) : migrations;
+
+    public static IResourceBuilder<ProjectResource> WithLocalModels(this IResourceBuilder<ProjectResource> project, LocalState local) =>
+        local.IsRunMode ? project.WithEnvironment("Models__Path", local.ModelsDirectory) : project;
+
+    /// <summary>
+    /// Serves the project's "http" endpoint without the development proxy: callers reach the process itself, so a
+    /// stopped service refuses connections at once instead of leaving them open in the proxy.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithDirectEndpoint(this IResourceBuilder<ProjectResource> project, LocalState local) =>
+        project.WithEndpoint("http", endpoint =>
+        {
+            endpoint.IsProxied = false;
+            if (local.DynamicPorts)
+            {
+                endpoint.Port = null;
+                endpoint.TargetPort = null;
+            }
+            else
+            {
+                endpoint.TargetPort = endpoint.Port;
+            }
+        });
+
+    public static void WriteDevelopmentEnvironment(this IDistributedApplicationBuilder builder, LocalState local,
+        IResourceBuilder<ProjectResource> api, IResourceBuilder<ProjectResource> dashboard)
+    {
+        if (local.IsRunMode)
+        {
+            builder.Services.AddHostedService(sp => new DevEnvironmentWriter(sp, local, api.Resource, dashboard.Resource));
+        }
+    }
+
+    /// <summary>
+    /// Writes dev.env (base URL, development key, dashboard URL) and prints where everything is, only once every
+    /// resource is healthy (and the schema step has finished), so a script that waits for the file can call the API at once.
+    /// </summary>
+    private sealed class DevEnvironmentWriter(IServiceProvider services, LocalState local, ProjectResource api, ProjectResource dashboard) : BackgroundService
+    {
+        private const string AspireDashboard = "aspire-dashboard";
+
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            var notifications = services.GetRequiredService<ResourceNotificationService>();
+            var model = services.GetRequiredService<DistributedApplicationModel>();
+            var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("Aurous.AppHost");
+            try
+            {
+                foreach (var resource in model.Resources.Where(r => r is ProjectResource or LocalServerResource || r.Name == AspireDashboard))
+                {
+                    if (resource.TryGetAnnotationsOfType<HealthCheckAnnotation>(out _))
+                    {
+                        await notifications.WaitForResourceHealthyAsync(resource.Name, stoppingToken);
+                    }
+                    else if (resource.Name == AspireDashboard)
+                    {
+                        await notifications.WaitForResourceAsync(resource.Name, KnownResourceStates.Running, stoppingToken);
+                    }
+                    else
+                    {
+                        // A run-to-completion step (the schema); the services that need it already waited for it.
+                        var done = await notifications.WaitForResourceAsync(resource.Name, e => e.Snapshot.ExitCode is not null, stoppingToken);
+                        if (done.Snapshot.ExitCode != 0)
+                        {
+                            log.LogError("{Resource} exited with code {Code}; see its log in the Aspire dashboard", resource.Name, done.Snapshot.ExitCode);
+                            return;
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            if (!model.Resources.Contains(api))
+            {
+                return; // a partial model (a test that runs only some resources)
+            }
+
+            var key = (await File.ReadAllTextAsync(local.DevKeyPath, stoppingToken)).Trim();
+            var previous = File.Exists(local.DevEnvPath) ? await File.ReadAllTextAsync(local.DevEnvPath, stoppingToken) : "";
+            var apiUrl = api.GetEndpoint("http").Url.TrimEnd('/');
+            var dashboardUrl = model.Resources.Contains(dashboard) ? dashboard.GetEndpoint("http").Url.TrimEnd('/') : "(not started)";
+            await File.WriteAllTextAsync(local.DevEnvPath, string.Join('\n',
+                $"AUROUS_BASE_URL={apiUrl}/v1", $"AUROUS_API_KEY={key}", $"AUROUS_DASHBOARD_URL={dashboardUrl}", ""), stoppingToken);
+            File.SetUnixFileMode(local.DevEnvPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            log.LogInformation(previous.Contains(key, StringComparison.Ordinal)
+                ? "development key still valid ({Path})"
+                : "development team seeded; key written to {Path}", local.DevEnvPath);
+
+            var config = services.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>();
+            var aspireUrl = config["ASPNETCORE_URLS"]?.Split(';')[0];
+            var aspire = aspireUrl is not null && model.Resources.Any(r => r.Name == AspireDashboard)
+                ? $"{aspireUrl}/login?t={config["AppHost:BrowserToken"]}"
+                : "off (--no-dashboard)";
+            if (aspireUrl is not null && aspire != "off (--no-dashboard)")
+            {
+                await WaitUntilAnsweringAsync(aspireUrl, stoppingToken);
+            }
+            Console.WriteLine($"""
+
+                Aurous is running.
+                  API:               {apiUrl}/v1   (OpenAPI: {apiUrl}/openapi/v1.json)
+                  Dashboard:         {dashboardUrl}
+                  Aspire dashboard:  {aspire}
+                  Dev key:           {local.DevEnvPath}   (source it, then: curl -H "X-Api-Key: $AUROUS_API_KEY" $AUROUS_BASE_URL/balance)
+                Press Ctrl+C to stop.
+
+                """);
+        }
+
+        /// <summary>"Running" means the process started; the link is printed once the dashboard also answers.</summary>
+        private static async Task WaitUntilAnsweringAsync(string url, CancellationToken ct)
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+            for (var attempt = 0; attempt < 60; attempt++)
+            {
+                try
+                {
+                    using var _ = await http.GetAsync(url, ct);
+                    return;
+                }
+                catch (HttpRequestException)
+                {
+                }
+                catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+                {
+                }
+                await Task.Delay(500, ct);
+            }
+        }
+    }
+}
