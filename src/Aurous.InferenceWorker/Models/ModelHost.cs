@@ -171,8 +171,8 @@ public sealed class ModelHost : IDisposable
         if (_options.ExecutionProvider == RequestedProvider.Cuda)
         {
             throw new InvalidOperationException(
-                $"Inference:ExecutionProvider is 'cuda' but {reason}. Install the CUDA build of ONNX Runtime " +
-                "(npm com.github.asus4.onnxruntime.linux-x64-gpu, with CUDA 13 and cuDNN on the host), or set Inference:ExecutionProvider to auto or cpu.", cause);
+                $"Inference:ExecutionProvider is 'cuda' but {reason}. The worker ships ONNX Runtime's CUDA build; the host needs " +
+                "CUDA 13, cuDNN and the NVIDIA driver's libcuda, or set Inference:ExecutionProvider to auto or cpu.", cause);
         }
         ProviderNote = $"CUDA not used: {reason}";
         _log.LogInformation("Execution provider: {Provider} (auto; {Reason})", CpuProvider, ProviderNote);
@@ -458,7 +458,7 @@ public sealed class ModelHost : IDisposable
     private static string Describe(Exception ex) => ex switch
     {
         TypeInitializationException { InnerException: { } inner } => Describe(inner),
-        DllNotFoundException => $"the ONNX Runtime native library could not be loaded ({FirstLine(ex.Message)}); run eng/bootstrap.sh and rebuild",
+        DllNotFoundException => $"the ONNX Runtime native library could not be loaded ({FirstLine(ex.Message)}); it ships in the Microsoft.ML.OnnxRuntime.Gpu.Linux package under runtimes/linux-x64/native",
         _ => FirstLine(ex.Message),
     };
 
