@@ -1,29 +1,23 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Aurous.Api.Extensions;
 using Aurous.Api.Pipeline;
+using Aurous.Inference.Contracts;
 
 namespace Aurous.Api.Inference;
 
 /// <summary>The API's side of the internal HTTP contract with the InferenceWorker.</summary>
 public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<InferenceWorkerClient> log)
 {
-    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
-
     /// <summary>One combined embedding for the parts, or the error to answer with (the worker's 4xx names the part).</summary>
-    public async Task<(WorkerEmbedding? Result, ApiError? Error)> EmbedAsync(WorkerEmbeddingRequest request, CancellationToken ct)
+    public async Task<(InternalEmbeddingResponse? Result, ApiError? Error)> EmbedAsync(InternalEmbeddingRequest request, CancellationToken ct)
     {
         using var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
         HttpResponseMessage response;
         try
         {
-            response = await client.PostAsJsonAsync("/internal/embeddings", request, Json, ct);
+            response = await client.PostAsJsonAsync(InternalRoutes.Embeddings, request, InternalJson.Options, ct);
         }
         catch (HttpRequestException ex)
         {
@@ -38,7 +32,7 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<Infer
         {
             if (response.IsSuccessStatusCode)
             {
-                return (await response.Content.ReadFromJsonAsync<WorkerEmbedding>(Json, ct), null);
+                return (await response.Content.ReadFromJsonAsync<InternalEmbeddingResponse>(InternalJson.Options, ct), null);
             }
             var error = await ReadErrorAsync(response, ct);
             return response.StatusCode switch
@@ -54,14 +48,14 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<Infer
     /// Starts a chat generation. On success the events stream as the worker produces them (NDJSON, one per line);
     /// dispose the returned stream to stop reading (and, by closing the connection, stop the generation).
     /// </summary>
-    public async Task<(WorkerChatStream? Stream, ApiError? Error)> StartChatAsync(WorkerChatRequest request, CancellationToken ct)
+    public async Task<(WorkerChatStream? Stream, ApiError? Error)> StartChatAsync(InternalChatRequest request, CancellationToken ct)
     {
         var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
         client.Timeout = Timeout.InfiniteTimeSpan; // a long generation is not a hung one; client disconnects cancel it
         HttpResponseMessage response;
         try
         {
-            using var message = new HttpRequestMessage(HttpMethod.Post, "/internal/chat/completions") { Content = JsonContent.Create(request, options: Json) };
+            using var message = new HttpRequestMessage(HttpMethod.Post, InternalRoutes.ChatCompletions) { Content = JsonContent.Create(request, options: InternalJson.Options) };
             response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct);
         }
         catch (HttpRequestException ex)
@@ -87,56 +81,24 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<Infer
     // Internal details (addresses, start-up failures) go to the log, never to the client.
     private static ApiError Unavailable() => new(503, "api_error", "model_unavailable", "The model is temporarily unavailable. Retry shortly.");
 
-    private (WorkerEmbedding?, ApiError?) LogUnavailable(HttpStatusCode status, WorkerError? error)
+    private (InternalEmbeddingResponse?, ApiError?) LogUnavailable(HttpStatusCode status, InternalError? error)
     {
         log.LogError("The inference worker answered {Status}: {Code} {Message}", (int)status, error?.Code, error?.Message);
         return (null, Unavailable());
     }
 
-    private static async Task<WorkerError?> ReadErrorAsync(HttpResponseMessage response, CancellationToken ct)
+    private static async Task<InternalError?> ReadErrorAsync(HttpResponseMessage response, CancellationToken ct)
     {
         try
         {
-            return (await response.Content.ReadFromJsonAsync<WorkerErrorEnvelope>(Json, ct))?.Error;
+            return (await response.Content.ReadFromJsonAsync<InternalErrorResponse>(InternalJson.Options, ct))?.Error;
         }
         catch (JsonException)
         {
             return null;
         }
     }
-
-    private sealed record WorkerErrorEnvelope(WorkerError? Error);
-
-    private sealed record WorkerError(string? Code, string? Message, int? Part);
 }
-
-public sealed record WorkerEmbeddingRequest(string Model, IReadOnlyList<WorkerPart> Parts);
-
-/// <summary>A text part as token ids (the API tokenised it), or a media part by URL (the worker fetches and decodes it).</summary>
-public sealed record WorkerPart(string Type, int[]? TokenIds = null, string? Url = null);
-
-public sealed record WorkerEmbedding(float[] Embedding, WorkerEmbeddingUsage Usage);
-
-public sealed record WorkerEmbeddingUsage(long TextTokens, long ImageTokens, long VideoTokens, int Images, int VideoFrames);
-
-public sealed record WorkerChatRequest(
-    string Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP, long? Seed, IReadOnlyList<string> Stop,
-    WorkerResponseFormat? ResponseFormat = null, int ReasoningBudget = 0,
-    IReadOnlyList<WorkerTool>? Tools = null, string? ToolChoice = null, bool? ParallelToolCalls = null, IReadOnlyList<string>? Images = null);
-
-/// <summary>A function the model may call; the worker compiles <see cref="Parameters"/> to constrain the arguments.</summary>
-public sealed record WorkerTool(string Name, System.Text.Json.JsonElement? Parameters);
-
-/// <summary>What the worker enforces: the callable functions, <c>auto</c> or <c>required</c>, and whether calls may be parallel.</summary>
-public sealed record WorkerToolChoice(IReadOnlyList<WorkerTool> Tools, string Mode, bool Parallel);
-
-/// <summary>Constrained decoding: any JSON object, or JSON matching <see cref="Schema"/>.</summary>
-public sealed record WorkerResponseFormat(string Type, System.Text.Json.JsonElement? Schema);
-
-/// <summary>One line of the worker's generation stream: a text delta, the end (with counts), or an error.</summary>
-public sealed record WorkerChatEvent(
-    string Type, string? Text = null, string? FinishReason = null, int? PromptTokens = null, int? CompletionTokens = null,
-    string? Code = null, string? Message = null, int? ReasoningTokens = null, int? Index = null, string? Name = null, string? Arguments = null);
 
 /// <summary>The worker's NDJSON generation stream; disposing it closes the connection, which stops the generation.</summary>
 public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response) : IAsyncDisposable
@@ -146,7 +108,7 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
     /// a <c>done</c>) ends it with an <c>error</c> event, as a worker that fails cleanly does; only the caller's
     /// cancellation surfaces as an exception.
     /// </summary>
-    public async IAsyncEnumerable<WorkerChatEvent> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<InternalChatEvent> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         Stream? body = null;
         StreamReader? reader = null;
@@ -156,7 +118,7 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
             var ended = false;
             while (!ended)
             {
-                WorkerChatEvent? next = null;
+                InternalChatEvent? next = null;
                 try
                 {
                     reader ??= new StreamReader(body = await response.Content.ReadAsStreamAsync(ct));
@@ -170,7 +132,7 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
                     {
                         continue;
                     }
-                    next = JsonSerializer.Deserialize<WorkerChatEvent>(line, InferenceWorkerClient.Json);
+                    next = JsonSerializer.Deserialize<InternalChatEvent>(line, InternalJson.Options);
                     if (next is null)
                     {
                         failure = "the worker sent an empty event";
@@ -182,12 +144,12 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
                     failure = $"the worker's stream broke: {ex.Message}";
                     break;
                 }
-                ended = next.Type is "done" or "error";
+                ended = next.IsFinal;
                 yield return next;
             }
             if (failure is not null)
             {
-                yield return new WorkerChatEvent("error", Code: "worker_failed", Message: failure);
+                yield return InternalChatEvent.Error("worker_failed", failure);
             }
         }
         finally
