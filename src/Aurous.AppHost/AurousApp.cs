@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Aurous.Accounts;
 using Aurous.Hosting;
 using Aurous.Persistence;
@@ -48,9 +49,13 @@ public static class AurousApp
             })
             .WithReference(postgres).WaitFor(postgres);
 
+        // The secret the API presents on the worker's /internal routes: new on every run, known only to the two.
+        var internalApiKey = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
+
         // Locally the worker generates the tiny test models (ModelForge) when no real export is in the models folder.
         var worker = builder.AddProject("inference-worker", "Aurous.InferenceWorker", port: 5070)
             .WithEnvironment("Models__Path", settings.ModelsDirectory)
+            .WithEnvironment("InternalApi__Key", internalApiKey)
             .WithEnvironment("Models__Generate", "true");
 
         // Replicas (api-2, api-3, ...) share Postgres and Redis, as API instances behind a load balancer do.
@@ -58,6 +63,7 @@ public static class AurousApp
             builder.AddProject(i == 1 ? "api" : $"api-{i}", "Aurous.Api", port: 5080 + i - 1)
                 .WithReference(postgres).WithReference(redis).WithReference(blobs).WithReference(worker)
                 .WithEnvironment("Models__Path", settings.ModelsDirectory)
+                .WithEnvironment("InternalApi__Key", internalApiKey)
                 .WaitFor(migrations).WaitFor(redis).WaitFor(blobs).WaitFor(worker)).ToArray();
         var api = apis[0];
 

@@ -29,12 +29,12 @@ public sealed class ChatFixture : IAsyncLifetime
     {
         Forge.EnsureGenerated(_models.Catalog());
         Tokenizer = BpeTokenizer.Load(Path.Combine(_models.Directory, Model, "tokenizer.json"));
-        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        _factory = TestWorker.Create(builder =>
         {
             builder.UseSetting("Models:Path", _models.Directory);
             builder.UseSetting("Inference:ExecutionProvider", "cpu");
         });
-        Worker = _factory.CreateClient();
+        Worker = _factory.CreateAuthorizedClient();
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (JsonDocument.Parse(await Worker.GetStringAsync("/v1/info")).RootElement.GetProperty("status").GetString() == "loading"
             && DateTime.UtcNow < deadline)

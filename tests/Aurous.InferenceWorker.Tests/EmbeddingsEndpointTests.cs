@@ -44,7 +44,7 @@ public sealed class EmbeddingsFixture : IAsyncLifetime
 
     public async Task<HttpClient> StartWorkerAsync(params (string Key, string Value)[] settings)
     {
-        var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        var factory = TestWorker.Create(builder =>
         {
             builder.UseSetting("Models:Path", _models.Directory);
             builder.UseSetting("Inference:ExecutionProvider", "cpu");
@@ -54,7 +54,7 @@ public sealed class EmbeddingsFixture : IAsyncLifetime
             }
         });
         _factories.Add(factory);
-        var client = factory.CreateClient();
+        var client = factory.CreateAuthorizedClient();
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (JsonDocument.Parse(await client.GetStringAsync("/v1/info")).RootElement.GetProperty("status").GetString() == "loading"
             && DateTime.UtcNow < deadline)

@@ -110,7 +110,7 @@ public sealed class WorkerTests : IDisposable
     }
 
     private WebApplicationFactory<Program> Worker(params (string Key, string Value)[] settings) =>
-        new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        TestWorker.Create(builder =>
         {
             builder.UseSetting("Models:Path", _models.Directory);
             foreach (var (key, value) in settings)
