@@ -35,7 +35,7 @@ public static class ApiServiceExtensions
 
         var worker = config[$"services:{InferenceWorkerClient}:http:0"]
             ?? throw new InvalidOperationException($"services:{InferenceWorkerClient}:http:0 is not set (env services__{InferenceWorkerClient}__http__0).");
-        services.AddHttpClient(InferenceWorkerClient, c => c.BaseAddress = new Uri(worker)).AddInternalApiKey();
+        services.AddHttpClient(InferenceWorkerClient, c => c.BaseAddress = new Uri(worker)).AddInferenceWorkerTimeouts().AddInternalApiKey();
 
         services.AddHealthChecks()
             .AddCheck<PostgresHealthCheck>("postgres")

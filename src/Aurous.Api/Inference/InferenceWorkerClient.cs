@@ -4,43 +4,42 @@ using System.Text.Json;
 using Aurous.Api.Extensions;
 using Aurous.Api.Pipeline;
 using Aurous.Inference.Contracts;
+using Microsoft.Extensions.Options;
 
 namespace Aurous.Api.Inference;
 
-/// <summary>The API's side of the internal HTTP contract with the InferenceWorker.</summary>
-public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<InferenceWorkerClient> log)
+/// <summary>
+/// The API's side of the internal HTTP contract with the InferenceWorker. Every call is bounded by
+/// <see cref="InferenceWorkerOptions"/>: connecting, the response headers, and each line of a streamed chat.
+/// </summary>
+public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<InferenceWorkerOptions> options, ILogger<InferenceWorkerClient> log)
 {
+    private readonly InferenceWorkerOptions _options = options.Value;
+
     /// <summary>One combined embedding for the parts, or the error to answer with (the worker's 4xx names the part).</summary>
     public async Task<(InternalEmbeddingResponse? Result, ApiError? Error)> EmbedAsync(InternalEmbeddingRequest request, CancellationToken ct)
     {
-        using var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
-        HttpResponseMessage response;
+        using var client = CreateClient();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(_options.ResponseTimeout);
         try
         {
-            response = await client.PostAsJsonAsync(InternalRoutes.Embeddings, request, InternalJson.Options, ct);
-        }
-        catch (HttpRequestException ex)
-        {
-            log.LogError(ex, "The inference worker is unreachable");
-            return (null, Unavailable());
-        }
-        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
-        {
-            return (null, new ApiError(504, "api_error", "inference_timeout", "The model did not answer in time. Retry shortly."));
-        }
-        using (response)
-        {
+            using var response = await client.PostAsJsonAsync(InternalRoutes.Embeddings, request, InternalJson.Options, deadline.Token);
             if (response.IsSuccessStatusCode)
             {
-                return (await response.Content.ReadFromJsonAsync<InternalEmbeddingResponse>(InternalJson.Options, ct), null);
+                return (await response.Content.ReadFromJsonAsync<InternalEmbeddingResponse>(InternalJson.Options, deadline.Token), null);
             }
-            var error = await ReadErrorAsync(response, ct);
+            var error = await ReadErrorAsync(response, deadline.Token);
             return response.StatusCode switch
             {
                 HttpStatusCode.BadRequest or HttpStatusCode.RequestEntityTooLarge or HttpStatusCode.UnprocessableEntity =>
                     (null, new ApiError(400, "invalid_request", error?.Code ?? "invalid_input", error?.Message ?? "The input could not be processed.")),
-                _ => LogUnavailable(response.StatusCode, error),
+                _ => (null, LogUnavailable(response.StatusCode, error)),
             };
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException)
+        {
+            return (null, Failed(ex, deadline.IsCancellationRequested));
         }
     }
 
@@ -50,41 +49,76 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<Infer
     /// </summary>
     public async Task<(WorkerChatStream? Stream, ApiError? Error)> StartChatAsync(InternalChatRequest request, CancellationToken ct)
     {
-        var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
-        client.Timeout = Timeout.InfiniteTimeSpan; // a long generation is not a hung one; client disconnects cancel it
+        var client = CreateClient();
         HttpResponseMessage response;
-        try
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
-            using var message = new HttpRequestMessage(HttpMethod.Post, InternalRoutes.ChatCompletions) { Content = JsonContent.Create(request, options: InternalJson.Options) };
-            response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct);
-        }
-        catch (HttpRequestException ex)
-        {
-            client.Dispose();
-            log.LogError(ex, "The inference worker is unreachable");
-            return (null, Unavailable());
-        }
-        if (!response.IsSuccessStatusCode)
-        {
-            using (response)
-            using (client)
+            deadline.CancelAfter(_options.ResponseTimeout);
+            try
             {
-                var error = await ReadErrorAsync(response, ct);
-                return response.StatusCode is HttpStatusCode.BadRequest
-                    ? (null, new ApiError(400, "invalid_request", error?.Code ?? "invalid_request", error?.Message ?? "The request could not be processed."))
-                    : (null, LogUnavailable(response.StatusCode, error).Item2);
+                using var message = new HttpRequestMessage(HttpMethod.Post, InternalRoutes.ChatCompletions) { Content = JsonContent.Create(request, options: InternalJson.Options) };
+                response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException)
+            {
+                client.Dispose();
+                return (null, Failed(ex, deadline.IsCancellationRequested));
+            }
+            catch
+            {
+                client.Dispose();
+                throw;
+            }
+            if (!response.IsSuccessStatusCode)
+            {
+                using (response)
+                using (client)
+                {
+                    try
+                    {
+                        var error = await ReadErrorAsync(response, deadline.Token);
+                        return response.StatusCode is HttpStatusCode.BadRequest
+                            ? (null, new ApiError(400, "invalid_request", error?.Code ?? "invalid_request", error?.Message ?? "The request could not be processed."))
+                            : (null, LogUnavailable(response.StatusCode, error));
+                    }
+                    catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or IOException or OperationCanceledException)
+                    {
+                        return (null, Failed(ex, deadline.IsCancellationRequested));
+                    }
+                }
             }
         }
-        return (new WorkerChatStream(client, response), null);
+        return (new WorkerChatStream(client, response, _options.StreamIdleTimeout), null);
+    }
+
+    /// <summary>A client without HttpClient's own timeout: <see cref="InferenceWorkerOptions"/> bound each stage instead
+    /// (a long generation is not a hung one; a silent stream is).</summary>
+    private HttpClient CreateClient()
+    {
+        var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
+        client.Timeout = Timeout.InfiniteTimeSpan;
+        return client;
+    }
+
+    /// <summary>The worker could not be reached (refused, connect timeout, reset) or did not answer in time.</summary>
+    private ApiError Failed(Exception ex, bool responseTimedOut)
+    {
+        if (responseTimedOut)
+        {
+            log.LogError("The inference worker did not answer within {Timeout}", _options.ResponseTimeout);
+            return new ApiError(504, "api_error", "inference_timeout", "The model did not answer in time. Retry shortly.");
+        }
+        log.LogError(ex, "The inference worker is unreachable");
+        return Unavailable();
     }
 
     // Internal details (addresses, start-up failures) go to the log, never to the client.
     private static ApiError Unavailable() => new(503, "api_error", "model_unavailable", "The model is temporarily unavailable. Retry shortly.");
 
-    private (InternalEmbeddingResponse?, ApiError?) LogUnavailable(HttpStatusCode status, InternalError? error)
+    private ApiError LogUnavailable(HttpStatusCode status, InternalError? error)
     {
         log.LogError("The inference worker answered {Status}: {Code} {Message}", (int)status, error?.Code, error?.Message);
-        return (null, Unavailable());
+        return Unavailable();
     }
 
     private static async Task<InternalError?> ReadErrorAsync(HttpResponseMessage response, CancellationToken ct)
@@ -101,17 +135,18 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<Infer
 }
 
 /// <summary>The worker's NDJSON generation stream; disposing it closes the connection, which stops the generation.</summary>
-public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response) : IAsyncDisposable
+public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response, TimeSpan idleTimeout) : IAsyncDisposable
 {
     /// <summary>
-    /// The worker's events. A worker that dies or breaks the stream (connection lost, an unreadable line, the end without
-    /// a <c>done</c>) ends it with an <c>error</c> event, as a worker that fails cleanly does; only the caller's
-    /// cancellation surfaces as an exception.
+    /// The worker's events. A worker that dies or breaks the stream (connection lost, an unreadable line, silence longer
+    /// than the idle timeout, the end without a <c>done</c>) ends it with an <c>error</c> event, as a worker that fails
+    /// cleanly does; only the caller's cancellation surfaces as an exception.
     /// </summary>
     public async IAsyncEnumerable<InternalChatEvent> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         Stream? body = null;
         StreamReader? reader = null;
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
             string? failure = null;
@@ -121,8 +156,10 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
                 InternalChatEvent? next = null;
                 try
                 {
-                    reader ??= new StreamReader(body = await response.Content.ReadAsStreamAsync(ct));
-                    var line = await reader.ReadLineAsync(ct);
+                    // Re-armed before every line: the timeout bounds the silence between two lines, not the generation.
+                    idle.CancelAfter(idleTimeout);
+                    reader ??= new StreamReader(body = await response.Content.ReadAsStreamAsync(idle.Token));
+                    var line = await reader.ReadLineAsync(idle.Token);
                     if (line is null)
                     {
                         failure = "the worker's stream ended without a result";
@@ -141,7 +178,9 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
                 }
                 catch (Exception ex) when (!ct.IsCancellationRequested && ex is IOException or HttpRequestException or JsonException or OperationCanceledException)
                 {
-                    failure = $"the worker's stream broke: {ex.Message}";
+                    failure = idle.IsCancellationRequested
+                        ? $"the worker's stream sent nothing for {idleTimeout}"
+                        : $"the worker's stream broke: {ex.Message}";
                     break;
                 }
                 ended = next.IsFinal;
