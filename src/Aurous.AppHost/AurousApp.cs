@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using Aurous.Accounts;
 using Aurous.Hosting;
+using Aurous.ModelForge;
+using Aurous.Models;
 using Aurous.Persistence;
 using Npgsql;
 
@@ -52,11 +54,17 @@ public static class AurousApp
         // The secret the API presents on the worker's /internal routes: new on every run, known only to the two.
         var internalApiKey = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
 
-        // Locally the worker generates the tiny test models (ModelForge) when no real export is in the models folder.
+        // Locally the tiny test models (ModelForge) are generated where no real export is in the models folder.
+        var models = builder.AddStep("models", (step, ct) => Task.Run(() =>
+        {
+            var written = Forge.EnsureGenerated(ModelCatalog.Load(settings.ModelsDirectory));
+            step.Log(written.Count == 0 ? "models are complete" : $"generated {written.Count} file(s)");
+        }, ct));
+
         var worker = builder.AddProject("inference-worker", "Aurous.InferenceWorker", port: 5070)
             .WithEnvironment("Models__Path", settings.ModelsDirectory)
             .WithEnvironment("InternalApi__Key", internalApiKey)
-            .WithEnvironment("Models__Generate", "true");
+            .WaitFor(models);
 
         // Replicas (api-2, api-3, ...) share Postgres and Redis, as API instances behind a load balancer do.
         var apis = Enumerable.Range(1, settings.ApiReplicas).Select(i =>

@@ -13,7 +13,7 @@ public static class InferenceServiceExtensions
 
     /// <summary>
     /// The model host (ONNX Runtime sessions, created once at start-up in the background), its loader and the "models"
-    /// readiness check. Configuration: <c>Models:Path</c>, <c>Models:Generate</c>, <c>Inference:ExecutionProvider</c>
+    /// readiness check. Configuration: <c>Models:Path</c>, <c>Inference:ExecutionProvider</c>
     /// (auto|cpu|cuda), <c>Inference:CudaDeviceId</c>, <c>Inference:MaxBatchSize</c>, <c>Inference:MaxBatchWaitMs</c>,
     /// <c>Inference:MaxBatchTokens</c>; <c>InternalApi:Key</c> (required); media: <c>Media:AllowPrivateNetworks</c> (tests only), <c>Media:DecodeTimeoutSeconds</c>.
     /// </summary>
