@@ -100,6 +100,25 @@ public sealed class InternalApiKeyTests(KeyedWorkerFixture fx) : IClassFixture<K
         response.IsSuccessStatusCode.ShouldBeTrue();
     }
 
+    private static async Task ShouldBeRefused(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized, text);
+        response.Headers.WwwAuthenticate.ShouldContain(new AuthenticationHeaderValue("Bearer"));
+        var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
+        error.GetProperty("code").GetString().ShouldBe("unauthorized");
+        error.GetProperty("part").ValueKind.ShouldBe(JsonValueKind.Null);
+    }
+}
+
+/// <summary>Run alone: WebApplicationFactory finds the host being built through a process-wide hook, so a host that fails
+/// to start while others start in parallel may report another host's outcome.</summary>
+[CollectionDefinition(nameof(WorkerStartupTests), DisableParallelization = true)]
+public sealed class WorkerStartupCollection;
+
+[Collection(nameof(WorkerStartupTests))]
+public sealed class WorkerStartupTests
+{
     [Theory]
     [InlineData(null)]
     [InlineData("short")]
@@ -117,17 +136,8 @@ public sealed class InternalApiKeyTests(KeyedWorkerFixture fx) : IClassFixture<K
 
         var error = Should.Throw<Exception>(() => factory.CreateClient());
 
-        Messages(error).ShouldContain(m => m.Contains("InternalApi:Key", StringComparison.Ordinal) && m.Contains("InternalApi__Key", StringComparison.Ordinal));
-    }
-
-    private static async Task ShouldBeRefused(HttpResponseMessage response)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized, text);
-        response.Headers.WwwAuthenticate.ShouldContain(new AuthenticationHeaderValue("Bearer"));
-        var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
-        error.GetProperty("code").GetString().ShouldBe("unauthorized");
-        error.GetProperty("part").ValueKind.ShouldBe(JsonValueKind.Null);
+        Messages(error).ShouldContain(m => m.Contains("InternalApi:Key", StringComparison.Ordinal) && m.Contains("InternalApi__Key", StringComparison.Ordinal),
+            error.ToString());
     }
 
     private static IEnumerable<string> Messages(Exception? error)
