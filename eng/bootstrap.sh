@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine of this kind lacks, idempotently: Debian packages (PostgreSQL, Redis, ffmpeg, Chromium)
-# and the npm tools under eng/node (Azurite, ONNX Runtime C# sources + native library). A second run changes nothing.
+# and the npm tools under eng/node (Azurite, the GPT-2 BPE files). A second run changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,9 +43,9 @@ fi
 # npm tools, pinned by eng/node/package-lock.json.
 stamp=eng/node/node_modules/.aurous-lock
 if [ -f "$stamp" ] && cmp -s eng/node/package-lock.json "$stamp"; then
-  say "npm tools present (azurite, onnxruntime)"
+  say "npm tools present (azurite, gpt-3-encoder)"
 else
-  say "installing npm tools (azurite, onnxruntime) into eng/node"
+  say "installing npm tools (azurite, gpt-3-encoder) into eng/node"
   (cd eng/node && npm ci --no-audit --no-fund --loglevel=error)
   cp eng/node/package-lock.json "$stamp"
   say "npm tools installed"

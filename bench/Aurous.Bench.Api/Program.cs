@@ -30,7 +30,7 @@ var apiTeams = new Target("api x32", new Uri(system.Endpoint("api"), "/v1/embedd
     """{"model":"aurous-embed-vision-1.0","input":"Hello world"}""", keys.Skip(1).ToArray());
 // GPT-2 ids of "Hello world", which is what the API sends the worker for that input.
 var worker = new Target("worker", new Uri(system.Endpoint("inference-worker"), "/internal/embeddings"),
-    """{"model":"aurous-embed-vision-1.0","parts":[{"type":"text","token_ids":[15496,995]}]}""", []);
+    """{"model":"aurous-embed-vision-1.0","parts":[{"type":"text","token_ids":[15496,995]}]}""", [], system.InternalApiKey);
 
 Target[] targets = [worker, api, apiTeams];
 foreach (var t in targets)
@@ -145,7 +145,7 @@ static double Percentile(IReadOnlyList<double> sorted, double p) => sorted.Count
 
 sealed record Result(double Achieved, double P50, double P90, double P99, int Errors, Dictionary<string, List<double>> Stages);
 
-sealed class Target(string name, Uri url, string body, string[] apiKeys)
+sealed class Target(string name, Uri url, string body, string[] apiKeys, string? internalApiKey = null)
 {
     private readonly byte[] _body = Encoding.UTF8.GetBytes(body);
     private int _next;
@@ -158,6 +158,10 @@ sealed class Target(string name, Uri url, string body, string[] apiKeys)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(_body) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        if (internalApiKey is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", internalApiKey);
+        }
         if (apiKeys.Length > 0)
         {
             request.Headers.Add("X-Api-Key", apiKeys[(int)((uint)Interlocked.Increment(ref _next) % apiKeys.Length)]);

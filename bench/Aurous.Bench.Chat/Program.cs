@@ -35,7 +35,7 @@ var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512
     Timeout = TimeSpan.FromMinutes(5),
 };
 var client = new Client(http, new Uri(system.Endpoint("api"), "/v1/chat/completions"),
-    new Uri(system.Endpoint("inference-worker"), "/internal/chat/completions"), apiKey, promptIds);
+    new Uri(system.Endpoint("inference-worker"), "/internal/chat/completions"), apiKey, promptIds, system.InternalApiKey);
 
 // Warm-up: JIT, connection pools, ONNX Runtime arenas, the API's caches.
 for (var i = 0; i < 20; i++)
@@ -217,7 +217,7 @@ sealed record Run(bool Ok, double? FirstMs, double TotalMs, int Tokens)
 
 sealed record Throughput(double TokensPerSecond, double MeanTokens, int Requests, int Errors);
 
-sealed class Client(HttpClient http, Uri apiUrl, Uri workerUrl, string apiKey, int[] promptIds)
+sealed class Client(HttpClient http, Uri apiUrl, Uri workerUrl, string apiKey, int[] promptIds, string internalApiKey)
 {
     private readonly string _promptJson = JsonSerializer.Serialize(promptIds);
     private static readonly string MessagesJson = JsonSerializer.Serialize(new[] { new { role = "user", content = "Write a short story about a fox who learns to sail." } });
@@ -233,6 +233,7 @@ sealed class Client(HttpClient http, Uri apiUrl, Uri workerUrl, string apiKey, i
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, workerUrl) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", internalApiKey);
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
             if (!response.IsSuccessStatusCode)
             {

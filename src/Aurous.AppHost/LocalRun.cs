@@ -13,6 +13,23 @@ internal static class LocalRun
     public static IResourceBuilder<ProjectResource> WithDevelopmentSeed(this IResourceBuilder<ProjectResource> migrations, LocalState local) =>
         local.IsRunMode ? migrations.WithEnvironment("DevSeed__KeyFile", local.DevKeyPath) : migrations;
 
+    /// <summary>
+    /// A local run first writes the small generated models (ModelForge, a run-to-completion step) into the repository's
+    /// models folder; a real export placed there is left as it is. Deployed workers get their models from the image.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithGeneratedModels(this IResourceBuilder<ProjectResource> worker,
+        IDistributedApplicationBuilder builder, LocalState local)
+    {
+        if (!local.IsRunMode)
+        {
+            return worker;
+        }
+        var models = builder.AddProject<Projects.Aurous_ModelForge>("models")
+            .WithLocalModels(local)
+            .ExcludeFromManifest();
+        return worker.WithLocalModels(local).WaitForCompletion(models);
+    }
+
     public static IResourceBuilder<ProjectResource> WithLocalModels(this IResourceBuilder<ProjectResource> project, LocalState local) =>
         local.IsRunMode ? project.WithEnvironment("Models__Path", local.ModelsDirectory) : project;
 

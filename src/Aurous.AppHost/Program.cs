@@ -23,8 +23,7 @@ var migrations = builder.AddProject<Projects.Aurous_MigrationService>("migration
 
 var worker = builder.AddProject<Projects.Aurous_InferenceWorker>("inference-worker")
     .WithDirectEndpoint(local)
-    .WithLocalModels(local)
-    .WithEnvironment("Models__Generate", "true")
+    .WithGeneratedModels(builder, local)
     .WithEnvironment("InternalApi__Key", internalApiKey)
     .WithHttpHealthCheck("/health");
 

@@ -17,8 +17,6 @@ public sealed record InferenceOptions
 {
     /// <summary>The models folder; null or empty: the repository's <c>models/</c> found above the working directory.</summary>
     public string? ModelsPath { get; init; }
-    /// <summary>Generate missing files of models whose manifest names a ModelForge generator (off by default: production must never serve generated weights by accident; the AppHost turns it on for a local run).</summary>
-    public bool GenerateMissingModels { get; init; }
     public RequestedProvider ExecutionProvider { get; init; } = RequestedProvider.Auto;
     public int CudaDeviceId { get; init; }
     /// <summary>Most items (text sequences, image frames) in one ONNX Runtime run (<c>Inference:MaxBatchSize</c>; 1 disables batching).</summary>
@@ -47,7 +45,6 @@ public sealed record InferenceOptions
         return new InferenceOptions
         {
             ModelsPath = configuration["Models:Path"],
-            GenerateMissingModels = configuration.GetValue("Models:Generate", false),
             ExecutionProvider = ParseProvider(provider),
             CudaDeviceId = configuration.GetValue("Inference:CudaDeviceId", 0),
             MaxBatchSize = Positive(configuration.GetValue("Inference:MaxBatchSize", 32), "Inference:MaxBatchSize"),

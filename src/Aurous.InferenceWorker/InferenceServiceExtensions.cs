@@ -1,7 +1,9 @@
+using Aurous.Inference.Contracts;
 using Aurous.InferenceWorker.Embeddings;
 using Aurous.InferenceWorker.Info;
 using Aurous.InferenceWorker.Media;
 using Aurous.InferenceWorker.Models;
+using Aurous.InferenceWorker.Security;
 
 namespace Aurous.InferenceWorker;
 
@@ -11,9 +13,9 @@ public static class InferenceServiceExtensions
 
     /// <summary>
     /// The model host (ONNX Runtime sessions, created once at start-up in the background), its loader and the "models"
-    /// readiness check. Configuration: <c>Models:Path</c>, <c>Models:Generate</c>, <c>Inference:ExecutionProvider</c>
+    /// readiness check. Configuration: <c>Models:Path</c>, <c>Inference:ExecutionProvider</c>
     /// (auto|cpu|cuda), <c>Inference:CudaDeviceId</c>, <c>Inference:MaxBatchSize</c>, <c>Inference:MaxBatchWaitMs</c>,
-    /// <c>Inference:MaxBatchTokens</c>; media: <c>Media:AllowPrivateNetworks</c> (tests only), <c>Media:DecodeTimeoutSeconds</c>.
+    /// <c>Inference:MaxBatchTokens</c>; <c>InternalApi:Key</c> (required); media: <c>Media:AllowPrivateNetworks</c> (tests only), <c>Media:DecodeTimeoutSeconds</c>.
     /// </summary>
     public static TBuilder AddInferenceServices<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -27,7 +29,19 @@ public static class InferenceServiceExtensions
         builder.Services.AddSingleton<FfmpegDecoder>();
         builder.Services.AddSingleton<EmbeddingService>();
         builder.Services.AddSingleton<Chat.ChatEngine>();
+        // No key, no start: an open /internal would let anyone on the network generate on the operator's hardware.
+        builder.Services.AddOptions<InternalApiKeyOptions>()
+            .BindConfiguration(InternalApiKeyOptions.Section)
+            .Validate(o => InternalApiKeyOptions.IsUsable(o.Key), $"{InternalApiKeyOptions.Requirement}; the worker does not start without it.")
+            .ValidateOnStart();
         return builder;
+    }
+
+    /// <summary>Requires the internal API key on everything under <c>/internal</c>; health and <c>/v1/info</c> stay open.</summary>
+    public static WebApplication UseInternalApiKey(this WebApplication app)
+    {
+        app.UseMiddleware<InternalApiKeyMiddleware>();
+        return app;
     }
 
     public static WebApplication MapInfoApi(this WebApplication app)

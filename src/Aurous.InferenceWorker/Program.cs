@@ -11,6 +11,7 @@ builder.AddInferenceServices();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.UseInternalApiKey();
 app.MapInfoApi();
 app.MapInternalEmbeddings();
 app.MapInternalChat();

@@ -79,7 +79,7 @@ public sealed class SystemTests(SystemFixture fixture)
     {
         using var http = new HttpClient { BaseAddress = fixture.System.Endpoint("inference-worker") };
         var info = await http.GetFromJsonAsync<JsonElement>("/v1/info");
-        info.GetProperty("onnxruntime_version").GetString().ShouldBe("1.29.0");
+        info.GetProperty("onnxruntime_version").GetString().ShouldBe("1.32.0");
         info.GetProperty("execution_provider").GetString().ShouldBe("CPUExecutionProvider");
         var embed = info.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("id").GetString() == "aurous-embed-vision-1.0");
         embed.GetProperty("status").GetString().ShouldBe("loaded");

@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Aurous.Inference.Contracts;
 using Aurous.InferenceWorker.Chat;
 using Aurous.ModelForge;
 using Aurous.Tokenizers;
@@ -28,12 +29,12 @@ public sealed class ChatFixture : IAsyncLifetime
     {
         Forge.EnsureGenerated(_models.Catalog());
         Tokenizer = BpeTokenizer.Load(Path.Combine(_models.Directory, Model, "tokenizer.json"));
-        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        _factory = TestWorker.Create(builder =>
         {
             builder.UseSetting("Models:Path", _models.Directory);
             builder.UseSetting("Inference:ExecutionProvider", "cpu");
         });
-        Worker = _factory.CreateClient();
+        Worker = _factory.CreateAuthorizedClient();
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (JsonDocument.Parse(await Worker.GetStringAsync("/v1/info")).RootElement.GetProperty("status").GetString() == "loading"
             && DateTime.UtcNow < deadline)
@@ -130,7 +131,7 @@ public sealed class ChatEndpointTests(ChatFixture fx) : IClassFixture<ChatFixtur
         var streamed = await StreamAsync(body);
 
         // The same generation straight from the engine gives the ids; their decode is the text.
-        var request = JsonSerializer.Deserialize<InternalChatRequest>(body.ToJsonString(), Embeddings.InternalJson.Options)!;
+        var request = JsonSerializer.Deserialize<InternalChatRequest>(body.ToJsonString(), InternalJson.Options)!;
         var ids = new List<int>();
         var text = new StringBuilder();
         ChatDone? done = null;

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Aurous.Inference.Contracts;
 using Aurous.ModelForge;
 using Aurous.Tokenizers;
 using Microsoft.AspNetCore.Hosting;
@@ -43,7 +44,7 @@ public sealed class EmbeddingsFixture : IAsyncLifetime
 
     public async Task<HttpClient> StartWorkerAsync(params (string Key, string Value)[] settings)
     {
-        var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        var factory = TestWorker.Create(builder =>
         {
             builder.UseSetting("Models:Path", _models.Directory);
             builder.UseSetting("Inference:ExecutionProvider", "cpu");
@@ -53,7 +54,7 @@ public sealed class EmbeddingsFixture : IAsyncLifetime
             }
         });
         _factories.Add(factory);
-        var client = factory.CreateClient();
+        var client = factory.CreateAuthorizedClient();
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (JsonDocument.Parse(await client.GetStringAsync("/v1/info")).RootElement.GetProperty("status").GetString() == "loading"
             && DateTime.UtcNow < deadline)
@@ -325,7 +326,7 @@ public sealed class EmbeddingsEndpointTests(EmbeddingsFixture fx) : IClassFixtur
         var host = new Models.ModelHost(new InferenceOptions(), new TestHostEnvironment(), Microsoft.Extensions.Logging.Abstractions.NullLogger<Models.ModelHost>.Instance);
         var service = new Embeddings.EmbeddingService(host, null!, null!);
         var error = await Should.ThrowAsync<Embeddings.EmbeddingRequestException>(() => service.EmbedAsync(
-            new Embeddings.InternalEmbeddingRequest { Model = Model, Parts = [new() { Type = "text", TokenIds = [1] }] }, CancellationToken.None));
+            new InternalEmbeddingRequest { Model = Model, Parts = [new() { Type = "text", TokenIds = [1] }] }, CancellationToken.None));
         error.Status.ShouldBe(503);
         error.Code.ShouldBe("model_not_ready");
     }

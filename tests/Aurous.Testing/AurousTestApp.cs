@@ -113,6 +113,10 @@ public sealed class AurousTestApp : IAsyncDisposable
         }
     }
 
+    /// <summary>The credential the API presents to the worker's internal endpoints (generated into the state folder).</summary>
+    public string InternalApiKey => System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Settings.HomeDirectory, "state", "secrets.json")))
+        .RootElement.GetProperty("internal-api-key").GetString()!;
+
     /// <summary>The connection string a service receives for <paramref name="name"/> (postgres, redis, blobs).</summary>
     public string ConnectionString(string name) => _connectionStrings[name];
 

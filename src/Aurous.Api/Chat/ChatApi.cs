@@ -5,6 +5,7 @@ using Aurous.Api.Embeddings;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
 using Aurous.Api.Pipeline;
+using Aurous.Inference.Contracts;
 using Aurous.Models;
 using Aurous.Persistence;
 using Dapper;
@@ -53,9 +54,13 @@ public static class ChatApi
         // max_tokens bounds reasoning + visible answer together (as OpenAI's max_completion_tokens), so it covers both.
         var estimate = new TokenUsage(request.PromptTokenIds.Length - request.VisualTokens, request.VisualTokens, TextOutput: request.MaxTokens);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var workerRequest = new WorkerChatRequest(
-            manifest.Id, request.PromptTokenIds, request.MaxTokens, request.Temperature, request.TopP, request.Seed, request.Stop,
-            request.ResponseFormat, request.ReasoningBudget, request.Tools?.Tools, request.Tools?.Mode, request.Tools?.Parallel, request.ImageUrls);
+        var workerRequest = new InternalChatRequest
+        {
+            Model = manifest.Id, PromptTokenIds = request.PromptTokenIds, MaxTokens = request.MaxTokens, Temperature = request.Temperature,
+            TopP = request.TopP, Seed = request.Seed, Stop = request.Stop, ResponseFormat = request.ResponseFormat,
+            ReasoningBudget = request.ReasoningBudget, Tools = request.Tools?.Tools, ToolChoice = request.Tools?.Mode,
+            ParallelToolCalls = request.Tools?.Parallel, Images = request.ImageUrls,
+        };
         // The worker starts (prefill) while the TPM bucket and the credit hold are asked; it is stopped if either refuses.
         var (admitted, ended, start) = await metering.AdmitAlongsideAsync(context, new AdmissionRequest(
                 "chat.completions", request.Model, estimate.TotalTokens, Pricing.Price(manifest, estimate).Total,
@@ -100,7 +105,7 @@ public static class ChatApi
         return result;
     }
 
-    private static void LogWorkerFailure(HttpContext context, WorkerChatEvent e) =>
+    private static void LogWorkerFailure(HttpContext context, InternalChatEvent e) =>
         context.RequestServices.GetRequiredService<ILogger<Completion>>().LogError(
             "The worker failed while generating {RequestId}: {Code} {Message}", RequestContext.Of(context).RequestId, e.Code, e.Message);
 
@@ -215,18 +220,18 @@ public static class ChatApi
         public TokenUsage Usage => new(promptTokens - visualTokens, visualTokens, TextOutput: CompletionTokens ?? 0);
 
         /// <summary>Folds a worker event in; false when it is an error.</summary>
-        public bool Apply(WorkerChatEvent e)
+        public bool Apply(InternalChatEvent e)
         {
             switch (e.Type)
             {
-                case "delta":
+                case InternalChatEvent.DeltaType:
                     Text.Append(e.Text);
                     if (e.CompletionTokens is { } n)
                     {
                         CompletionTokens = n;
                     }
                     return true;
-                case "tool_call" when e.Index is { } index && (e.Name is not null ? index == ToolCalls.Count : index < ToolCalls.Count):
+                case InternalChatEvent.ToolCallType when e.Index is { } index && (e.Name is not null ? index == ToolCalls.Count : index < ToolCalls.Count):
                     if (e.Name is not null)
                     {
                         ToolCalls.Add(new GeneratedToolCall(ToolCallIds.New(), e.Name));
@@ -234,10 +239,10 @@ public static class ChatApi
                     ToolCalls[index].Arguments.Append(e.Arguments);
                     CompletionTokens = e.CompletionTokens ?? CompletionTokens;
                     return true;
-                case "progress":
+                case InternalChatEvent.ProgressType:
                     CompletionTokens = e.CompletionTokens ?? CompletionTokens;
                     return true;
-                case "done":
+                case InternalChatEvent.DoneType:
                     FinishReason = e.FinishReason ?? "stop";
                     CompletionTokens = e.CompletionTokens ?? CompletionTokens ?? 0;
                     ReasoningTokens = e.ReasoningTokens ?? 0;

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Aurous.Api.Inference;
 using Aurous.Api.Pipeline;
+using Aurous.Inference.Contracts;
 using Aurous.Models;
 
 namespace Aurous.Api.Chat;
@@ -9,12 +10,9 @@ namespace Aurous.Api.Chat;
 /// <summary>A validated POST /v1/chat/completions body, its prompt tokenised with the model's own tokenizer.</summary>
 public sealed record ChatRequest(
     string RequestedModel, CatalogModel Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP,
-    long? Seed, IReadOnlyList<string> Stop, bool Stream, string? User, WorkerResponseFormat? ResponseFormat, int ReasoningBudget = 0,
+    long? Seed, IReadOnlyList<string> Stop, bool Stream, string? User, InternalResponseFormat? ResponseFormat, int ReasoningBudget = 0,
     WorkerToolChoice? Tools = null, IReadOnlyList<string>? ImageUrls = null, int VisualTokens = 0)
 {
-    /// <summary>Most <c>image_url</c> parts in one request.</summary>
-    public const int MaxImages = 16;
-
     /// <summary>
     /// <c>reasoning_effort</c> -> thinking-token budget: the worker reasons (hidden, billed as output) for at most this
     /// many tokens before the visible answer. <c>none</c> / <c>minimal</c>: no reasoning.
@@ -23,10 +21,6 @@ public sealed record ChatRequest(
     {
         ["none"] = 0, ["minimal"] = 0, ["low"] = 16, ["medium"] = 64, ["high"] = 256,
     };
-
-    /// <summary>Forced around the reasoning by the worker; they take room in the context (not billed).</summary>
-    public const string ThinkOpen = "<think>\n";
-    public const string ThinkClose = "\n</think>\n\n";
 
     /// <summary>Completion budget when the request sets none: enough for a long answer, small enough to hold credits for.</summary>
     public const int DefaultMaxTokens = 4096;
@@ -195,9 +189,9 @@ public sealed record ChatRequest(
             {
                 return Fail("unsupported_content_type", $"Model {manifest.Id} does not accept image input.");
             }
-            if (imageUrls.Length > MaxImages)
+            if (imageUrls.Length > ChatLimits.MaxImages)
             {
-                return Fail("too_many_images", $"The messages hold {imageUrls.Length} images; at most {MaxImages} per request.");
+                return Fail("too_many_images", $"The messages hold {imageUrls.Length} images; at most {ChatLimits.MaxImages} per request.");
             }
             imageTokens = media.ImageTokens;
         }
@@ -218,7 +212,7 @@ public sealed record ChatRequest(
                 requestedMax ??= max;
             }
         }
-        var overhead = reasoningBudget > 0 ? tokenizer.CountTokens(ThinkOpen) + tokenizer.CountTokens(ThinkClose) : 0;
+        var overhead = reasoningBudget > 0 ? tokenizer.CountTokens(ReasoningBlock.Open) + tokenizer.CountTokens(ReasoningBlock.Close) : 0;
         var room = manifest.ContextWindow - prompt.Length - overhead;
         if (room < 1 || requestedMax > room)
         {
@@ -229,9 +223,6 @@ public sealed record ChatRequest(
         return (new ChatRequest(modelName, model, prompt, maxTokens, temperature, topP, seed, stop, stream, user, responseFormat, reasoningBudget, tools,
             imageUrls, imageUrls.Length * imageTokens), null);
     }
-
-    /// <summary>Most functions one request may declare (as OpenAI).</summary>
-    public const int MaxTools = 128;
 
     private static readonly HashSet<string> FunctionFields = ["name", "description", "parameters", "strict"];
 
@@ -258,12 +249,12 @@ public sealed record ChatRequest(
         {
             return hasChoice ? Error("invalid_tool_choice", "'tool_choice' is only allowed when 'tools' are specified.") : (null, null, null);
         }
-        if (toolsElement.ValueKind != JsonValueKind.Array || toolsElement.GetArrayLength() is 0 or > MaxTools)
+        if (toolsElement.ValueKind != JsonValueKind.Array || toolsElement.GetArrayLength() is 0 or > ChatLimits.MaxTools)
         {
-            return Error("invalid_tools", $"'tools' must be an array of 1 to {MaxTools} {{\"type\": \"function\", \"function\": {{...}}}} objects.");
+            return Error("invalid_tools", $"'tools' must be an array of 1 to {ChatLimits.MaxTools} {{\"type\": \"function\", \"function\": {{...}}}} objects.");
         }
         var definitions = new List<JsonElement>();
-        var workerTools = new List<WorkerTool>();
+        var workerTools = new List<InternalTool>();
         var i = 0;
         foreach (var tool in toolsElement.EnumerateArray())
         {
@@ -311,7 +302,7 @@ public sealed record ChatRequest(
                 parameters = p.Clone();
             }
             definitions.Add(tool.Clone());
-            workerTools.Add(new WorkerTool(name, parameters));
+            workerTools.Add(new InternalTool { Name = name, Parameters = parameters });
         }
 
         var mode = "auto";
@@ -387,7 +378,7 @@ public sealed record ChatRequest(
     /// worker enforces it by constrained decoding and refuses schema keywords outside the documented subset
     /// (400 <c>unsupported_schema</c>, see docs/chat.md).
     /// </summary>
-    private static (WorkerResponseFormat?, ApiError?) ParseResponseFormat(JsonElement body)
+    private static (InternalResponseFormat?, ApiError?) ParseResponseFormat(JsonElement body)
     {
         if (!body.TryGetProperty("response_format", out var rf) || rf.ValueKind == JsonValueKind.Null)
         {
@@ -402,7 +393,7 @@ public sealed record ChatRequest(
             case "text":
                 return (null, null);
             case "json_object":
-                return (new WorkerResponseFormat("json_object", null), null);
+                return (new InternalResponseFormat { Type = "json_object" }, null);
             case "json_schema":
                 if (!rf.TryGetProperty("json_schema", out var js) || js.ValueKind != JsonValueKind.Object)
                 {
@@ -417,7 +408,7 @@ public sealed record ChatRequest(
                 {
                     return (null, ApiError.InvalidRequest("invalid_response_format", "'response_format.json_schema.schema' must be a JSON Schema object."));
                 }
-                return (new WorkerResponseFormat("json_schema", schema.Clone()), null);
+                return (new InternalResponseFormat { Type = "json_schema", Schema = schema.Clone() }, null);
             default:
                 return (null, ApiError.InvalidRequest("invalid_response_format", $"'response_format.type' '{typeElement.GetString()}' is not one of text, json_object, json_schema."));
         }
@@ -572,3 +563,6 @@ public sealed record ChatRequest(
 
     private static (ChatRequest?, ApiError?) Fail(string code, string message) => (null, ApiError.InvalidRequest(code, message));
 }
+
+/// <summary>What the worker enforces: the callable functions, <c>auto</c> or <c>required</c>, and whether calls may be parallel.</summary>
+public sealed record WorkerToolChoice(IReadOnlyList<InternalTool> Tools, string Mode, bool Parallel);

@@ -2,13 +2,14 @@ using System.Text.Json;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
 using Aurous.Api.Pipeline;
+using Aurous.Inference.Contracts;
 using Aurous.Models;
 
 namespace Aurous.Api.Embeddings;
 
 /// <summary>A validated POST /v1/embeddings body, its parts ready for the worker, and its token estimate.</summary>
 public sealed record EmbeddingRequest(
-    string RequestedModel, CatalogModel Model, IReadOnlyList<WorkerPart> Parts, TokenUsage Estimate, string? User)
+    string RequestedModel, CatalogModel Model, IReadOnlyList<InternalEmbeddingPart> Parts, TokenUsage Estimate, string? User)
 {
     private static readonly HashSet<string> KnownFields = ["model", "input", "dimensions", "encoding_format", "user"];
 
@@ -89,7 +90,7 @@ public sealed record EmbeddingRequest(
         }
 
         var media = manifest.Media ?? new MediaRules();
-        var parts = new List<WorkerPart>();
+        var parts = new List<InternalEmbeddingPart>();
         long text = 0, visual = 0, video = 0;
         switch (input.ValueKind)
         {
@@ -102,7 +103,7 @@ public sealed record EmbeddingRequest(
                 }
                 var ids = tokenizer.Encode(s);
                 text = ids.Length;
-                parts.Add(new WorkerPart("text", TokenIds: ids));
+                parts.Add(new InternalEmbeddingPart { Type = "text", TokenIds = ids });
                 break;
             }
             case JsonValueKind.Array:
@@ -158,7 +159,7 @@ public sealed record EmbeddingRequest(
         return (new EmbeddingRequest(modelName, model, parts, estimate, user), null);
     }
 
-    private static (WorkerPart? Part, long Tokens, ApiError? Error) ParsePart(JsonElement part, int index, Tokenizers.BpeTokenizer tokenizer, MediaRules media)
+    private static (InternalEmbeddingPart? Part, long Tokens, ApiError? Error) ParsePart(JsonElement part, int index, Tokenizers.BpeTokenizer tokenizer, MediaRules media)
     {
         var where = $"input[{index}]";
         if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
@@ -178,7 +179,7 @@ public sealed record EmbeddingRequest(
                     return PartError("embeddings_empty_input", $"{where} (text) is empty.");
                 }
                 var ids = tokenizer.Encode(t.GetString()!);
-                return (new WorkerPart("text", TokenIds: ids), ids.Length, null);
+                return (new InternalEmbeddingPart { Type = "text", TokenIds = ids }, ids.Length, null);
             case "image_url":
             case "video_url":
                 if (!part.TryGetProperty(type, out var media0) ||
@@ -193,7 +194,7 @@ public sealed record EmbeddingRequest(
                     return PartError("invalid_media_url", $"{where} ({type}) must be an http(s) URL or a data: URL.");
                 }
                 var tokens = type == "image_url" ? media.ImageTokens : (long)media.VideoMaxFrames * media.VideoFrameTokens;
-                return (new WorkerPart(type, Url: url), tokens, null);
+                return (new InternalEmbeddingPart { Type = type, Url = url }, tokens, null);
             default:
                 return PartError("embeddings_unknown_part_type", $"{where} has type '{type}'; use \"text\", \"image_url\" or \"video_url\".");
         }
@@ -201,5 +202,5 @@ public sealed record EmbeddingRequest(
 
     private static (EmbeddingRequest?, ApiError?) Fail(string code, string message) => (null, ApiError.InvalidRequest(code, message));
 
-    private static (WorkerPart?, long, ApiError?) PartError(string code, string message) => (null, 0, ApiError.InvalidRequest(code, message));
+    private static (InternalEmbeddingPart?, long, ApiError?) PartError(string code, string message) => (null, 0, ApiError.InvalidRequest(code, message));
 }

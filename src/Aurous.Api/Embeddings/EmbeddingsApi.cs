@@ -3,6 +3,7 @@ using System.Text.Json;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
 using Aurous.Api.Pipeline;
+using Aurous.Inference.Contracts;
 using Aurous.Models;
 
 namespace Aurous.Api.Embeddings;
@@ -43,7 +44,7 @@ public static class EmbeddingsApi
         await using var metered = admitted!;
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var (embedding, workerError) = await worker.EmbedAsync(new WorkerEmbeddingRequest(manifest.Id, request.Parts), context.RequestAborted);
+        var (embedding, workerError) = await worker.EmbedAsync(new InternalEmbeddingRequest { Model = manifest.Id, Parts = request.Parts }, context.RequestAborted);
         RequestContext.Of(context).Time("inference", started);
         if (workerError is not null)
         {

@@ -37,7 +37,9 @@ public static class ApiServiceExtensions
         // (InferenceWorkerClient): a generic retry or circuit breaker would only delay the clear 503 a client needs.
 #pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked for evaluation; it is the documented way to opt one client out
         services.AddHttpClient(InferenceWorkerClient, c => c.BaseAddress = new Uri($"http://{InferenceWorkerClient}"))
-            .RemoveAllResilienceHandlers();
+            .RemoveAllResilienceHandlers()
+            .AddInferenceWorkerTimeouts()
+            .AddInternalApiKey();
 #pragma warning restore EXTEXP0001
 
         // Postgres, Redis and blob storage report through their client integrations' own checks.

@@ -1,52 +1,45 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Aurous.Api.Extensions;
 using Aurous.Api.Pipeline;
+using Aurous.Inference.Contracts;
+using Microsoft.Extensions.Options;
 
 namespace Aurous.Api.Inference;
 
-/// <summary>The API's side of the internal HTTP contract with the InferenceWorker.</summary>
-public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<InferenceWorkerClient> log)
+/// <summary>
+/// The API's side of the internal HTTP contract with the InferenceWorker. Every call is bounded by
+/// <see cref="InferenceWorkerOptions"/>: connecting, the response headers, and each line of a streamed chat.
+/// </summary>
+public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<InferenceWorkerOptions> options, ILogger<InferenceWorkerClient> log)
 {
-    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    private readonly InferenceWorkerOptions _options = options.Value;
 
     /// <summary>One combined embedding for the parts, or the error to answer with (the worker's 4xx names the part).</summary>
-    public async Task<(WorkerEmbedding? Result, ApiError? Error)> EmbedAsync(WorkerEmbeddingRequest request, CancellationToken ct)
+    public async Task<(InternalEmbeddingResponse? Result, ApiError? Error)> EmbedAsync(InternalEmbeddingRequest request, CancellationToken ct)
     {
-        using var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
-        HttpResponseMessage response;
+        using var client = CreateClient();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(_options.ResponseTimeout);
         try
         {
-            response = await client.PostAsJsonAsync("/internal/embeddings", request, Json, ct);
-        }
-        catch (HttpRequestException ex)
-        {
-            log.LogError(ex, "The inference worker is unreachable");
-            return (null, Unavailable());
-        }
-        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
-        {
-            return (null, new ApiError(504, "api_error", "inference_timeout", "The model did not answer in time. Retry shortly."));
-        }
-        using (response)
-        {
+            using var response = await client.PostAsJsonAsync(InternalRoutes.Embeddings, request, InternalJson.Options, deadline.Token);
             if (response.IsSuccessStatusCode)
             {
-                return (await response.Content.ReadFromJsonAsync<WorkerEmbedding>(Json, ct), null);
+                return (await response.Content.ReadFromJsonAsync<InternalEmbeddingResponse>(InternalJson.Options, deadline.Token), null);
             }
-            var error = await ReadErrorAsync(response, ct);
+            var error = await ReadErrorAsync(response, deadline.Token);
             return response.StatusCode switch
             {
                 HttpStatusCode.BadRequest or HttpStatusCode.RequestEntityTooLarge or HttpStatusCode.UnprocessableEntity =>
                     (null, new ApiError(400, "invalid_request", error?.Code ?? "invalid_input", error?.Message ?? "The input could not be processed.")),
-                _ => LogUnavailable(response.StatusCode, error),
+                _ => (null, LogUnavailable(response.StatusCode, error)),
             };
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException)
+        {
+            return (null, Failed(ex, deadline.IsCancellationRequested));
         }
     }
 
@@ -54,113 +47,119 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, ILogger<Infer
     /// Starts a chat generation. On success the events stream as the worker produces them (NDJSON, one per line);
     /// dispose the returned stream to stop reading (and, by closing the connection, stop the generation).
     /// </summary>
-    public async Task<(WorkerChatStream? Stream, ApiError? Error)> StartChatAsync(WorkerChatRequest request, CancellationToken ct)
+    public async Task<(WorkerChatStream? Stream, ApiError? Error)> StartChatAsync(InternalChatRequest request, CancellationToken ct)
     {
-        var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
-        client.Timeout = Timeout.InfiniteTimeSpan; // a long generation is not a hung one; client disconnects cancel it
+        var client = CreateClient();
         HttpResponseMessage response;
-        try
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
-            using var message = new HttpRequestMessage(HttpMethod.Post, "/internal/chat/completions") { Content = JsonContent.Create(request, options: Json) };
-            response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct);
-        }
-        catch (HttpRequestException ex)
-        {
-            client.Dispose();
-            log.LogError(ex, "The inference worker is unreachable");
-            return (null, Unavailable());
-        }
-        if (!response.IsSuccessStatusCode)
-        {
-            using (response)
-            using (client)
+            deadline.CancelAfter(_options.ResponseTimeout);
+            try
             {
-                var error = await ReadErrorAsync(response, ct);
-                return response.StatusCode is HttpStatusCode.BadRequest
-                    ? (null, new ApiError(400, "invalid_request", error?.Code ?? "invalid_request", error?.Message ?? "The request could not be processed."))
-                    : (null, LogUnavailable(response.StatusCode, error).Item2);
+                using var message = new HttpRequestMessage(HttpMethod.Post, InternalRoutes.ChatCompletions) { Content = JsonContent.Create(request, options: InternalJson.Options) };
+                response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException)
+            {
+                client.Dispose();
+                return (null, Failed(ex, deadline.IsCancellationRequested));
+            }
+            catch
+            {
+                client.Dispose();
+                throw;
+            }
+            if (!response.IsSuccessStatusCode)
+            {
+                using (response)
+                using (client)
+                {
+                    try
+                    {
+                        var error = await ReadErrorAsync(response, deadline.Token);
+                        return response.StatusCode is HttpStatusCode.BadRequest
+                            ? (null, new ApiError(400, "invalid_request", error?.Code ?? "invalid_request", error?.Message ?? "The request could not be processed."))
+                            : (null, LogUnavailable(response.StatusCode, error));
+                    }
+                    catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or IOException or OperationCanceledException)
+                    {
+                        return (null, Failed(ex, deadline.IsCancellationRequested));
+                    }
+                }
             }
         }
-        return (new WorkerChatStream(client, response), null);
+        return (new WorkerChatStream(client, response, _options.StreamIdleTimeout), null);
+    }
+
+    /// <summary>A client without HttpClient's own timeout: <see cref="InferenceWorkerOptions"/> bound each stage instead
+    /// (a long generation is not a hung one; a silent stream is).</summary>
+    private HttpClient CreateClient()
+    {
+        var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
+        client.Timeout = Timeout.InfiniteTimeSpan;
+        return client;
+    }
+
+    /// <summary>The worker could not be reached (refused, connect timeout, reset) or did not answer in time.</summary>
+    private ApiError Failed(Exception ex, bool responseTimedOut)
+    {
+        if (responseTimedOut)
+        {
+            log.LogError("The inference worker did not answer within {Timeout}", _options.ResponseTimeout);
+            return new ApiError(504, "api_error", "inference_timeout", "The model did not answer in time. Retry shortly.");
+        }
+        log.LogError(ex, "The inference worker is unreachable");
+        return Unavailable();
     }
 
     // Internal details (addresses, start-up failures) go to the log, never to the client.
     private static ApiError Unavailable() => new(503, "api_error", "model_unavailable", "The model is temporarily unavailable. Retry shortly.");
 
-    private (WorkerEmbedding?, ApiError?) LogUnavailable(HttpStatusCode status, WorkerError? error)
+    private ApiError LogUnavailable(HttpStatusCode status, InternalError? error)
     {
         log.LogError("The inference worker answered {Status}: {Code} {Message}", (int)status, error?.Code, error?.Message);
-        return (null, Unavailable());
+        return Unavailable();
     }
 
-    private static async Task<WorkerError?> ReadErrorAsync(HttpResponseMessage response, CancellationToken ct)
+    private static async Task<InternalError?> ReadErrorAsync(HttpResponseMessage response, CancellationToken ct)
     {
         try
         {
-            return (await response.Content.ReadFromJsonAsync<WorkerErrorEnvelope>(Json, ct))?.Error;
+            return (await response.Content.ReadFromJsonAsync<InternalErrorResponse>(InternalJson.Options, ct))?.Error;
         }
         catch (JsonException)
         {
             return null;
         }
     }
-
-    private sealed record WorkerErrorEnvelope(WorkerError? Error);
-
-    private sealed record WorkerError(string? Code, string? Message, int? Part);
 }
 
-public sealed record WorkerEmbeddingRequest(string Model, IReadOnlyList<WorkerPart> Parts);
-
-/// <summary>A text part as token ids (the API tokenised it), or a media part by URL (the worker fetches and decodes it).</summary>
-public sealed record WorkerPart(string Type, int[]? TokenIds = null, string? Url = null);
-
-public sealed record WorkerEmbedding(float[] Embedding, WorkerEmbeddingUsage Usage);
-
-public sealed record WorkerEmbeddingUsage(long TextTokens, long ImageTokens, long VideoTokens, int Images, int VideoFrames);
-
-public sealed record WorkerChatRequest(
-    string Model, int[] PromptTokenIds, int MaxTokens, double Temperature, double TopP, long? Seed, IReadOnlyList<string> Stop,
-    WorkerResponseFormat? ResponseFormat = null, int ReasoningBudget = 0,
-    IReadOnlyList<WorkerTool>? Tools = null, string? ToolChoice = null, bool? ParallelToolCalls = null, IReadOnlyList<string>? Images = null);
-
-/// <summary>A function the model may call; the worker compiles <see cref="Parameters"/> to constrain the arguments.</summary>
-public sealed record WorkerTool(string Name, System.Text.Json.JsonElement? Parameters);
-
-/// <summary>What the worker enforces: the callable functions, <c>auto</c> or <c>required</c>, and whether calls may be parallel.</summary>
-public sealed record WorkerToolChoice(IReadOnlyList<WorkerTool> Tools, string Mode, bool Parallel);
-
-/// <summary>Constrained decoding: any JSON object, or JSON matching <see cref="Schema"/>.</summary>
-public sealed record WorkerResponseFormat(string Type, System.Text.Json.JsonElement? Schema);
-
-/// <summary>One line of the worker's generation stream: a text delta, the end (with counts), or an error.</summary>
-public sealed record WorkerChatEvent(
-    string Type, string? Text = null, string? FinishReason = null, int? PromptTokens = null, int? CompletionTokens = null,
-    string? Code = null, string? Message = null, int? ReasoningTokens = null, int? Index = null, string? Name = null, string? Arguments = null);
-
 /// <summary>The worker's NDJSON generation stream; disposing it closes the connection, which stops the generation.</summary>
-public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response) : IAsyncDisposable
+public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response, TimeSpan idleTimeout) : IAsyncDisposable
 {
     /// <summary>
-    /// The worker's events. A worker that dies or breaks the stream (connection lost, an unreadable line, the end without
-    /// a <c>done</c>) ends it with an <c>error</c> event, as a worker that fails cleanly does; only the caller's
-    /// cancellation surfaces as an exception.
+    /// The worker's events. A worker that dies or breaks the stream (connection lost, an unreadable line, silence longer
+    /// than the idle timeout, the end without a <c>done</c>) ends it with an <c>error</c> event, as a worker that fails
+    /// cleanly does; only the caller's cancellation surfaces as an exception.
     /// </summary>
-    public async IAsyncEnumerable<WorkerChatEvent> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<InternalChatEvent> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         Stream? body = null;
         StreamReader? reader = null;
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
             string? failure = null;
             var ended = false;
             while (!ended)
             {
-                WorkerChatEvent? next = null;
+                InternalChatEvent? next = null;
                 try
                 {
-                    reader ??= new StreamReader(body = await response.Content.ReadAsStreamAsync(ct));
-                    var line = await reader.ReadLineAsync(ct);
+                    // Re-armed before every line: the timeout bounds the silence between two lines, not the generation.
+                    idle.CancelAfter(idleTimeout);
+                    reader ??= new StreamReader(body = await response.Content.ReadAsStreamAsync(idle.Token));
+                    var line = await reader.ReadLineAsync(idle.Token);
                     if (line is null)
                     {
                         failure = "the worker's stream ended without a result";
@@ -170,7 +169,7 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
                     {
                         continue;
                     }
-                    next = JsonSerializer.Deserialize<WorkerChatEvent>(line, InferenceWorkerClient.Json);
+                    next = JsonSerializer.Deserialize<InternalChatEvent>(line, InternalJson.Options);
                     if (next is null)
                     {
                         failure = "the worker sent an empty event";
@@ -179,15 +178,17 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
                 }
                 catch (Exception ex) when (!ct.IsCancellationRequested && ex is IOException or HttpRequestException or JsonException or OperationCanceledException)
                 {
-                    failure = $"the worker's stream broke: {ex.Message}";
+                    failure = idle.IsCancellationRequested
+                        ? $"the worker's stream sent nothing for {idleTimeout}"
+                        : $"the worker's stream broke: {ex.Message}";
                     break;
                 }
-                ended = next.Type is "done" or "error";
+                ended = next.IsFinal;
                 yield return next;
             }
             if (failure is not null)
             {
-                yield return new WorkerChatEvent("error", Code: "worker_failed", Message: failure);
+                yield return InternalChatEvent.Error("worker_failed", failure);
             }
         }
         finally

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
+using Aurous.Inference.Contracts;
 using Aurous.InferenceWorker.Models;
 using Aurous.Models;
 
@@ -35,18 +36,6 @@ public sealed record ChatGeneration(
 /// </summary>
 public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.SafeMediaFetcher fetcher, Media.FfmpegDecoder decoder)
 {
-    /// <summary>Most images in one request.</summary>
-    public const int MaxImages = 16;
-
-    public const int MaxStopStrings = 16;
-    /// <summary>Largest thinking-token budget a request may ask for.</summary>
-    public const int MaxReasoningBudget = 32_768;
-    /// <summary>Prefilled after the prompt when reasoning is on.</summary>
-    public const string ThinkOpen = "<think>\n";
-    /// <summary>Ends reasoning early when it appears in the reasoning text.</summary>
-    public const string ThinkEnd = "</think>";
-    /// <summary>Fed after the reasoning when the model did not close the block itself.</summary>
-    public const string ThinkClose = "\n</think>\n\n";
     private readonly SemaphoreSlim _slots = new(options.MaxConcurrentGenerations, options.MaxConcurrentGenerations);
     private int _active;
     private int _queued;
@@ -101,12 +90,12 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
                 $"the prompt has {ids.Length} tokens; the context window of '{hosted.Id}' is {model.ContextWindow}, leaving no room for output");
         }
         var budget = request.ReasoningBudget ?? 0;
-        if (budget < 0 || budget > MaxReasoningBudget)
+        if (budget < 0 || budget > ChatLimits.MaxReasoningBudget)
         {
-            throw new ChatRequestException(400, "invalid_request", $"'reasoning_budget' must be from 0 to {MaxReasoningBudget}, not {budget}");
+            throw new ChatRequestException(400, "invalid_request", $"'reasoning_budget' must be from 0 to {ChatLimits.MaxReasoningBudget}, not {budget}");
         }
         // The forced <think> / </think> tokens take room in the context (they are not billed).
-        var overhead = budget > 0 ? model.Tokenizer.CountTokens(ThinkOpen) + model.Tokenizer.CountTokens(ThinkClose) : 0;
+        var overhead = budget > 0 ? model.Tokenizer.CountTokens(ReasoningBlock.Open) + model.Tokenizer.CountTokens(ReasoningBlock.Close) : 0;
         var maxTokens = request.MaxTokens ?? model.ContextWindow - ids.Length - overhead;
         if (maxTokens < 1)
         {
@@ -128,9 +117,9 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
             throw new ChatRequestException(400, "invalid_request", $"'top_p' must be greater than 0 and at most 1, not {topP}");
         }
         var stop = request.Stop ?? [];
-        if (stop.Count > MaxStopStrings)
+        if (stop.Count > ChatLimits.MaxStopStrings)
         {
-            throw new ChatRequestException(400, "invalid_request", $"'stop' holds {stop.Count} strings; at most {MaxStopStrings}");
+            throw new ChatRequestException(400, "invalid_request", $"'stop' holds {stop.Count} strings; at most {ChatLimits.MaxStopStrings}");
         }
         if (stop.Any(string.IsNullOrEmpty))
         {
@@ -146,9 +135,9 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
             {
                 throw new ChatRequestException(400, "unsupported_content_type", $"model '{hosted.Id}' does not accept images");
             }
-            if (images.Count > MaxImages)
+            if (images.Count > ChatLimits.MaxImages)
             {
-                throw new ChatRequestException(400, "too_many_images", $"'images' holds {images.Count}; at most {MaxImages}");
+                throw new ChatRequestException(400, "too_many_images", $"'images' holds {images.Count}; at most {ChatLimits.MaxImages}");
             }
         }
         var pads = ids.Count(id => id == model.ImageTokenId);
@@ -193,9 +182,6 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
         return g with { ImageFeatures = g.Model.EncodeImages(pixels, cancellationToken) };
     }
 
-    /// <summary>Most functions one request may declare (OpenAI's limit).</summary>
-    public const int MaxTools = 128;
-
     /// <summary>The compiled <c>tools</c> and <c>tool_choice</c>: null when the model may not call any.</summary>
     private static ToolCalling? Tools(InternalChatRequest request)
     {
@@ -208,9 +194,9 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
             }
             return null;
         }
-        if (declared.Count > MaxTools)
+        if (declared.Count > ChatLimits.MaxTools)
         {
-            throw new ChatRequestException(400, "invalid_request", $"'tools' holds {declared.Count} functions; at most {MaxTools}");
+            throw new ChatRequestException(400, "invalid_request", $"'tools' holds {declared.Count} functions; at most {ChatLimits.MaxTools}");
         }
         var required = request.ToolChoice switch
         {
@@ -331,7 +317,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
             {
                 // Reasoning: prefill "<think>\n", sample up to the budget (max_tokens bounds reasoning + answer), never
                 // streamed; stop early at "</think>" or end-of-sequence, then close the block if the model did not.
-                logits = model.Forward(state, Ids(model.Tokenizer.Encode(ThinkOpen)), cancellationToken);
+                logits = model.Forward(state, Ids(model.Tokenizer.Encode(ReasoningBlock.Open)), cancellationToken);
                 var limit = Math.Min(g.ReasoningBudget, g.MaxTokens);
                 var thought = new List<int>();
                 var feed = new List<long>();
@@ -356,7 +342,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
                         break; // the end-of-sequence token is not fed; the block is closed below
                     }
                     thought.Add(id);
-                    if (model.ProducesText(id) && model.Tokenizer.Decode(thought.ToArray()).Contains(ThinkEnd, StringComparison.Ordinal))
+                    if (model.ProducesText(id) && model.Tokenizer.Decode(thought.ToArray()).Contains(ReasoningBlock.End, StringComparison.Ordinal))
                     {
                         closed = true;
                         feed.Add(id);
@@ -372,7 +358,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
                 }
                 if (!closed)
                 {
-                    feed.AddRange(Ids(model.Tokenizer.Encode(ThinkClose)));
+                    feed.AddRange(Ids(model.Tokenizer.Encode(ReasoningBlock.Close)));
                 }
                 logits = model.Forward(state, feed.ToArray(), cancellationToken);
                 activity?.SetTag("aurous.chat.reasoning_tokens", reasoning);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Aurous.Inference.Contracts;
 using Aurous.InferenceWorker.Media;
 using Aurous.InferenceWorker.Models;
 using Aurous.Models;

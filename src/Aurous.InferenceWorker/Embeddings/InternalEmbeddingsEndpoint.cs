@@ -1,21 +1,20 @@
 using System.Text.Json;
+using Aurous.Inference.Contracts;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Aurous.InferenceWorker.Embeddings;
 
 /// <summary>
-/// <c>POST /internal/embeddings</c>: the API's call into the worker (not public; no auth of its own: keep the worker
-/// on the internal network). 200 with <see cref="InternalEmbeddingResponse"/>; 4xx/503 with <see cref="InternalErrorResponse"/>.
+/// <c>POST /internal/embeddings</c>: the API's call into the worker (internal network, internal API key). 200 with <see cref="InternalEmbeddingResponse"/>; 4xx/503 with <see cref="InternalErrorResponse"/>.
 /// </summary>
 public static class InternalEmbeddingsEndpoint
 {
-    public const string Route = "/internal/embeddings";
     /// <summary>Up to 100 parts of data: URLs of 20 MB media each would not fit the default 30 MB body limit.</summary>
     public const long MaxRequestBodyBytes = 512L * 1024 * 1024;
 
     public static IEndpointRouteBuilder MapInternalEmbeddings(this IEndpointRouteBuilder app)
     {
-        app.MapPost(Route, HandleAsync).WithName("InternalEmbeddings").ExcludeFromDescription();
+        app.MapPost(InternalRoutes.Embeddings, HandleAsync).WithName("InternalEmbeddings").ExcludeFromDescription();
         return app;
     }
 

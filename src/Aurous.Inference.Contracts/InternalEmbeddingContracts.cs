@@ -1,7 +1,4 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
-namespace Aurous.InferenceWorker.Embeddings;
+namespace Aurous.Inference.Contracts;
 
 /// <summary>
 /// Body of <c>POST /internal/embeddings</c> (snake_case JSON), sent by the API:
@@ -12,6 +9,7 @@ namespace Aurous.InferenceWorker.Embeddings;
 ///   {"type":"video_url","url":"https://... | data:video/mp4;base64,..."}]}
 /// </code>
 /// Text arrives already tokenised (by the API, with the model's tokenizer.json); the worker does not re-tokenise.
+/// Members are nullable because the worker validates what arrives and names what is missing.
 /// </summary>
 public sealed record InternalEmbeddingRequest
 {
@@ -19,6 +17,7 @@ public sealed record InternalEmbeddingRequest
     public IReadOnlyList<InternalEmbeddingPart>? Parts { get; init; }
 }
 
+/// <summary>A text part as token ids (the API tokenised it), or a media part by URL (the worker fetches and decodes it).</summary>
 public sealed record InternalEmbeddingPart
 {
     /// <summary><c>text</c>, <c>image_url</c> or <c>video_url</c>.</summary>
@@ -35,18 +34,3 @@ public sealed record InternalEmbeddingResponse(string Model, float[] Embedding, 
 /// <c>video_tokens</c> = sampled frames x media.video_frame_tokens.
 /// </summary>
 public sealed record InternalEmbeddingUsage(int TextTokens, int ImageTokens, int VideoTokens, int Images, int VideoFrames);
-
-/// <summary>Error body: <c>{"error":{"code","message","part"}}</c>; <c>part</c> is the 0-based index of the failing part, or null.</summary>
-public sealed record InternalErrorResponse(InternalError Error);
-
-public sealed record InternalError(string Code, string Message, int? Part);
-
-public static class InternalJson
-{
-    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        NumberHandling = JsonNumberHandling.Strict,
-    };
-}
