@@ -5,6 +5,18 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ./eng/bootstrap.sh || exit 1
 
+# The test fixtures start Aspire's orchestrator (dcp), which watches its AppHost and stops everything with it. Should a
+# test process die without disposing, stop any orchestrator whose AppHost is gone, so that runs never pile up.
+stop_orphaned_orchestrators() {
+  for pid in $(pgrep -f 'dcp start-apiserver --monitor' || true); do
+    watched=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | sed -n 's/.*--monitor \([0-9]*\).*/\1/p')
+    if [ -n "$watched" ] && ! kill -0 "$watched" 2>/dev/null; then
+      pkill -TERM -P "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null
+    fi
+  done
+}
+trap stop_orphaned_orchestrators EXIT
+
 results=artifacts/test-results
 rm -rf "$results"
 dotnet test Aurous.sln --logger "trx" --results-directory "$results" "$@"

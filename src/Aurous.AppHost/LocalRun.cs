@@ -118,15 +118,15 @@ internal static class LocalRun
                 ? "development key still valid ({Path})"
                 : "development team seeded; key written to {Path}", local.DevEnvPath);
 
-            var config = services.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>();
-            var aspireUrl = config["ASPNETCORE_URLS"]?.Split(';')[0];
-            var aspire = aspireUrl is not null && model.Resources.Any(r => r.Name == AspireDashboard)
-                ? $"{aspireUrl}/login?t={config["AppHost:BrowserToken"]}"
-                : "off (--no-dashboard)";
-            if (aspireUrl is not null && aspire != "off (--no-dashboard)")
+            // The dashboard's own sign-in link as it runs (with dynamic ports it is not the configured address).
+            var aspireLogin = notifications.TryGetCurrentState(AspireDashboard, out var dashboardState)
+                ? dashboardState.Snapshot.Urls.FirstOrDefault(u => !u.IsInternal && u.Name is "http" or "https")?.Url
+                : null;
+            if (aspireLogin is not null)
             {
-                await WaitUntilAnsweringAsync(aspireUrl, stoppingToken);
+                await WaitUntilAnsweringAsync(aspireLogin, stoppingToken);
             }
+            var aspire = aspireLogin ?? "off (--no-dashboard)";
             Console.WriteLine($"""
 
                 Aurous is running.

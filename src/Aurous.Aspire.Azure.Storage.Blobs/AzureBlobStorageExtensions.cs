@@ -23,7 +23,7 @@ public static class AzureBlobStorageExtensions
 
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(connectionName,
             sp => new BlobStorageHealthCheck(sp.GetRequiredService<BlobServiceClient>()), failureStatus: null, tags: null,
-            timeout: TimeSpan.FromSeconds(5)));
+            timeout: TimeSpan.FromSeconds(3)));
 
         // The Azure SDK publishes ActivitySources only behind this switch.
         AppContext.SetSwitch("Azure.Experimental.EnableActivitySource", true);

@@ -115,4 +115,40 @@ public sealed class SystemTests(SystemFixture fixture)
         await ProcessTree.WaitUntilGoneAsync(copyPids, TimeSpan.FromSeconds(10));
         copyPids.ShouldAllBe(pid => !ProcessTree.IsAlive(pid));
     }
+
+    [Theory]
+    [InlineData("api", "/v1/models", "src/Aurous.Api")]
+    [InlineData("inference-worker", "/v1/info", "src/Aurous.InferenceWorker")]
+    [InlineData("dashboard", "/", "src/Aurous.Dashboard")]
+    public async Task Each_service_runs_in_its_own_content_root_with_its_own_settings(string resource, string path, string project)
+    {
+        using (var http = new HttpClient { BaseAddress = fixture.System.Endpoint(resource) })
+        {
+            (await http.GetAsync(path)).Dispose();
+        }
+        var lines = await fixture.System.ResourceLogAsync(resource);
+        // Its own folder is the content root, so its appsettings.json is loaded...
+        var root = Path.Combine(fixture.System.Settings.RepoRoot, project);
+        lines.ShouldContain(l => l.Contains("Content root path: " + root, StringComparison.Ordinal), string.Join('\n', lines.TakeLast(20)));
+        // ...and its log filter is in effect: ASP.NET Core's per-request Information lines are not written.
+        lines.ShouldNotContain(l => l.Contains("Request starting", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_workers_internal_endpoints_refuse_callers_without_the_internal_key()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.System.Endpoint("inference-worker") };
+        const string Body = """{"model":"aurous-embed-vision-1.0","parts":[{"type":"text","token_ids":[15496,995]}]}""";
+
+        using var anonymous = await http.PostAsync("/internal/embeddings", new StringContent(Body, System.Text.Encoding.UTF8, "application/json"));
+        anonymous.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+
+        using var wrong = new HttpRequestMessage(HttpMethod.Post, "/internal/embeddings") { Content = new StringContent(Body, System.Text.Encoding.UTF8, "application/json") };
+        wrong.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", new string('x', 48));
+        (await http.SendAsync(wrong)).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+
+        using var right = new HttpRequestMessage(HttpMethod.Post, "/internal/embeddings") { Content = new StringContent(Body, System.Text.Encoding.UTF8, "application/json") };
+        right.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", fixture.System.InternalApiKey);
+        (await http.SendAsync(right)).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
 }

@@ -113,6 +113,27 @@ public sealed class AurousTestApp : IAsyncDisposable
         }
     }
 
+    /// <summary>A resource's console log from its start (the orchestrator replays it to a new watcher), read for <paramref name="read"/>.</summary>
+    public async Task<IReadOnlyList<string>> ResourceLogAsync(string resource, TimeSpan? read = null)
+    {
+        var lines = new List<string>();
+        using var enough = new CancellationTokenSource(read ?? TimeSpan.FromSeconds(3));
+        try
+        {
+            // By the resource (not its name): the orchestrator keeps the log under the running instance's own id.
+            var model = App.Services.GetRequiredService<DistributedApplicationModel>();
+            var target = model.Resources.Single(r => r.Name == resource);
+            await foreach (var batch in App.Services.GetRequiredService<ResourceLoggerService>().WatchAsync(target).WithCancellation(enough.Token))
+            {
+                lines.AddRange(batch.Select(l => l.Content));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        return lines;
+    }
+
     /// <summary>The credential the API presents to the worker's internal endpoints (generated into the state folder).</summary>
     public string InternalApiKey => System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Settings.HomeDirectory, "state", "secrets.json")))
         .RootElement.GetProperty("internal-api-key").GetString()!;

@@ -19,7 +19,7 @@ public static class ApiServiceExtensions
         builder.AddAurousPipeline();
         services.AddOpenApi();
 
-        builder.AddNpgsqlDataSource("postgres");
+        builder.AddNpgsqlDataSource("postgres", settings => settings.DisableHealthChecks = true);
         builder.AddAzureBlobServiceClient("blobs");
         services.AddSingleton<TeamStore>();
         services.AddSingleton<Ledger>();
@@ -42,8 +42,11 @@ public static class ApiServiceExtensions
             .AddInternalApiKey();
 #pragma warning restore EXTEXP0001
 
-        // Postgres, Redis and blob storage report through their client integrations' own checks.
-        services.AddHealthChecks().AddCheck<InferenceWorkerHealthCheck>(InferenceWorkerClient);
+        // The client integrations' own checks, under the names /health has always reported.
+        services.AddHealthChecks()
+            .AddNpgSql(sp => sp.GetRequiredService<Npgsql.NpgsqlDataSource>(), name: "postgres", timeout: TimeSpan.FromSeconds(3))
+            .AddRedis(sp => sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(), name: "redis", timeout: TimeSpan.FromSeconds(3))
+            .AddCheck<InferenceWorkerHealthCheck>(InferenceWorkerClient);
         return builder;
     }
 }

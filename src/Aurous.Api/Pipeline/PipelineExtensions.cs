@@ -28,13 +28,13 @@ public static class PipelineExtensions
         builder.Services.AddSingleton(sp => new ApiKeyCache(sp.GetRequiredService<ApiKeyStore>().FindByHashAsync,
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiKeyCacheOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddHostedService<ApiKeyCacheListener>();
-        builder.AddRedisClient("redis", configureOptions: redis =>
+        builder.AddRedisClient("redis", settings => settings.DisableHealthChecks = true, redis =>
         {
             redis.AbortOnConnectFail = false; // keep retrying in the background rather than caching a failed start
             // Every Redis call is bounded: a stalled Redis must turn into a clear error, not a hung request.
             redis.ConnectTimeout = 2000;
-            redis.SyncTimeout = 1000;
-            redis.AsyncTimeout = 1000;
+            redis.SyncTimeout = 2000;
+            redis.AsyncTimeout = 2000;
         });
         builder.Services.AddSingleton<Metering.RateLimiter>();
         builder.Services.AddOptions<Metering.RateLimitOptions>().Bind(builder.Configuration.GetSection("RateLimits"))
