@@ -9,29 +9,25 @@ namespace Aurous.AppHost;
 /// write <c>.aurous/dev.env</c> once everything is healthy.</summary>
 internal static class LocalRun
 {
+    private const string AspireDashboard = "aspire-dashboard";
+
     /// <summary>The schema step also seeds a development team and leaves its key in the state folder.</summary>
     public static IResourceBuilder<ProjectResource> WithDevelopmentSeed(this IResourceBuilder<ProjectResource> migrations, LocalState local) =>
         local.IsRunMode ? migrations.WithEnvironment("DevSeed__KeyFile", local.DevKeyPath) : migrations;
 
     /// <summary>
     /// A local run first writes the small generated models (ModelForge, a run-to-completion step) into the repository's
-    /// models folder; a real export placed there is left as it is. Deployed workers get their models from the image.
+    /// models folder; a real export placed there is left as it is. Deployed services get their models from the image.
     /// </summary>
-    public static IResourceBuilder<ProjectResource> WithGeneratedModels(this IResourceBuilder<ProjectResource> worker,
-        IDistributedApplicationBuilder builder, LocalState local)
-    {
-        if (!local.IsRunMode)
-        {
-            return worker;
-        }
-        var models = builder.AddProject<Projects.Aurous_ModelForge>("models")
-            .WithLocalModels(local)
-            .ExcludeFromManifest();
-        return worker.WithLocalModels(local).WaitForCompletion(models);
-    }
+    public static IResourceBuilder<ProjectResource>? AddModelGenerator(this IDistributedApplicationBuilder builder, LocalState local) =>
+        local.IsRunMode
+            ? builder.AddProject<Projects.Aurous_ModelForge>("models").WithEnvironment("Models__Path", local.ModelsDirectory).ExcludeFromManifest()
+            : null;
 
-    public static IResourceBuilder<ProjectResource> WithLocalModels(this IResourceBuilder<ProjectResource> project, LocalState local) =>
-        local.IsRunMode ? project.WithEnvironment("Models__Path", local.ModelsDirectory) : project;
+    /// <summary>Points a service at the local models folder, once the generator has filled it.</summary>
+    public static IResourceBuilder<ProjectResource> WithLocalModels(this IResourceBuilder<ProjectResource> project, LocalState local,
+        IResourceBuilder<ProjectResource>? generator) =>
+        generator is null ? project : project.WithEnvironment("Models__Path", local.ModelsDirectory).WaitForCompletion(generator);
 
     /// <summary>
     /// Serves the project's "http" endpoint without the development proxy: callers reach the process itself, so a
@@ -52,6 +48,27 @@ internal static class LocalRun
             }
         });
 
+    /// <summary>
+    /// Aspire points every service's OTLP exporter at its dashboard even when the dashboard is off (headless runs and
+    /// tests). Nothing listens there then, and each service would spend CPU retrying exports and up to seconds
+    /// flushing at exit, so without a dashboard the services export nothing.
+    /// </summary>
+    public static void ExportTelemetryOnlyToTheDashboard(this IDistributedApplicationBuilder builder)
+    {
+        foreach (var project in builder.Resources.OfType<ProjectResource>())
+        {
+            builder.CreateResourceBuilder(project).WithEnvironment(context =>
+            {
+                var model = context.ExecutionContext.Services.GetRequiredService<DistributedApplicationModel>();
+                if (!model.Resources.Any(r => r.Name == AspireDashboard))
+                {
+                    context.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+                    context.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_PROTOCOL");
+                }
+            });
+        }
+    }
+
     public static void WriteDevelopmentEnvironment(this IDistributedApplicationBuilder builder, LocalState local,
         IResourceBuilder<ProjectResource> api, IResourceBuilder<ProjectResource> dashboard)
     {
@@ -67,8 +84,6 @@ internal static class LocalRun
     /// </summary>
     private sealed class DevEnvironmentWriter(IServiceProvider services, LocalState local, ProjectResource api, ProjectResource dashboard) : BackgroundService
     {
-        private const string AspireDashboard = "aspire-dashboard";
-
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
             var notifications = services.GetRequiredService<ResourceNotificationService>();

@@ -50,11 +50,6 @@ internal sealed class LocalState
             state.DeleteAll();
         }
         Directory.CreateDirectory(state.StateDirectory);
-        // A stable dashboard login token: a browser that signed in once stays signed in across restarts.
-        if (string.IsNullOrEmpty(builder.Configuration["AppHost:BrowserToken"]))
-        {
-            builder.Configuration["AppHost:BrowserToken"] = state.Secret("dashboard-browser-token");
-        }
         return state;
     }
 

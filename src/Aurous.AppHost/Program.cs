@@ -21,30 +21,34 @@ var migrations = builder.AddProject<Projects.Aurous_MigrationService>("migration
     .WithStore(postgres)
     .WithDevelopmentSeed(local);
 
+var models = builder.AddModelGenerator(local);
+
 var worker = builder.AddProject<Projects.Aurous_InferenceWorker>("inference-worker")
     .WithDirectEndpoint(local)
-    .WithGeneratedModels(builder, local)
+    .WithLocalModels(local, models)
     .WithEnvironment("InternalApi__Key", internalApiKey)
     .WithHttpHealthCheck("/health");
 
-// Extra instances (api-2, ...) share Postgres and Redis, as replicas behind a load balancer do.
+// Extra instances (api-2, ...) share Postgres and Redis, as replicas behind a load balancer do. The API needs the
+// schema before it starts, not the worker: without one it answers 503 model_unavailable and recovers when it is back.
 var apis = Enumerable.Range(1, builder.Configuration.GetValue("Aurous:ApiReplicas", 1)).Select(i =>
     builder.AddProject<Projects.Aurous_Api>(i == 1 ? "api" : $"api-{i}")
         .WithEndpoint("http", e => e.Port += i - 1)
         .WithStore(postgres).WithStore(redis).WithStore(blobs)
-        .WithReference(worker).WaitFor(worker)
+        .WithReference(worker)
         .WithEnvironment("InternalApi__Key", internalApiKey)
-        .WithLocalModels(local)
+        .WithLocalModels(local, models)
         .WaitForCompletion(migrations)
         .WithHttpHealthCheck("/health")
         .WithExternalHttpEndpoints()).ToArray();
 
 var dashboard = builder.AddProject<Projects.Aurous_Dashboard>("dashboard")
     .WithStore(postgres)
-    .WithReference(apis[0]).WaitFor(apis[0])
+    .WithReference(apis[0])
     .WithHttpHealthCheck("/health")
     .WithExternalHttpEndpoints();
 
+builder.ExportTelemetryOnlyToTheDashboard();
 builder.WriteDevelopmentEnvironment(local, api: apis[0], dashboard);
 
 builder.Build().Run();
