@@ -10,7 +10,10 @@ internal sealed record LaunchOptions(string[] Args, bool Fresh, bool NoDashboard
 {
     public static LaunchOptions Parse(string[] args)
     {
-        var rest = new List<string>();
+        // Ctrl+C and SIGTERM return only once every resource has stopped, so nothing outlives the AppHost and a restart
+        // finds its ports free. (Set here rather than in appsettings.json, which is not read when the AppHost is
+        // started from another folder.) Arguments given by the user come later and win.
+        var rest = new List<string> { "--DcpPublisher:WaitForResourceCleanup=true" };
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])

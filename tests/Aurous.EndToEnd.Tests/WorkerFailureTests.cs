@@ -7,13 +7,31 @@ using Aurous.Testing;
 
 namespace Aurous.EndToEnd.Tests;
 
-/// <summary>A worker that dies mid-generation, on a system of its own (the worker stays dead).</summary>
-public sealed class WorkerFailureTests
+/// <summary>A system whose worker the tests kill (and start again), apart from the one the other tests share.</summary>
+public sealed class WorkerOutageFixture : IAsyncLifetime
+{
+    public AurousTestApp System { get; private set; } = null!;
+
+    public async Task InitializeAsync() => System = await AurousTestApp.StartAsync(only: ["api"]);
+
+    public async Task DisposeAsync() => await System.DisposeAsync();
+}
+
+[CollectionDefinition(Name)]
+public sealed class WorkerOutageCollection : ICollectionFixture<WorkerOutageFixture>
+{
+    public const string Name = "worker-outage";
+}
+
+/// <summary>A worker that dies mid-generation.</summary>
+[Collection(WorkerOutageCollection.Name)]
+public sealed class WorkerFailureTests(WorkerOutageFixture fixture)
 {
     [Fact]
     public async Task A_worker_that_dies_mid_stream_ends_the_stream_with_an_error_event_and_charges_nothing()
     {
-        await using var system = await AurousTestApp.StartAsync(only: ["api"]);
+        var system = fixture.System;
+        await system.EnsureHealthyAsync("inference-worker");
         var (teamId, key) = await system.CreateTeamAsync(credits: 10m);
         using var http = system.CreateApiClient(key);
         // The schema forces thousands of tokens (1024 integers at least), so the generation is still running when the worker dies.

@@ -3,21 +3,21 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Aspire.Hosting.ApplicationModel;
 using Aurous.Testing;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Aurous.EndToEnd.Tests;
 
-/// <summary>The worker is killed (SIGKILL) during a burst of paid requests, then started again, on a system of its own.</summary>
-public sealed class WorkerOutageTests
+/// <summary>The worker is killed (SIGKILL) during a burst of paid requests, then started again.</summary>
+[Collection(WorkerOutageCollection.Name)]
+public sealed class WorkerOutageTests(WorkerOutageFixture fixture)
 {
     private const string Embedding = """{"model":"aurous-embed-vision-1.0","input":"The quick brown fox jumps over the lazy dog."}""";
 
     [Fact]
     public async Task A_killed_worker_means_fast_503s_no_stranded_holds_and_recovery_after_a_restart()
     {
-        await using var system = await AurousTestApp.StartAsync(only: ["api"]);
+        var system = fixture.System;
+        await system.EnsureHealthyAsync("inference-worker");
         var (teamId, key) = await system.CreateTeamAsync(credits: 50m);
         await system.SetLimitsAsync(teamId, rpm: 1_000_000, tpm: 100_000_000); // this test is about the worker, not about limits
         using var http = system.CreateApiClient(key);
@@ -69,10 +69,7 @@ public sealed class WorkerOutageTests
         (await http.GetAsync("/v1/balance")).StatusCode.ShouldBe(HttpStatusCode.OK);
 
         // Started again, the worker serves the same API without the API being touched.
-        var commands = system.App.Services.GetRequiredService<ResourceCommandService>();
-        (await commands.ExecuteCommandAsync("inference-worker", KnownResourceCommands.StartCommand)).Success.ShouldBeTrue();
-        using var healthy = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await system.App.Services.GetRequiredService<ResourceNotificationService>().WaitForResourceHealthyAsync("inference-worker", healthy.Token);
+        await system.EnsureHealthyAsync("inference-worker");
         (await PostAsync(http)).Status.ShouldBe(HttpStatusCode.OK);
     }
 

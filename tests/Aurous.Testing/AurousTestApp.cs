@@ -155,6 +155,23 @@ public sealed class AurousTestApp : IAsyncDisposable
         return (int)e.Snapshot.Properties.First(p => p.Name == "executable.pid").Value!;
     }
 
+    /// <summary>Starts a resource that has stopped (killed, crashed) and waits until it is healthy again; a running one is left alone.</summary>
+    public async Task EnsureHealthyAsync(string resource)
+    {
+        var notifications = App.Services.GetRequiredService<ResourceNotificationService>();
+        if (notifications.TryGetCurrentState(resource, out var state)
+            && state.Snapshot.State?.Text is "Exited" or "Finished" or "FailedToStart")
+        {
+            var started = await App.Services.GetRequiredService<ResourceCommandService>().ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand);
+            if (!started.Success)
+            {
+                throw new InvalidOperationException($"{resource} could not be started: {started.Message}");
+            }
+        }
+        using var healthy = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await notifications.WaitForResourceHealthyAsync(resource, healthy.Token);
+    }
+
     /// <summary>The process ids of the long-running resources (servers and services; not run-to-completion steps).</summary>
     public async Task<IReadOnlyList<int>> ProcessIdsAsync()
     {
