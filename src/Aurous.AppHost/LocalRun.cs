@@ -31,7 +31,8 @@ internal static class LocalRun
 
     /// <summary>
     /// Serves the project's "http" endpoint without the development proxy: callers reach the process itself, so a
-    /// stopped service refuses connections at once instead of leaving them open in the proxy.
+    /// stopped service refuses connections at once instead of leaving them open in the proxy, and no request pays
+    /// for an extra hop. The port stays the same when the resource is restarted.
     /// </summary>
     public static IResourceBuilder<ProjectResource> WithDirectEndpoint(this IResourceBuilder<ProjectResource> project, LocalState local) =>
         project.WithEndpoint("http", endpoint =>

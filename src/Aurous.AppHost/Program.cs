@@ -34,6 +34,7 @@ var worker = builder.AddProject<Projects.Aurous_InferenceWorker>("inference-work
 var apis = Enumerable.Range(1, builder.Configuration.GetValue("Aurous:ApiReplicas", 1)).Select(i =>
     builder.AddProject<Projects.Aurous_Api>(i == 1 ? "api" : $"api-{i}")
         .WithEndpoint("http", e => e.Port += i - 1)
+        .WithDirectEndpoint(local)
         .WithStore(postgres).WithStore(redis).WithStore(blobs)
         .WithReference(worker)
         .WithEnvironment("InternalApi__Key", internalApiKey)
@@ -43,6 +44,7 @@ var apis = Enumerable.Range(1, builder.Configuration.GetValue("Aurous:ApiReplica
         .WithExternalHttpEndpoints()).ToArray();
 
 var dashboard = builder.AddProject<Projects.Aurous_Dashboard>("dashboard")
+    .WithDirectEndpoint(local)
     .WithStore(postgres)
     .WithReference(apis[0])
     .WithHttpHealthCheck("/health")
