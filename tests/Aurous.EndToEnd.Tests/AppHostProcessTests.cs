@@ -74,8 +74,8 @@ public sealed partial class AppHostProcessTests : IDisposable
         await ProcessTree.WaitUntilGoneAsync(children, TimeSpan.FromSeconds(5));
         children.Where(ProcessTree.IsAlive).ShouldBeEmpty();
 
-        // Same state folder: the database and the development key are still there.
-        var (second, secondLog) = await StartAppHostAsync();
+        // Same state folder: the database and the development key are still there (headless this time).
+        var (second, secondLog) = await StartAppHostAsync("--no-dashboard");
         var secondChildren = ProcessTree.OrchestratedBy(second.Id);
         secondChildren.Count.ShouldBeGreaterThanOrEqualTo(6);
         secondLog.ShouldContain(l => l.Contains("development key still valid"));
@@ -90,11 +90,11 @@ public sealed partial class AppHostProcessTests : IDisposable
         secondChildren.Where(ProcessTree.IsAlive).ShouldBeEmpty();
     }
 
-    private async Task<(Process Process, List<string> Log)> StartAppHostAsync()
+    private async Task<(Process Process, List<string> Log)> StartAppHostAsync(params string[] options)
     {
         var dll = AppHostBinary.Path;
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { dll, "--home", _home, "--dynamic-ports" })
+        foreach (var a in new[] { dll, "--home", _home, "--dynamic-ports" }.Concat(options))
         {
             psi.ArgumentList.Add(a);
         }
