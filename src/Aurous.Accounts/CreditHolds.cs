@@ -43,8 +43,9 @@ public sealed class CreditHolds(NpgsqlDataSource db)
     /// <summary>
     /// Captures <see cref="Capture.Amount"/> (at most the held amount) and releases the rest, writing the ledger entry,
     /// the receipt and, when given, the idempotent response, all in one statement. Returns the receipt id, or null if
-    /// the hold was no longer open (already settled or expired) or, for an idempotent request, the request no longer owns
-    /// its key: then nothing is charged.
+    /// the hold was no longer open (released or expired) or, for an idempotent request, the request no longer owns its
+    /// key: then nothing is charged. Capturing a hold that was already captured is a no-op that returns the first
+    /// capture's receipt (a unique index also allows one charge per hold and per request).
     /// </summary>
     public async Task<string?> CaptureAsync(Capture capture, IdempotentResponse? response = null, CancellationToken ct = default)
     {
@@ -75,9 +76,15 @@ public sealed class CreditHolds(NpgsqlDataSource db)
                 UPDATE idempotency_records r
                 SET state = 'completed', status_code = @status, content_type = @contentType, response_body = @body
                 FROM l WHERE @idempotencyKey::text IS NOT NULL AND r.team_id = l.team_id AND r.key = @idempotencyKey AND r.request_id = @requestId)
-            INSERT INTO usage_receipts (id, team_id, ledger_entry_id, request_id, api_key_id, endpoint, model, tokens, rates, breakdown, amount, end_user)
-            SELECT @receiptId, l.team_id, l.id, @requestId, @apiKeyId, @endpoint, @model, @tokens::jsonb, @rates::jsonb, @breakdown::jsonb, @amount, @endUser FROM l
-            RETURNING id
+            r AS (
+                INSERT INTO usage_receipts (id, team_id, ledger_entry_id, request_id, api_key_id, endpoint, model, tokens, rates, breakdown, amount, end_user)
+                SELECT @receiptId, l.team_id, l.id, @requestId, @apiKeyId, @endpoint, @model, @tokens::jsonb, @rates::jsonb, @breakdown::jsonb, @amount, @endUser FROM l
+                RETURNING id)
+            SELECT id FROM r
+            UNION ALL
+            -- Already captured (a retried capture of the same request): its first receipt, and nothing new.
+            SELECT u.id FROM usage_receipts u JOIN ledger_entries e ON e.id = u.ledger_entry_id
+            WHERE e.hold_id = @holdId AND e.kind = 'charge' AND e.team_id = @teamId AND NOT EXISTS (SELECT 1 FROM r)
             """,
             new
             {
@@ -102,14 +109,27 @@ public sealed class CreditHolds(NpgsqlDataSource db)
             """, new { holdId }, cancellationToken: ct)) == 1;
     }
 
-    /// <summary>Expires holds older than <paramref name="olderThan"/> (their requests crashed); returns how many.</summary>
+    /// <summary>
+    /// Pushes an open hold's expiry forward: a request renews its hold while it works (see the metering heartbeat), so
+    /// only holds of requests that stopped (a crashed API instance) go stale. False when the hold is no longer open.
+    /// </summary>
+    public async Task<bool> RenewAsync(string holdId, CancellationToken ct = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition("""
+            WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+            UPDATE credit_holds SET renewed_at = now() FROM relaxed WHERE id = @holdId AND state = 'held'
+            """, new { holdId }, cancellationToken: ct)) == 1;
+    }
+
+    /// <summary>Expires holds neither placed nor renewed within <paramref name="olderThan"/> (their requests crashed); returns how many.</summary>
     public async Task<int> ExpireStaleAsync(TimeSpan olderThan, CancellationToken ct = default)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.ExecuteScalarAsync<int>(new CommandDefinition("""
             WITH h AS (
                 UPDATE credit_holds SET state = 'expired', settled_at = now()
-                WHERE state = 'held' AND created_at < now() - @olderThan
+                WHERE state = 'held' AND COALESCE(renewed_at, created_at) < now() - @olderThan
                 RETURNING team_id, amount),
             per_team AS (SELECT team_id, sum(amount) AS amount, count(*) AS n FROM h GROUP BY team_id),
             b AS (UPDATE team_balances tb SET held = tb.held - p.amount FROM per_team p WHERE tb.team_id = p.team_id RETURNING p.n)

@@ -43,7 +43,9 @@ public sealed class AurousTestApp : IAsyncDisposable
 
     public NpgsqlDataSource Database { get; }
 
-    public static async Task<AurousTestApp> StartAsync(IEnumerable<string>? only = null, int apiReplicas = 1, CancellationToken cancellationToken = default)
+    /// <param name="configure">Changes to the application model before it is built (e.g. settings for one resource).</param>
+    public static async Task<AurousTestApp> StartAsync(
+        IEnumerable<string>? only = null, int apiReplicas = 1, CancellationToken cancellationToken = default, Action<IDistributedApplicationTestingBuilder>? configure = null)
     {
         var home = Directory.CreateTempSubdirectory("aurous-test-").FullName;
         // The postgres account must be able to enter the state folder.
@@ -59,6 +61,7 @@ public sealed class AurousTestApp : IAsyncDisposable
         {
             KeepOnly(builder, only);
         }
+        configure?.Invoke(builder);
 
         var app = await builder.BuildAsync(cancellationToken);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -109,7 +109,12 @@ public static class ChatApi
         context.RequestServices.GetRequiredService<ILogger<Completion>>().LogError(
             "The worker failed while generating {RequestId}: {Code} {Message}", RequestContext.Of(context).RequestId, e.Code, e.Message);
 
-    /// <summary>Streams the generation as SSE; false when the worker failed (the stream then ends with an error event and nothing is charged).</summary>
+    /// <summary>
+    /// Streams the generation as SSE; false when the worker failed (the stream then ends with an error event and
+    /// nothing is charged). The request is settled once: captured when the generation ends (before the final chunks are
+    /// written, so a client leaving during them changes nothing), or released at a worker failure before the client is
+    /// told; a client that hangs up earlier pays for what was produced.
+    /// </summary>
     private static async Task<bool> StreamAsync(HttpContext context, WorkerChatStream generation, Completion completion, MeteredRequest metered, Tokenizers.BpeTokenizer tokenizer)
     {
         var response = context.Response;
@@ -120,6 +125,7 @@ public static class ChatApi
         // Headers (request id, rate limits) go out before the first token.
         await response.StartAsync(context.RequestAborted);
 
+        var failed = false;
         try
         {
             var first = true;
@@ -127,13 +133,15 @@ public static class ChatApi
             {
                 if (!completion.Apply(e))
                 {
-                    // The worker failed mid-stream: say so in the stream, release the hold (nothing usable was delivered).
+                    // The worker failed mid-stream: release the hold first (nothing usable was delivered, and a client
+                    // leaving while the error is written must not turn into a charge), then say so in the stream.
                     LogWorkerFailure(context, e);
+                    failed = true;
+                    await metered.DisposeAsync();
                     await WriteEventAsync(response, JsonSerializer.Serialize(new
                     {
                         error = new { type = "api_error", code = "model_unavailable", message = "The model failed while generating.", request_id = RequestContext.Of(context).RequestId },
                     }), context.RequestAborted);
-                    await metered.DisposeAsync();
                     return false;
                 }
                 if (e.Type == "delta" && !string.IsNullOrEmpty(e.Text))
@@ -160,6 +168,14 @@ public static class ChatApi
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
+            if (failed)
+            {
+                return false; // released at the worker's failure: never charged afterwards, not stored
+            }
+            if (metered.IsSettled)
+            {
+                return true; // captured already (the client left during the final chunks): the rendered usage stands
+            }
             // The client hung up: closing the worker stream stops the generation; charge what was produced.
             completion.FinishReason ??= "cancelled";
             var produced = completion.CompletionTokens ?? tokenizer.CountTokens(completion.Text.ToString());

@@ -26,6 +26,7 @@ public static class ApiServiceExtensions
         services.AddSingleton<CreditHolds>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<MeteringPipeline>();
+        services.AddMeteringOptions();
         services.AddHostedService<HoldSweeper>();
         services.AddSingleton<ModelTokenizers>();
         services.AddSingleton<InferenceWorkerClient>();

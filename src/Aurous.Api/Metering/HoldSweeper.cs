@@ -1,23 +1,24 @@
 using Aurous.Accounts;
+using Microsoft.Extensions.Options;
 
 namespace Aurous.Api.Metering;
 
 /// <summary>
-/// Releases holds whose requests never settled (a crashed API instance) and deletes expired idempotency records.
-/// Safe to run on every replica: each statement only touches rows still in the state it expects.
+/// Releases holds whose requests stopped renewing them (a crashed API instance) and deletes expired idempotency
+/// records. Safe to run on every replica: each statement only touches rows still in the state it expects.
 /// </summary>
-public sealed class HoldSweeper(CreditHolds holds, IdempotencyStore idempotency, IConfiguration config, ILogger<HoldSweeper> log) : BackgroundService
+public sealed class HoldSweeper(CreditHolds holds, IdempotencyStore idempotency, IOptions<MeteringOptions> options, ILogger<HoldSweeper> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var maxAge = TimeSpan.FromSeconds(config.GetValue("Metering:HoldMaxAgeSeconds", 900));
-        var every = TimeSpan.FromSeconds(config.GetValue("Metering:SweepEverySeconds", 30));
+        var lifetime = options.Value.HoldLifetime;
+        var every = options.Value.SweepInterval;
         using var timer = new PeriodicTimer(every);
         do
         {
             try
             {
-                var expired = await holds.ExpireStaleAsync(maxAge, stoppingToken);
+                var expired = await holds.ExpireStaleAsync(lifetime, stoppingToken);
                 var deleted = await idempotency.DeleteExpiredAsync(stoppingToken);
                 if (expired > 0 || deleted > 0)
                 {

@@ -2,20 +2,23 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Dapper;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Aurous.Api.Metering;
 
 /// <summary>
 /// Stripe-style idempotency keys, per team, for 24 hours. The first request with a key claims it ('running', with a
-/// lease so a crashed request does not block retries forever); its successful response is stored in the same
-/// transaction as its charge (see CreditHolds.CaptureAsync); a failed one gives the key back.
+/// lease, <see cref="MeteringOptions.IdempotencyLease"/>, that the request renews while it works, so only a crashed
+/// request's key can be taken over by a retry); its successful response is stored in the same transaction as its charge
+/// (see CreditHolds.CaptureAsync), which charges only while the request still owns the key; a failed one gives it back.
 /// </summary>
-public sealed class IdempotencyStore(NpgsqlDataSource db)
+public sealed class IdempotencyStore(NpgsqlDataSource db, IOptions<MeteringOptions> options)
 {
     public const int MaxKeyLength = 255;
     public static readonly TimeSpan Window = TimeSpan.FromHours(24);
-    public static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+
+    private TimeSpan Lease => options.Value.IdempotencyLease;
 
     public enum Outcome { Acquired, Replay, DifferentBody, InProgress }
 
@@ -58,6 +61,16 @@ public sealed class IdempotencyStore(NpgsqlDataSource db)
                 : new Claim(Outcome.InProgress);
         }
         return new Claim(Outcome.InProgress);
+    }
+
+    /// <summary>Extends the lease of a key this request still runs under; false when it no longer owns it (taken over, or completed).</summary>
+    public async Task<bool> RenewAsync(string teamId, string key, string requestId, CancellationToken ct = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE idempotency_records SET lease_until = now() + @lease
+            WHERE team_id = @teamId AND key = @key AND request_id = @requestId AND state = 'running'
+            """, new { teamId, key, requestId, lease = Lease }, cancellationToken: ct)) == 1;
     }
 
     /// <summary>Gives the key back after a failed (non-2xx) response, so a corrected retry can use it.</summary>

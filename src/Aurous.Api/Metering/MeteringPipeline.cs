@@ -19,7 +19,8 @@ public sealed record AdmissionRequest(string Endpoint, CatalogModel Model, long 
 /// its receipt and the stored response, in one transaction. Any failure or cancellation releases the hold and the key.
 /// </summary>
 public sealed class MeteringPipeline(
-    RateLimiter limiter, IdempotencyStore idempotency, CreditHolds holds, IOptions<RateLimitOptions> limits, ILogger<MeteringPipeline> log)
+    RateLimiter limiter, IdempotencyStore idempotency, CreditHolds holds, IOptions<RateLimitOptions> limits, IOptions<MeteringOptions> metering,
+    ILogger<MeteringPipeline> log)
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
     public const string ReplayedHeader = "Aurous-Idempotent-Replayed";
@@ -152,12 +153,16 @@ public sealed class MeteringPipeline(
     internal IdempotencyStore Idempotency => idempotency;
     internal RateLimiter Limiter => limiter;
     internal ILogger Log => log;
+    internal TimeSpan Heartbeat => metering.Value.Heartbeat;
     internal long TokensPerMinute(ApiKeyRecord key) => RequestRateLimiting.TokensPerMinute(key, limits.Value);
 }
 
 /// <summary>
-/// An admitted request holding credits (and possibly an idempotency key). End it with <see cref="CompleteAsync"/> or
-/// <see cref="FailAsync"/>; disposing it without either (an exception, a disconnect) releases everything.
+/// An admitted request holding credits (and possibly an idempotency key). End it with <see cref="CompleteAsync"/>,
+/// <see cref="CaptureStreamAsync"/> or <see cref="FailAsync"/>; disposing it without either (an exception, a
+/// disconnect) releases everything. While it is open, a heartbeat renews its hold and its key's lease, so a long
+/// request keeps both. It settles once: a second capture returns the first one's charge, and nothing is charged once
+/// it was released.
 /// </summary>
 public sealed class MeteredRequest : IAsyncDisposable
 {
@@ -168,6 +173,10 @@ public sealed class MeteredRequest : IAsyncDisposable
     private string? _holdId;
     private bool _tokensTaken;
     private bool _settled;
+    private Charge? _captured;
+    private IResult? _completed;
+    private CancellationTokenSource? _heartbeatStop;
+    private Task? _heartbeat;
 
     internal MeteredRequest(MeteringPipeline pipeline, HttpContext context, AdmissionRequest request, string? idempotencyKey)
     {
@@ -179,6 +188,9 @@ public sealed class MeteredRequest : IAsyncDisposable
     }
 
     public AdmissionRequest Request { get; }
+
+    /// <summary>True once the request was captured or released: nothing more will be charged.</summary>
+    public bool IsSettled => _settled;
 
     internal async Task<IResult?> ReserveAsync(RateLimiter limiter, CreditHolds holds, long tpmLimit)
     {
@@ -224,7 +236,61 @@ public sealed class MeteredRequest : IAsyncDisposable
             return new ApiError(402, "insufficient_credits", "insufficient_credits",
                 $"Your team's available credits cannot cover this request (up to {Balance.Credits.Normalize(Request.HoldAmount)} credits). Add credits and retry.").ToResult(_context);
         }
+        StartHeartbeat();
         return null;
+    }
+
+    /// <summary>Renews the hold and the key's lease every <see cref="MeteringOptions.Heartbeat"/> until the request settles.</summary>
+    private void StartHeartbeat()
+    {
+        _heartbeatStop = new CancellationTokenSource();
+        _heartbeat = BeatAsync(_pipeline.Heartbeat, _heartbeatStop.Token);
+    }
+
+    private async Task BeatAsync(TimeSpan every, CancellationToken stop)
+    {
+        var holdId = _holdId;
+        var key = _idempotencyKey;
+        try
+        {
+            using var timer = new PeriodicTimer(every);
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                try
+                {
+                    if (holdId is not null && !await _pipeline.Holds.RenewAsync(holdId, stop))
+                    {
+                        _pipeline.Log.LogError("Hold {HoldId} of {RequestId} is no longer open while the request still works; it will not be charged.", holdId, _rc.RequestId);
+                        holdId = null;
+                    }
+                    if (key is not null && !await _pipeline.Idempotency.RenewAsync(_rc.TeamId, key, _rc.RequestId, stop))
+                    {
+                        _pipeline.Log.LogWarning("Request {RequestId} no longer owns its Idempotency-Key; its capture will be refused.", _rc.RequestId);
+                        key = null;
+                    }
+                }
+                catch (Exception ex) when (!stop.IsCancellationRequested)
+                {
+                    // A missed beat is survivable (the lifetimes are at least two beats); the next one tries again.
+                    _pipeline.Log.LogWarning(ex, "Could not renew the hold and key of {RequestId}", _rc.RequestId);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task StopHeartbeatAsync()
+    {
+        if (_heartbeatStop is null)
+        {
+            return;
+        }
+        await _heartbeatStop.CancelAsync();
+        await _heartbeat!;
+        _heartbeatStop.Dispose();
+        _heartbeatStop = null;
     }
 
     /// <summary>
@@ -233,7 +299,14 @@ public sealed class MeteredRequest : IAsyncDisposable
     /// </summary>
     public async Task<IResult> CompleteAsync(TokenUsage usage, Func<Charge, byte[]> render, string contentType = "application/json")
     {
-        var charge = PriceWithinHold(usage);
+        if (_settled)
+        {
+            // Captured once already: the same response. Released: a programming error, never a charge.
+            return _completed ?? throw new InvalidOperationException("This request was released; it cannot be charged.");
+        }
+        await StopHeartbeatAsync();
+        var charge = Pricing.WithinHold(Pricing.Price(Request.Model.Manifest, usage), Request.HoldAmount);
+        LogIfCapped(usage, charge);
         var body = render(charge);
         var capture = BuildCapture(usage, charge);
         var stored = _idempotencyKey is null ? null : new IdempotentResponse(_idempotencyKey, 200, contentType, body);
@@ -251,14 +324,17 @@ public sealed class MeteredRequest : IAsyncDisposable
                 return await FailAsync(new ApiError(409, "idempotency_error", "idempotency_request_in_progress",
                     "Another request with this Idempotency-Key is being processed. Retry shortly to get its result."));
             }
-            _settled = true;
-            _pipeline.Log.LogError("Hold {HoldId} of {RequestId} was no longer open at capture (expired by the sweeper?); nothing was charged.", _holdId, _rc.RequestId);
+            // The hold is gone (expired by the sweeper): the work is served, but the response must not claim a charge.
+            LogUncharged(usage, charge);
+            charge = Charge.None;
+            body = render(charge);
         }
-        _settled = true;
-        if (receipt is not null)
+        else
         {
             MeteringTelemetry.RecordCharge(Request.Endpoint, Request.Model.Manifest.Id, usage, charge);
         }
+        _captured = charge;
+        _settled = true;
         // The charge is committed: nothing after this point may turn the response into an error.
         try
         {
@@ -268,46 +344,56 @@ public sealed class MeteredRequest : IAsyncDisposable
         {
             _pipeline.Log.LogWarning(ex, "Could not settle the TPM bucket for {RequestId}", _rc.RequestId);
         }
-        return new RawJsonResult(body, contentType);
+        return _completed = new RawJsonResult(body, contentType);
     }
 
     /// <summary>
     /// Charges a streamed response's usage (streams are never idempotent, so nothing is stored). Never throws once the
-    /// charge is committed; returns the charge reported to the client in the final chunk.
+    /// charge is committed; returns the charge to report to the client in the final chunk: <see cref="Charge.None"/>
+    /// when nothing was charged (the hold was lost, or the request was already released). Settles once: a second call
+    /// returns the first one's charge and charges nothing more.
     /// </summary>
     public async Task<Charge> CaptureStreamAsync(TokenUsage usage)
     {
-        var charge = PriceWithinHold(usage);
+        if (_settled)
+        {
+            // Already captured: the same result. Already released (a failure): never charged afterwards.
+            return _captured ?? Charge.None;
+        }
+        await StopHeartbeatAsync();
+        var charge = Pricing.WithinHold(Pricing.Price(Request.Model.Manifest, usage), Request.HoldAmount);
+        LogIfCapped(usage, charge);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var receipt = await _pipeline.Holds.CaptureAsync(BuildCapture(usage, charge), null, CancellationToken.None);
         _rc.Time("capture", started);
-        _settled = true;
         if (receipt is null)
         {
-            _pipeline.Log.LogError("Hold {HoldId} of {RequestId} was no longer open at capture; nothing was charged.", _holdId, _rc.RequestId);
+            LogUncharged(usage, charge);
+            charge = Charge.None;
         }
         else
         {
             MeteringTelemetry.RecordCharge(Request.Endpoint, Request.Model.Manifest.Id, usage, charge);
         }
+        _captured = charge;
+        _settled = true;
         await BestEffortAsync("settle the TPM bucket", () => SettleTokensAsync(usage.TotalTokens));
         return charge;
     }
 
-    /// <summary>The usage's price, never more than the hold: the estimate is an upper bound by construction, and if it
-    /// ever is not, the team is not charged past what it reserved.</summary>
-    private Charge PriceWithinHold(TokenUsage usage)
+    private void LogIfCapped(TokenUsage usage, Charge charge)
     {
-        var charge = Pricing.Price(Request.Model.Manifest, usage);
-        if (charge.Total <= Request.HoldAmount)
+        if (charge.Total == Request.HoldAmount && Pricing.Price(Request.Model.Manifest, usage).Total > Request.HoldAmount)
         {
-            return charge;
+            _pipeline.Log.LogError("Usage {Usage} of {RequestId} costs more than its hold {Hold}; charging the hold.", usage, _rc.RequestId, Request.HoldAmount);
         }
-        _pipeline.Log.LogError("Usage {Usage} of {RequestId} costs {Cost}, above its hold {Hold}; charging the hold.",
-            usage, _rc.RequestId, charge.Total, Request.HoldAmount);
-        var scale = Request.HoldAmount / charge.Total;
-        return new Charge(Math.Round(charge.Text * scale, 12, MidpointRounding.ToZero), Math.Round(charge.Visual * scale, 12, MidpointRounding.ToZero),
-            Math.Round(charge.Video * scale, 12, MidpointRounding.ToZero), Math.Round(charge.Output * scale, 12, MidpointRounding.ToZero));
+    }
+
+    private void LogUncharged(TokenUsage usage, Charge price)
+    {
+        MeteringTelemetry.RecordUncharged(Request.Endpoint);
+        _pipeline.Log.LogError("Hold {HoldId} of {RequestId} was no longer open at capture (expired by the sweeper?): usage {Usage} worth {Credits} credits was served uncharged, and the response says 0.",
+            _holdId, _rc.RequestId, usage, price.Total);
     }
 
     private Capture BuildCapture(TokenUsage usage, Charge charge)
@@ -346,6 +432,7 @@ public sealed class MeteredRequest : IAsyncDisposable
             return;
         }
         _settled = true;
+        await StopHeartbeatAsync();
         // Each release stands alone: one failing (a Redis blip) must not keep the others from happening.
         if (_holdId is not null)
         {

@@ -17,6 +17,11 @@ public static class MeteringTelemetry
     public static readonly Counter<long> Rejections = Meter.CreateCounter<long>(
         "aurous.requests.rejected", unit: "{request}", description: "Paid requests refused before work, by reason.");
 
+    public static readonly Counter<long> Uncharged = Meter.CreateCounter<long>(
+        "aurous.requests.uncharged", unit: "{request}", description: "Requests served whose hold was lost before capture, so nothing was charged.");
+
+    public static void RecordUncharged(string endpoint) => Uncharged.Add(1, new KeyValuePair<string, object?>("aurous.endpoint", endpoint));
+
     public static void RecordCharge(string endpoint, string model, TokenUsage usage, Charge charge)
     {
         var e = new KeyValuePair<string, object?>("aurous.endpoint", endpoint);

@@ -13,13 +13,20 @@ public sealed record TokenUsage(long TextInput, long VisualInput = 0, long Video
 /// <summary>The price of a usage: credits per modality and their total, each rounded to the ledger's 12 decimals.</summary>
 public sealed record Charge(decimal Text, decimal Visual, decimal Video, decimal Output)
 {
+    /// <summary>Nothing charged (a request whose hold was lost: the response must not claim a charge).</summary>
+    public static readonly Charge None = new(0m, 0m, 0m, 0m);
+
     public decimal Total => Text + Visual + Video + Output;
 }
 
-/// <summary>Prices usage at the model's rates (credits per 1M tokens, from its manifest). Exact decimal arithmetic.</summary>
+/// <summary>
+/// Prices usage at the model's rates (credits per 1M tokens, from its manifest). Exact decimal arithmetic: each
+/// modality's amount is rounded once, half away from zero, to the ledger's 12 decimals; the total is their sum.
+/// </summary>
 public static class Pricing
 {
     private const decimal PerMillion = 1_000_000m;
+    private const int LedgerDecimals = 12;
 
     public static Charge Price(ModelManifest model, TokenUsage usage) => new(
         Amount(usage.TextInput, Rate(model.CreditRates.Input, "text")),
@@ -27,11 +34,44 @@ public static class Pricing
         Amount(usage.VideoInput, Rate(model.CreditRates.Input, "video")),
         Amount(usage.TextOutput, Rate(model.CreditRates.Output, "text")));
 
-    private static decimal Rate(IReadOnlyDictionary<string, decimal> rates, string modality) =>
-        rates.TryGetValue(modality, out var rate) ? rate : 0m;
+    /// <summary>
+    /// The charge, never more than <paramref name="hold"/>: a request is not charged past what it reserved (the hold is
+    /// an upper bound by construction, so this only guards against a wrong estimate). Over the hold, each modality is
+    /// scaled down (rounded toward zero) and the rounding remainder is given back to modalities that still have room,
+    /// so the capped total is exactly the hold and no modality is charged more than its own price.
+    /// </summary>
+    public static Charge WithinHold(Charge charge, decimal hold)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(hold);
+        if (charge.Total <= hold)
+        {
+            return charge;
+        }
+        var prices = new[] { charge.Text, charge.Visual, charge.Video, charge.Output };
+        var scale = hold / charge.Total;
+        var capped = prices.Select(p => Math.Round(p * scale, LedgerDecimals, MidpointRounding.ToZero)).ToArray();
+        var remainder = hold - capped.Sum();
+        for (var i = 0; i < capped.Length && remainder > 0; i++)
+        {
+            var room = Math.Min(remainder, prices[i] - capped[i]);
+            capped[i] += room;
+            remainder -= room;
+        }
+        return new Charge(capped[0], capped[1], capped[2], capped[3]);
+    }
 
-    private static decimal Amount(long tokens, decimal ratePerMillion) =>
-        tokens == 0 ? 0m : Math.Round(tokens * ratePerMillion / PerMillion, 12, MidpointRounding.AwayFromZero);
+    private static decimal Rate(IReadOnlyDictionary<string, decimal> rates, string modality)
+    {
+        var rate = rates.TryGetValue(modality, out var r) ? r : 0m;
+        ArgumentOutOfRangeException.ThrowIfNegative(rate, modality + " rate");
+        return rate;
+    }
+
+    private static decimal Amount(long tokens, decimal ratePerMillion)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(tokens);
+        return tokens == 0 ? 0m : Math.Round(tokens * ratePerMillion / PerMillion, LedgerDecimals, MidpointRounding.AwayFromZero);
+    }
 }
 
 /// <summary>
