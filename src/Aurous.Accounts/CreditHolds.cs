@@ -75,16 +75,16 @@ public sealed class CreditHolds(NpgsqlDataSource db)
             i AS (
                 UPDATE idempotency_records r
                 SET state = 'completed', status_code = @status, content_type = @contentType, response_body = @body
-                FROM l WHERE @idempotencyKey::text IS NOT NULL AND r.team_id = l.team_id AND r.key = @idempotencyKey AND r.request_id = @requestId)
-            r AS (
+                FROM l WHERE @idempotencyKey::text IS NOT NULL AND r.team_id = l.team_id AND r.key = @idempotencyKey AND r.request_id = @requestId),
+            receipt AS (
                 INSERT INTO usage_receipts (id, team_id, ledger_entry_id, request_id, api_key_id, endpoint, model, tokens, rates, breakdown, amount, end_user)
                 SELECT @receiptId, l.team_id, l.id, @requestId, @apiKeyId, @endpoint, @model, @tokens::jsonb, @rates::jsonb, @breakdown::jsonb, @amount, @endUser FROM l
                 RETURNING id)
-            SELECT id FROM r
+            SELECT id FROM receipt
             UNION ALL
             -- Already captured (a retried capture of the same request): its first receipt, and nothing new.
             SELECT u.id FROM usage_receipts u JOIN ledger_entries e ON e.id = u.ledger_entry_id
-            WHERE e.hold_id = @holdId AND e.kind = 'charge' AND e.team_id = @teamId AND NOT EXISTS (SELECT 1 FROM r)
+            WHERE e.hold_id = @holdId AND e.kind = 'charge' AND e.team_id = @teamId AND NOT EXISTS (SELECT 1 FROM receipt)
             """,
             new
             {

@@ -225,6 +225,10 @@ public sealed class LongRequestTests(ShortLeaseFixture fixture)
         var audit = (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean();
         audit.Credits.ShouldBe(1m);
 
+        // Start the worker again for the other tests, once the orchestrator has seen it exit.
+        using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await fixture.System.App.Services.GetRequiredService<ResourceNotificationService>().WaitForResourceAsync(
+            "inference-worker", e => e.Snapshot.State?.Text is "Exited" or "Finished" or "FailedToStart", exited.Token);
         await fixture.System.EnsureHealthyAsync("inference-worker");
     }
 }
