@@ -28,6 +28,7 @@ public static class ApiServiceExtensions
         services.AddSingleton<MeteringPipeline>();
         services.AddHostedService<HoldSweeper>();
         services.AddSingleton<ModelTokenizers>();
+        services.AddSingleton<ServedContextWindows>();
         services.AddSingleton<InferenceWorkerClient>();
 
         var models = ModelCatalog.LocateModelsDirectory(config["Models:Path"], AppContext.BaseDirectory);
