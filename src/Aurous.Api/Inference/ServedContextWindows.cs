@@ -10,16 +10,17 @@ namespace Aurous.Api.Inference;
 
 /// <summary>
 /// The context window the inference worker actually serves for each model (<c>GET /internal/models</c>): the nominal
-/// one, or less where the worker's memory budget cannot hold a generation that long. Asked for when first needed and
-/// kept for <see cref="FreshFor"/>; while the worker cannot be asked, the last answer stays in use (and, with none,
-/// the nominal window: the worker still refuses what it cannot serve). This lets the API refuse an over-long request
+/// one, or less where the worker's memory budget cannot hold a generation that long. Asked for when first needed (at
+/// most <see cref="AskTimeout"/>) and again in the background once <see cref="FreshFor"/> has passed; while the worker
+/// cannot be asked, the last answer stays in use (and, with none, the nominal window: the worker still refuses what it
+/// cannot serve, and the API asks again after <see cref="RetryAfter"/>). This lets the API refuse an over-long request
 /// in milliseconds, before any hold or rate-limit token is taken.
 /// </summary>
 public sealed class ServedContextWindows(IHttpClientFactory http, ModelTokenizers tokenizers, ILogger<ServedContextWindows> log, TimeProvider time)
 {
     public static readonly TimeSpan FreshFor = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(2);
+    public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Lock _gate = new();
     private volatile Snapshot _snapshot = new(new Dictionary<string, int>(), DateTimeOffset.MinValue);
@@ -83,7 +84,8 @@ public sealed class ServedContextWindows(IHttpClientFactory http, ModelTokenizer
             }
             refresh = _refresh;
         }
-        return await refresh.WaitAsync(ct);
+        // Once the worker has answered, a request never waits for it again: the last answer serves while a fresh one is asked for.
+        return snapshot.Windows.Count > 0 ? snapshot : await refresh.WaitAsync(ct);
     }
 
     private async Task<Snapshot> RefreshAsync()
