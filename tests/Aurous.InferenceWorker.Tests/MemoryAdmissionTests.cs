@@ -55,7 +55,7 @@ public sealed class MemoryAdmissionTests
         first.Dispose();
         first.Dispose(); // twice gives back once
         admission.ReservedBytes.ShouldBe(0);
-        Should.Throw<ArgumentOutOfRangeException>(() => admission.ReserveAsync(101, CancellationToken.None));
+        await Should.ThrowAsync<ArgumentOutOfRangeException>(() => admission.ReserveAsync(101, CancellationToken.None).AsTask());
     }
 
     [Theory]

@@ -10,8 +10,9 @@ namespace Aurous.InferenceWorker.Chat;
 /// exports), the attention scores of one layer (<c>rows x total x heads</c> floats, <see cref="ScoreCopies"/> of them
 /// alive at once: raw, scaled, masked, softmaxed), the logits of every row (and their pre-bias copy), the hidden
 /// activations, and on the managed side the attention mask and the last row of logits. The prefill runs at most
-/// <see cref="PrefillChunkTokens"/> rows at a time, so the scores grow with <c>chunk x total</c>, not
-/// <c>prompt x prompt</c>, and a generation's peak grows linearly with its length.
+/// <see cref="PrefillChunkTokens"/> rows at a time, so the scores grow with <c>chunk x prompt</c>, not
+/// <c>prompt x prompt</c>; decode steps run one row against the whole length. A generation's peak grows linearly with
+/// its length.
 /// </para>
 /// </summary>
 public sealed class ChatMemoryPlan
@@ -21,6 +22,8 @@ public sealed class ChatMemoryPlan
     public const int ScoreCopies = 4;
     /// <summary>Hidden-width activations per row (norms, projections, residuals, the MLP's wider ones counted as several).</summary>
     private const int ActivationWidths = 32;
+    /// <summary>Most tokens a run after the prefill feeds at once (one per decode step; the reasoning markers).</summary>
+    private const int FedRows = 8;
     /// <summary>Per generation, whatever does not grow with its length (tensor headers, sampler state, buffers).</summary>
     private const long FixedBytes = 1L << 20;
 
@@ -74,11 +77,15 @@ public sealed class ChatMemoryPlan
     /// </summary>
     public long RequestBytes(int promptTokens, int totalTokens)
     {
-        var total = (long)Math.Max(totalTokens, Math.Max(promptTokens, 1));
-        var rows = (long)Math.Clamp(promptTokens, 1, PrefillChunkTokens);
+        var prompt = (long)Math.Max(promptTokens, 1);
+        var total = Math.Max(totalTokens, prompt);
+        // Prefill runs have at most a chunk of rows against at most the prompt; later runs (decode steps, the few tokens
+        // fed around hidden reasoning) at most FedRows rows against the whole length.
+        var rows = Math.Max(Math.Min(prompt, PrefillChunkTokens), FedRows);
+        var scoreCells = Math.Max(Math.Min(prompt, PrefillChunkTokens) * prompt, FedRows * total);
         var cache = 2 * KvBytesPerToken * total;
         var layer = 2L * Heads * HeadDim * FloatBytes * total;
-        var scores = rows * total * (ScoreCopies * Heads * FloatBytes + 2);
+        var scores = scoreCells * (ScoreCopies * Heads * FloatBytes + 2);
         var logits = 2 * rows * LogitsWidth * FloatBytes;
         var activations = rows * ActivationWidths * HiddenSize * FloatBytes;
         var managed = 2 * total * sizeof(long) + 2 * LogitsWidth * FloatBytes;
