@@ -151,6 +151,18 @@ public static class ChatLimits
     public const int MaxStopStrings = 16;
     /// <summary>Largest thinking-token budget.</summary>
     public const int MaxReasoningBudget = 32_768;
+
+    /// <summary>The error code (400) of a request longer than the context window the worker serves.</summary>
+    public const string ContextLengthExceeded = "context_length_exceeded";
+
+    /// <summary>
+    /// OpenAI's wording for a request that does not fit <paramref name="window"/> tokens: <paramref name="prompt"/> tokens
+    /// in the messages (reasoning markers included) and <paramref name="completion"/> asked for (null: the prompt alone
+    /// leaves no room).
+    /// </summary>
+    public static string ContextLengthMessage(int window, long prompt, long? completion) => completion is { } c
+        ? $"This model's maximum context length is {window} tokens. However, you requested {prompt + c} tokens ({prompt} in the messages, {c} in the completion). Please reduce the length of the messages or completion."
+        : $"This model's maximum context length is {window} tokens. However, your messages resulted in {prompt} tokens. Please reduce the length of the messages.";
 }
 
 /// <summary>The text the worker forces around hidden reasoning; it takes room in the context (not billed), so the API counts it too.</summary>

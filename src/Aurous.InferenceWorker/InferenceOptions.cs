@@ -38,6 +38,18 @@ public sealed record InferenceOptions
     /// that waits for a slot waits for a whole long generation to end, while one more loop only shares the cores a
     /// little more thinly. Lower it where each generation's KV cache costs real GPU memory.</summary>
     public int MaxConcurrentGenerations { get; init; } = 32;
+    /// <summary>Memory (MiB) that all chat generations in flight may use together: their KV caches and the prefill's
+    /// working memory (<c>Inference:MemoryBudgetMb</c>, default 2048, at least 16). Each generation reserves its peak
+    /// before it runs and waits (FIFO) while the rest is reserved; one that could not fit in the whole budget is refused
+    /// with 400 <c>context_length_exceeded</c>, and the context window a model is served with
+    /// (<c>served_context_window</c>) is the longest that fits.</summary>
+    public int MemoryBudgetMb { get; init; } = 2048;
+    /// <summary>Most prompt tokens the decoder runs at once (<c>Inference:PrefillChunkTokens</c>, default 256, 1 to 8192):
+    /// a longer prompt is fed in chunks, so the attention scores of one run are chunk x length, not length x length.</summary>
+    public int PrefillChunkTokens { get; init; } = 256;
+
+    /// <summary><see cref="MemoryBudgetMb"/> in bytes.</summary>
+    public long MemoryBudgetBytes => MemoryBudgetMb * 1024L * 1024L;
 
     public static InferenceOptions FromConfiguration(IConfiguration configuration)
     {
@@ -57,6 +69,12 @@ public sealed record InferenceOptions
                 : throw new InvalidOperationException("Inference:IntraOpThreads must be 0 or more."),
             AllowSpinning = configuration.GetValue("Inference:AllowSpinning", false),
             MaxConcurrentGenerations = Positive(configuration.GetValue("Inference:MaxConcurrentGenerations", 32), "Inference:MaxConcurrentGenerations"),
+            MemoryBudgetMb = configuration.GetValue("Inference:MemoryBudgetMb", 2048) is var budget && budget >= 16
+                ? budget
+                : throw new InvalidOperationException($"Inference:MemoryBudgetMb must be at least 16 (MiB), not {budget}."),
+            PrefillChunkTokens = configuration.GetValue("Inference:PrefillChunkTokens", 256) is var chunk && chunk is >= 1 and <= 8192
+                ? chunk
+                : throw new InvalidOperationException($"Inference:PrefillChunkTokens must be from 1 to 8192, not {chunk}."),
         };
     }
 

@@ -46,8 +46,9 @@ public static class InferenceServiceExtensions
 
     public static WebApplication MapInfoApi(this WebApplication app)
     {
-        app.MapGet("/v1/info", (ModelHost host) => Results.Json(InfoResponse.From(host), InfoResponse.JsonOptions))
+        app.MapGet("/v1/info", (ModelHost host, Chat.ChatEngine chat) => Results.Json(InfoResponse.From(host, chat.Memory), InfoResponse.JsonOptions))
             .WithName("GetWorkerInfo");
+        app.MapInternalModels();
         return app;
     }
 }

@@ -227,7 +227,7 @@ public sealed class ChatEndpointTests(ChatFixture fx) : IClassFixture<ChatFixtur
     {
         var finishedBefore = fx.Engine.FinishedGenerations;
         using var cts = new CancellationTokenSource();
-        var response = await fx.Worker.SendAsync(Post(Body(maxTokens: 200_000, seed: 9)), HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        var response = await fx.Worker.SendAsync(Post(Body(maxTokens: 100_000, seed: 9)), HttpCompletionOption.ResponseHeadersRead, cts.Token);
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
         var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
         for (var i = 0; i < 3; i++)
@@ -279,7 +279,7 @@ public sealed class ChatEndpointTests(ChatFixture fx) : IClassFixture<ChatFixtur
         {
             for (var i = 0; i < 10; i++)
             {
-                var response = await fx.Worker.SendAsync(Post(Body(maxTokens: 100_000, seed: 100 + i)), HttpCompletionOption.ResponseHeadersRead, cts.Token);
+                var response = await fx.Worker.SendAsync(Post(Body(maxTokens: 20_000, seed: 100 + i)), HttpCompletionOption.ResponseHeadersRead, cts.Token);
                 var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
                 (await reader.ReadLineAsync(cts.Token)).ShouldNotBeNull();
                 longs.Add((response, reader));
@@ -307,7 +307,7 @@ public sealed class ChatEndpointTests(ChatFixture fx) : IClassFixture<ChatFixtur
     [InlineData("empty_prompt", 400, "invalid_request")]
     [InlineData("id_out_of_vocab", 400, "invalid_request")]
     [InlineData("negative_id", 400, "invalid_request")]
-    [InlineData("context_exceeded", 400, "invalid_request")]
+    [InlineData("context_exceeded", 400, "context_length_exceeded")]
     [InlineData("zero_max_tokens", 400, "invalid_request")]
     [InlineData("temperature_too_high", 400, "invalid_request")]
     [InlineData("top_p_zero", 400, "invalid_request")]

@@ -34,7 +34,8 @@ public static class ChatApi
     }
 
     private static async Task<IResult> Create(
-        HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers, MeteringPipeline metering, InferenceWorkerClient worker, NpgsqlDataSource db)
+        HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers, MeteringPipeline metering, InferenceWorkerClient worker, NpgsqlDataSource db,
+        ServedContextWindows servedWindows)
     {
         var rc = RequestContext.Of(context);
         var parsing = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -44,6 +45,11 @@ public static class ChatApi
             return bodyError.ToResult(context);
         }
         var (request, error) = ChatRequest.Parse(body, catalog, tokenizers);
+        if (error is null)
+        {
+            // The worker's memory budget may serve less than the nominal window: refused here, before any hold.
+            (request, error) = await servedWindows.FitAsync(request!, body, context.RequestAborted);
+        }
         rc.Time("parse", parsing);
         if (error is not null)
         {

@@ -29,6 +29,7 @@ public static class ApiServiceExtensions
         services.AddMeteringOptions();
         services.AddHostedService<HoldSweeper>();
         services.AddSingleton<ModelTokenizers>();
+        services.AddSingleton<ServedContextWindows>();
         services.AddSingleton<InferenceWorkerClient>();
 
         var models = ModelCatalog.LocateModelsDirectory(config["Models:Path"], AppContext.BaseDirectory);

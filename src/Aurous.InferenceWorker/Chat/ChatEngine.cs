@@ -29,14 +29,20 @@ public sealed record ChatGeneration(
 }
 
 /// <summary>
-/// Chat generation: every request runs its own decode loop (prefill of the whole prompt, then one token per step
-/// against its own KV cache) on the shared, thread-safe ONNX Runtime session, so a long generation never holds back a
-/// short one. At most <c>Inference:MaxConcurrentGenerations</c> loops run at once; the rest wait (FIFO) for a slot.
+/// Chat generation: every request runs its own decode loop (prefill of the prompt in chunks of
+/// <c>Inference:PrefillChunkTokens</c>, then one token per step against its own KV cache) on the shared, thread-safe
+/// ONNX Runtime session, so a long generation never holds back a short one. A generation first reserves its peak memory
+/// from <c>Inference:MemoryBudgetMb</c> (<see cref="MemoryAdmission"/>), then takes one of
+/// <c>Inference:MaxConcurrentGenerations</c> slots; either way the rest wait in FIFO order.
 /// Cancellation (the HTTP request aborting) is checked before every step and also terminates a run in flight.
 /// </summary>
 public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.SafeMediaFetcher fetcher, Media.FfmpegDecoder decoder)
 {
+    /// <summary>A generation that reserved at least this much trims the C heap when it ends.</summary>
+    private const long TrimAfterBytes = 32L << 20;
+
     private readonly SemaphoreSlim _slots = new(options.MaxConcurrentGenerations, options.MaxConcurrentGenerations);
+    private readonly MemoryAdmission _memory = new(options.MemoryBudgetBytes);
     private int _active;
     private int _queued;
     private long _finished;
@@ -46,6 +52,24 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
     internal int QueuedGenerations => Volatile.Read(ref _queued);
     /// <summary>Decode loops that have ended, whatever the reason.</summary>
     internal long FinishedGenerations => Interlocked.Read(ref _finished);
+    /// <summary>The memory budget shared by every generation in flight.</summary>
+    public MemoryAdmission Memory => _memory;
+
+    /// <summary>
+    /// What a generation reserves: its peak at its longest (prompt, reasoning markers and max_tokens), by the model's
+    /// memory plan (or none: a model without one was never given a budget).
+    /// </summary>
+    public static long ReservedBytes(ChatGeneration g)
+    {
+        if (g.Model.MemoryPlan is not { } plan)
+        {
+            return 0;
+        }
+        var markers = g.ReasoningBudget > 0
+            ? g.Model.Tokenizer.CountTokens(ReasoningBlock.Open) + g.Model.Tokenizer.CountTokens(ReasoningBlock.Close)
+            : 0;
+        return Math.Min(plan.RequestBytes(g.Prompt.Length, g.Prompt.Length + markers + g.MaxTokens), plan.BudgetBytes);
+    }
 
     /// <summary>Checks the request against the model; throws <see cref="ChatRequestException"/> when it is refused.</summary>
     public ChatGeneration Prepare(InternalChatRequest request)
@@ -84,11 +108,6 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
             }
             prompt[i] = ids[i];
         }
-        if (ids.Length >= model.ContextWindow)
-        {
-            throw new ChatRequestException(400, "invalid_request",
-                $"the prompt has {ids.Length} tokens; the context window of '{hosted.Id}' is {model.ContextWindow}, leaving no room for output");
-        }
         var budget = request.ReasoningBudget ?? 0;
         if (budget < 0 || budget > ChatLimits.MaxReasoningBudget)
         {
@@ -96,15 +115,21 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
         }
         // The forced <think> / </think> tokens take room in the context (they are not billed).
         var overhead = budget > 0 ? model.Tokenizer.CountTokens(ReasoningBlock.Open) + model.Tokenizer.CountTokens(ReasoningBlock.Close) : 0;
-        var maxTokens = request.MaxTokens ?? model.ContextWindow - ids.Length - overhead;
-        if (maxTokens < 1)
+        // The served window: the nominal one, or less where the memory budget cannot hold a generation that long.
+        // Refused here, before anything is allocated.
+        var window = model.ServedContextWindow;
+        if ((long)ids.Length + overhead + 1 > window)
         {
-            throw new ChatRequestException(400, "invalid_request", $"'max_tokens' must be at least 1, not {maxTokens}");
+            throw new ChatRequestException(400, ChatLimits.ContextLengthExceeded, ChatLimits.ContextLengthMessage(window, ids.Length + overhead, null));
         }
-        if ((long)ids.Length + maxTokens + overhead > model.ContextWindow)
+        if (request.MaxTokens is < 1)
         {
-            throw new ChatRequestException(400, "invalid_request",
-                $"prompt ({ids.Length} tokens) + max_tokens ({maxTokens}) + reasoning markers ({overhead}) = {(long)ids.Length + maxTokens + overhead} exceeds the context window of '{hosted.Id}' ({model.ContextWindow})");
+            throw new ChatRequestException(400, "invalid_request", $"'max_tokens' must be at least 1, not {request.MaxTokens}");
+        }
+        var maxTokens = request.MaxTokens ?? window - ids.Length - overhead;
+        if ((long)ids.Length + maxTokens + overhead > window)
+        {
+            throw new ChatRequestException(400, ChatLimits.ContextLengthExceeded, ChatLimits.ContextLengthMessage(window, ids.Length + overhead, maxTokens));
         }
         var temperature = request.Temperature ?? model.Defaults.Temperature;
         if (!double.IsFinite(temperature) || temperature < 0 || temperature > 2)
@@ -269,9 +294,18 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
         var queuedAt = Stopwatch.GetTimestamp();
         Interlocked.Increment(ref _queued);
         WorkerTelemetry.ChatQueuedGenerations.Add(1, modelTag);
+        // Memory first (FIFO, the generation's peak), then a decode slot: what runs together fits in the budget.
+        var reservedBytes = ReservedBytes(g);
+        IDisposable? reservation = null;
         try
         {
+            reservation = reservedBytes > 0 ? await _memory.ReserveAsync(reservedBytes, cancellationToken) : null;
             await _slots.WaitAsync(cancellationToken);
+        }
+        catch
+        {
+            reservation?.Dispose();
+            throw;
         }
         finally
         {
@@ -291,6 +325,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
         activity?.SetTag("gen_ai.usage.input_tokens", g.Prompt.Length);
         activity?.SetTag("aurous.chat.prompt_tokens", g.Prompt.Length);
         activity?.SetTag("aurous.chat.queue_wait_ms", Math.Round(queueWaitMs, 3));
+        activity?.SetTag("aurous.chat.memory_reserved_bytes", reservedBytes);
         var completion = 0;
         var reasoning = 0;
         long firstTokenAt = 0;
@@ -491,6 +526,13 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
             Interlocked.Increment(ref _finished);
             WorkerTelemetry.ChatActiveGenerations.Add(-1, modelTag);
             _slots.Release();
+            reservation?.Dispose();
+            if (reservedBytes >= TrimAfterBytes)
+            {
+                // The KV cache and the prefill's tensors are freed by now (the state was disposed): hand the heap's
+                // free pages back, so a long prompt does not leave the worker at its peak.
+                NativeHeap.Trim();
+            }
         }
     }
 }

@@ -56,6 +56,7 @@ public sealed class ChatModel : IDisposable
         Layers = shape.Layers;
         KvHeads = shape.KvHeads;
         HeadDim = shape.HeadDim;
+        AttentionHeads = shape.Heads;
         Defaults = defaults;
         ContextWindow = contextWindow;
         HiddenSize = hiddenSize;
@@ -80,9 +81,33 @@ public sealed class ChatModel : IDisposable
     public int Layers { get; }
     public int KvHeads { get; }
     public int HeadDim { get; }
+    /// <summary>Query heads (config.json's num_attention_heads): the attention scores have one row set per head.</summary>
+    public int AttentionHeads { get; }
     public GenerationDefaults Defaults { get; }
-    /// <summary>The manifest's context window: prompt + max_tokens must fit in it.</summary>
+    /// <summary>The manifest's (nominal) context window.</summary>
     public int ContextWindow { get; }
+    /// <summary>
+    /// How much memory a generation takes and the context window actually served (prompt + max_tokens must fit in
+    /// it), with the prefill's chunk size; by default the whole nominal window, unchunked, until the host sets one with
+    /// <see cref="UseMemoryPlan"/>.
+    /// </summary>
+    public ChatMemoryPlan? MemoryPlan { get; private set; }
+    /// <summary>The longest prompt + completion this worker serves: <see cref="MemoryPlan"/>'s, else the nominal window.</summary>
+    public int ServedContextWindow => MemoryPlan?.ServedContextWindow ?? ContextWindow;
+    /// <summary>Width of the logits rows (the decoder's declared vocabulary dimension, else the tokenizer's).</summary>
+    public int LogitsWidth => _session.OutputMetadata[Logits].Dimensions is [_, _, > 0 and var width] ? width : VocabSize;
+    /// <summary>
+    /// Set by the host on a device whose ONNX Runtime arena keeps what a run allocated (the CUDA arena): the run
+    /// option that gives a prefill chunk's working memory back at the end of the run (e.g. <c>gpu:0</c>); null: none.
+    /// </summary>
+    public string? ArenaShrinkage { get; set; }
+
+    /// <summary>Sets the memory plan (budget, chunk size, served window) generations of this model follow.</summary>
+    public void UseMemoryPlan(ChatMemoryPlan plan) => MemoryPlan = plan;
+
+    /// <summary>A memory plan for this model's dimensions under <paramref name="budgetBytes"/> with prefill chunks of <paramref name="prefillChunkTokens"/>.</summary>
+    public ChatMemoryPlan PlanMemory(long budgetBytes, int prefillChunkTokens) =>
+        new(Layers, KvHeads, AttentionHeads, HeadDim, HiddenSize, LogitsWidth, ContextWindow, prefillChunkTokens, budgetBytes);
     /// <summary>Ids a client may send and the sampler may pick: the tokenizer's vocabulary.</summary>
     public int VocabSize => Tokenizer.VocabSize;
     /// <summary>The decoder session.</summary>
@@ -351,14 +376,40 @@ public sealed class ChatModel : IDisposable
     /// of its token embedding. The rows must match the image tokens exactly (<see cref="ArgumentException"/> otherwise,
     /// before anything runs, so the cache is unchanged); features need a decoder that takes <c>inputs_embeds</c>.
     /// </summary>
-    public float[] Forward(DecoderState state, ReadOnlySpan<long> tokens, ReadOnlySpan<float> imageFeatures, CancellationToken cancellationToken)
+    public float[] Forward(DecoderState state, ReadOnlySpan<long> tokens, ReadOnlySpan<float> imageFeatures, CancellationToken cancellationToken) =>
+        Forward(state, tokens, imageFeatures, MemoryPlan?.PrefillChunkTokens ?? int.MaxValue, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="Forward(DecoderState, ReadOnlySpan{long}, ReadOnlySpan{float}, CancellationToken)"/>, feeding the
+    /// tokens through the decoder at most <paramref name="chunkTokens"/> at a time (each chunk attends to the cache the
+    /// chunks before it wrote), so a run's attention scores are chunk x total rather than prompt x prompt. Image
+    /// feature rows go with the chunk that holds their image tokens. Returns the last position's logits.
+    /// </summary>
+    public float[] Forward(DecoderState state, ReadOnlySpan<long> tokens, ReadOnlySpan<float> imageFeatures, int chunkTokens, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkTokens);
         ObjectDisposedException.ThrowIf(state.Disposed, state);
-        var n = tokens.Length;
-        if (n == 0)
+        if (tokens.Length <= chunkTokens)
         {
-            throw new ArgumentException("Forward needs at least one token.", nameof(tokens));
+            return ForwardOnce(state, tokens, imageFeatures, cancellationToken);
         }
+        // Check the whole input first, so a bad one changes nothing in the cache.
+        Validate(tokens, imageFeatures);
+        float[] logits = [];
+        var featureOffset = 0;
+        for (var start = 0; start < tokens.Length; start += chunkTokens)
+        {
+            var chunk = tokens.Slice(start, Math.Min(chunkTokens, tokens.Length - start));
+            var rows = ImageTokenId >= 0 ? chunk.Count(ImageTokenId) : 0;
+            var features = imageFeatures.IsEmpty ? imageFeatures : imageFeatures.Slice(featureOffset, rows * HiddenSize);
+            featureOffset += features.Length;
+            logits = ForwardOnce(state, chunk, features, cancellationToken);
+        }
+        return logits;
+    }
+
+    private void Validate(ReadOnlySpan<long> tokens, ReadOnlySpan<float> imageFeatures)
+    {
         foreach (var token in tokens)
         {
             if ((ulong)token >= (ulong)VocabSize)
@@ -370,6 +421,17 @@ public sealed class ChatModel : IDisposable
         {
             throw new ArgumentException(mismatch, nameof(imageFeatures));
         }
+    }
+
+    /// <summary>One run of the decoder over all of <paramref name="tokens"/>.</summary>
+    private float[] ForwardOnce(DecoderState state, ReadOnlySpan<long> tokens, ReadOnlySpan<float> imageFeatures, CancellationToken cancellationToken)
+    {
+        var n = tokens.Length;
+        if (n == 0)
+        {
+            throw new ArgumentException("Forward needs at least one token.", nameof(tokens));
+        }
+        Validate(tokens, imageFeatures);
         var past = state.Length;
         var total = past + n;
         var mask = new long[total];
@@ -428,7 +490,9 @@ public sealed class ChatModel : IDisposable
                 }
             }
 
-            var results = _session.RunCancellable(names, values, _outputNames, cancellationToken);
+            // A prefill chunk's working memory (scores, all rows' logits) is the largest a generation allocates: where the
+            // device's arena would keep it, it is handed back at the end of the run.
+            var results = _session.RunCancellable(names, values, _outputNames, cancellationToken, n > 1 ? ArenaShrinkage : null);
             try
             {
                 var logits = results[0];
@@ -653,7 +717,7 @@ public sealed class DecoderState : IDisposable
 }
 
 /// <summary>The KV cache's shape from Hugging Face <c>config.json</c>.</summary>
-public sealed record DecoderShape(int Layers, int KvHeads, int HeadDim)
+public sealed record DecoderShape(int Layers, int KvHeads, int HeadDim, int Heads)
 {
     public static DecoderShape From(JsonElement config)
     {
@@ -665,11 +729,11 @@ public sealed record DecoderShape(int Layers, int KvHeads, int HeadDim)
         var headDim = Int(config, "head_dim")
             ?? (Int(config, "hidden_size") ?? Int(config, "n_embd")) / heads
             ?? throw new InvalidDataException("config.json has neither head_dim nor hidden_size");
-        if (layers <= 0 || kvHeads <= 0 || headDim <= 0)
+        if (layers <= 0 || heads <= 0 || kvHeads <= 0 || headDim <= 0)
         {
-            throw new InvalidDataException($"config.json gives layers {layers}, key/value heads {kvHeads}, head_dim {headDim}: all must be positive");
+            throw new InvalidDataException($"config.json gives layers {layers}, attention heads {heads}, key/value heads {kvHeads}, head_dim {headDim}: all must be positive");
         }
-        return new DecoderShape(layers, kvHeads, headDim);
+        return new DecoderShape(layers, kvHeads, headDim, heads);
     }
 
     internal static int? Int(JsonElement e, string name) =>

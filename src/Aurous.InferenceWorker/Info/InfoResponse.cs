@@ -14,7 +14,8 @@ public sealed record InfoResponse(
     string? ProviderNote,
     IReadOnlyList<string> AvailableProviders,
     string? ModelsDirectory,
-    IReadOnlyList<InfoModel> Models)
+    IReadOnlyList<InfoModel> Models,
+    InfoChatMemory? ChatMemory = null)
 {
     public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {
@@ -22,7 +23,7 @@ public sealed record InfoResponse(
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
-    public static InfoResponse From(ModelHost host) => new(
+    public static InfoResponse From(ModelHost host, Chat.MemoryAdmission? memory = null) => new(
         Status: host.State.ToString().ToLowerInvariant(),
         Reason: host.FailureReason,
         OnnxruntimeVersion: host.OnnxRuntimeVersion,
@@ -40,8 +41,19 @@ public sealed record InfoResponse(
             m.LoadMs,
             m.OutputDimension,
             m.Inputs.Select(InfoTensor.From).ToArray(),
-            m.Outputs.Select(InfoTensor.From).ToArray())).ToArray());
+            m.Outputs.Select(InfoTensor.From).ToArray(),
+            m.Manifest?.ContextWindow,
+            m.Status == HostedModelStatus.Loaded ? m.Chat?.ServedContextWindow ?? m.Manifest?.ContextWindow : null,
+            m.Chat?.MemoryPlan is { } plan ? new InfoMemoryPlan(plan.KvBytesPerToken, plan.PrefillChunkTokens, plan.RequestBytes(plan.ServedContextWindow, plan.ServedContextWindow)) : null))
+            .ToArray(),
+        memory is null ? null : new InfoChatMemory(memory.CapacityBytes, memory.ReservedBytes, memory.Waiting));
 }
+
+/// <summary>The chat memory budget (<c>Inference:MemoryBudgetMb</c>): reserved by the generations in flight, and how many wait for it.</summary>
+public sealed record InfoChatMemory(long BudgetBytes, long ReservedBytes, int Waiting);
+
+/// <summary>A chat model's memory plan: KV cache per token, prefill chunk, and the peak of a generation as long as the served window.</summary>
+public sealed record InfoMemoryPlan(long KvCacheBytesPerToken, int PrefillChunkTokens, long LongestRequestBytes);
 
 public sealed record InfoModel(
     string Id,
@@ -52,7 +64,10 @@ public sealed record InfoModel(
     double? LoadMs,
     int? OutputDimension,
     IReadOnlyList<InfoTensor> Inputs,
-    IReadOnlyList<InfoTensor> Outputs);
+    IReadOnlyList<InfoTensor> Outputs,
+    int? ContextWindow = null,
+    int? ServedContextWindow = null,
+    InfoMemoryPlan? Memory = null);
 
 /// <summary>A model input or output; <c>shape</c> mixes numbers and symbolic names, e.g. <c>["batch", 2048]</c>.</summary>
 public sealed record InfoTensor(string Name, string Type, IReadOnlyList<object> Shape)

@@ -8,12 +8,22 @@ namespace Aurous.InferenceWorker.Models;
 /// </summary>
 internal static class CancellableRun
 {
-    /// <summary>Runs <paramref name="session"/>; throws <see cref="OperationCanceledException"/> when the token stopped it.</summary>
+    /// <summary>ONNX Runtime's run option that frees the unused memory of the listed devices' arenas when a run ends.</summary>
+    public const string ArenaShrinkageKey = "memory.enable_memory_arena_shrinkage";
+
+    /// <summary>
+    /// Runs <paramref name="session"/>; throws <see cref="OperationCanceledException"/> when the token stopped it.
+    /// <paramref name="shrinkArenas"/> (e.g. <c>gpu:0</c>): the arenas to shrink at the end of the run.
+    /// </summary>
     public static IDisposableReadOnlyCollection<OrtValue> RunCancellable(this InferenceSession session,
         IReadOnlyCollection<string> inputNames, IReadOnlyCollection<OrtValue> inputs, IReadOnlyCollection<string> outputNames,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, string? shrinkArenas = null)
     {
         using var runOptions = new RunOptions();
+        if (shrinkArenas is not null)
+        {
+            runOptions.AddRunConfigEntry(ArenaShrinkageKey, shrinkArenas);
+        }
         using var registration = cancellationToken.Register(static o => ((RunOptions)o!).Terminate = true, runOptions);
         cancellationToken.ThrowIfCancellationRequested();
         try

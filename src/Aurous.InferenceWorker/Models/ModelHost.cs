@@ -120,6 +120,11 @@ public sealed class ModelHost : IDisposable
             OnnxRuntimeVersion, string.Join(", ", AvailableProviders));
 
         ExecutionProvider = ChooseProvider();
+        // Before any session allocates: a long prompt's tensors are mapped, and unmapped when freed (see NativeHeap).
+        if (!NativeHeap.MapLargeAllocations())
+        {
+            _log.LogInformation("The C library does not take glibc's mallopt: freed tensors may stay in the worker's heap");
+        }
 
         ModelsDirectory = ModelCatalog.LocateModelsDirectory(_options.ModelsPath, _startDirectory);
         var catalog = ModelCatalog.Load(ModelsDirectory);
@@ -319,19 +324,29 @@ public sealed class ModelHost : IDisposable
         ChatModel? chat = null;
         try
         {
-            session = CreateSessionOrFallBack(path, manifest.Id, ref provider);
+            session = CreateSessionOrFallBack(path, manifest.Id, ref provider, ArenaUse.GiveBack);
             var decoderProvider = provider;
             chat = ChatModel.Create(session, model, file => CreateSession(file, manifest.Id, decoderProvider));
             session = null; // owned by the chat model from here on
+            var plan = chat.PlanMemory(_options.MemoryBudgetBytes, _options.PrefillChunkTokens);
+            if (plan.ServedContextWindow < 2)
+            {
+                throw new InvalidDataException(
+                    $"Inference:MemoryBudgetMb ({_options.MemoryBudgetMb} MiB) cannot hold one generation of even 2 tokens: this model needs {plan.RequestBytes(2, 2)} bytes");
+            }
+            chat.UseMemoryPlan(plan);
+            // The CUDA arena keeps what a run allocated: prefill chunks give their working memory back at the end of the run.
+            chat.ArenaShrinkage = provider == CudaProvider ? $"gpu:{_options.CudaDeviceId}" : null;
             chat.SelfTest();
             var elapsed = stopwatch.Elapsed.TotalMilliseconds;
             activity?.SetTag("aurous.execution_provider", provider);
             WorkerTelemetry.ModelLoadDuration.Record(elapsed,
                 new KeyValuePair<string, object?>("aurous.model.id", manifest.Id),
                 new KeyValuePair<string, object?>("aurous.execution_provider", provider));
-            _log.LogInformation("Loaded chat model {ModelId} ({Files}) on {Provider} in {ElapsedMs:F0} ms: {Layers} layers, KV cache [{KvHeads} heads x {HeadDim}] per layer, vocabulary {Vocab}, eos {Eos}, context {Context}, input {Input}, images {Images}",
+            _log.LogInformation("Loaded chat model {ModelId} ({Files}) on {Provider} in {ElapsedMs:F0} ms: {Layers} layers, KV cache [{KvHeads} heads x {HeadDim}] per layer, vocabulary {Vocab}, eos {Eos}, context {Context} (served {Served} within {Budget} MiB, prefill chunks of {Chunk}), input {Input}, images {Images}",
                 manifest.Id, string.Join(", ", manifest.Files.Values), provider, elapsed, chat.Layers, chat.KvHeads, chat.HeadDim, chat.VocabSize,
-                string.Join("/", chat.Defaults.EosTokenIds), chat.ContextWindow, chat.TakesEmbeddings ? "inputs_embeds" : "input_ids",
+                string.Join("/", chat.Defaults.EosTokenIds), chat.ContextWindow, plan.ServedContextWindow, _options.MemoryBudgetMb, plan.PrefillChunkTokens,
+                chat.TakesEmbeddings ? "inputs_embeds" : "input_ids",
                 chat.SupportsImages ? $"{chat.TokensPerImage} tokens each (id {chat.ImageTokenId})" : "no");
             return new HostedModel
             {
@@ -357,34 +372,55 @@ public sealed class ModelHost : IDisposable
         }
     }
 
+    /// <summary>How a session's memory arenas treat what its runs allocate.</summary>
+    private enum ArenaUse
+    {
+        /// <summary>ONNX Runtime's defaults: the arenas keep their peak for later runs (fixed-size work: encoders).</summary>
+        Keep,
+        /// <summary>
+        /// Work whose size varies by orders of magnitude (a chat decoder: a long prefill, then small steps): no CPU arena,
+        /// so each tensor is allocated and freed on its own and a long prompt's memory goes back to the system when it
+        /// ends; on CUDA the arena grows by what is requested (not to the next power of two) and prefill runs shrink it.
+        /// </summary>
+        GiveBack,
+    }
+
     /// <summary>Creates a session on <paramref name="provider"/>; under <c>auto</c>, a CUDA failure falls back to CPU (and says so).</summary>
-    private InferenceSession CreateSessionOrFallBack(string path, string modelId, ref string provider)
+    private InferenceSession CreateSessionOrFallBack(string path, string modelId, ref string provider, ArenaUse arena = ArenaUse.Keep)
     {
         try
         {
-            return CreateSession(path, modelId, provider);
+            return CreateSession(path, modelId, provider, arena);
         }
         catch (OnnxRuntimeException ex) when (provider == CudaProvider && _options.ExecutionProvider == RequestedProvider.Auto)
         {
             _log.LogWarning("Model {ModelId} failed to load on CUDA ({Reason}); falling back to CPU", modelId, FirstLine(ex.Message));
             provider = CpuProvider;
-            return CreateSession(path, modelId, provider);
+            return CreateSession(path, modelId, provider, arena);
         }
     }
 
-    private InferenceSession CreateSession(string path, string modelId, string provider)
+    private InferenceSession CreateSession(string path, string modelId, string provider, ArenaUse arena = ArenaUse.Keep)
     {
         using var options = new SessionOptions
         {
             LogId = modelId,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             IntraOpNumThreads = _options.IntraOpThreads,
+            EnableCpuMemArena = arena == ArenaUse.Keep,
         };
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", _options.AllowSpinning ? "1" : "0");
         options.AddSessionConfigEntry("session.inter_op.allow_spinning", _options.AllowSpinning ? "1" : "0");
         if (provider == CudaProvider)
         {
-            options.AppendExecutionProvider_CUDA(_options.CudaDeviceId);
+            using var cuda = new OrtCUDAProviderOptions();
+            var settings = new Dictionary<string, string> { ["device_id"] = _options.CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+            if (arena == ArenaUse.GiveBack)
+            {
+                settings["arena_extend_strategy"] = "kSameAsRequested";
+            }
+            cuda.UpdateOptions(settings);
+            options.AppendExecutionProvider_CUDA(cuda);
         }
         return new InferenceSession(path, options);
     }
