@@ -112,6 +112,12 @@ public sealed class InputFuzzTests(ApiFixture fixture, ITestOutputHelper output)
         var status = (int)response.StatusCode;
         var body = await response.Content.ReadAsByteArrayAsync();
         status.ShouldBeLessThan(500, $"{fuzz} -> {status} {Encoding.UTF8.GetString(body)}");
+        if (RefusedByTheServer(new Uri(http.BaseAddress!, fuzz.Path)))
+        {
+            // Kestrel answers these itself, before any application code (docs/input.md): a bare 400, nothing to check more.
+            status.ShouldBe(400, $"{fuzz}");
+            return (status, "(server)");
+        }
         var requestId = response.Headers.TryGetValues("Aurous-Request-Id", out var ids) ? ids.Single() : null;
         requestId.ShouldNotBeNull($"{fuzz} -> {status} without a request id");
         if (status < 400)
@@ -131,6 +137,9 @@ public sealed class InputFuzzTests(ApiFixture fixture, ITestOutputHelper output)
         error.GetProperty("request_id").GetString().ShouldBe(requestId);
         return (status, error.GetProperty("code").GetString()!);
     }
+
+    /// <summary>An encoded NUL in the path as sent (after the client removed dot segments): Kestrel refuses the request target.</summary>
+    private static bool RefusedByTheServer(Uri sent) => sent.AbsolutePath.Contains("%00", StringComparison.Ordinal);
 
     // ---- Generators ----
 
@@ -193,7 +202,7 @@ public sealed class InputFuzzTests(ApiFixture fixture, ITestOutputHelper output)
 
     private static Gen<(string, string)[]> Headers(string key, bool hasBody) =>
         from auth in Pick(
-            (14, Gen.Const(new[] { ("X-Api-Key", key) })),
+            (20, Gen.Const(new[] { ("X-Api-Key", key) })),
             (3, Gen.Const(new[] { ("Authorization", "Bearer " + key) })),
             (1, None),
             (2, from name in Gen.OneOf("Authorization", "X-Api-Key")
@@ -205,12 +214,12 @@ public sealed class InputFuzzTests(ApiFixture fixture, ITestOutputHelper output)
             (2, One("Idempotency-Key", HeaderText)),
             (1, One("Idempotency-Key", Gen.Int[250, 400].Select(n => new string('k', n)))))
         from version in Pick(
-            (6, None),
+            (16, None),
             (1, One("Aurous-Version", Gen.OneOf("2026-05-15", "2099-01-01", "2020-01-01", "2026-02-30", "9999-99-99", "2026-5-15"))),
             (1, One("Aurous-Version", HeaderText)))
         from contentType in hasBody
             ? Pick(
-                (8, One("Content-Type", Gen.Const("application/json"))),
+                (16, One("Content-Type", Gen.Const("application/json"))),
                 (1, None),
                 (2, One("Content-Type", Gen.OneOf("text/plain", "application/json; charset=utf-16", "application/x-www-form-urlencoded",
                     "multipart/form-data; boundary=x", "application/vnd.api+json", "json", ";;;", "application/json; charset=\"", "*/*"))),
@@ -324,7 +333,7 @@ public sealed class InputFuzzTests(ApiFixture fixture, ITestOutputHelper output)
     private sealed record MutationStep(int Kind, double Where, JsonText Value, string Key);
 
     private static readonly Gen<MutationStep> Mutation =
-        from kind in Gen.Int[0, 5]
+        from kind in Gen.Frequency((5, 0), (1, 1), (2, 2), (1, 3), (1, 4), (1, 5))
         from at in Gen.Double[0, 1]
         from value in Value
         from key in Gen.OneOf(UnknownKeys)
