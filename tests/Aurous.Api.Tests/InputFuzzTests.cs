@@ -169,7 +169,11 @@ public sealed class InputFuzzTests(ApiFixture fixture, ITestOutputHelper output)
         from headers in Headers(key, route.Body is not null)
         select route with { Headers = [.. route.Headers, .. headers] };
 
-    private static Gen<FuzzRequest> Get(Gen<string> path) => path.Select(p => new FuzzRequest("GET", p, [], null));
+    /// <summary>A GET, sometimes with a query string (no route reads one; hostile ones must still do no harm).</summary>
+    private static Gen<FuzzRequest> Get(Gen<string> path) =>
+        from p in path
+        from query in Pick((4, Gen.Const("")), (1, from k in Segment from v in Segment select $"?{k}={v}&{k}"))
+        select new FuzzRequest("GET", p + query, [], null);
 
     private static readonly Gen<byte[]> Garbage = Pick(
         (3, Gen.Byte.Array[0, 200]),
