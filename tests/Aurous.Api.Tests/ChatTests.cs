@@ -304,7 +304,7 @@ public sealed class ChatTests(ApiFixture fixture)
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"tool_choice":"auto"}""", "invalid_tool_choice")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"always"}""", "invalid_tool_choice")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}""", "invalid_tool_choice")]
-    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"parallel_tool_calls":"yes"}""", "invalid_parallel_tool_calls")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"parallel_tool_calls":"yes"}""", "invalid_type")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"},{"role":"tool","tool_call_id":"call_1","content":"42"}]}""", "invalid_tool_message")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"call_2","content":"42"}]}""", "invalid_tool_message")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"user","content":"well?"}]}""", "invalid_tool_message")]
@@ -314,7 +314,7 @@ public sealed class ChatTests(ApiFixture fixture)
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"bad name!","schema":{}}}}""", "invalid_response_format")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"bogus":1}""", "unknown_parameter")]
     [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"extreme"}""", "invalid_reasoning_effort")]
-    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"reasoning_effort":3}""", "invalid_reasoning_effort")]
+    [InlineData("""{"model":"M","messages":[{"role":"user","content":"hi"}],"reasoning_effort":3}""", "invalid_type")]
     [InlineData("""{"model":"aurous-embed-vision-1.0","messages":[{"role":"user","content":"hi"}]}""", "model_not_supported")]
     public async Task Invalid_chat_requests_get_precise_400s_and_cost_nothing(string body, string code)
     {

@@ -46,21 +46,14 @@ public sealed record ChatRequest(
         {
             return Fail("invalid_request_body", "The request body must be a JSON object.");
         }
-        foreach (var property in body.EnumerateObject())
+        if (JsonFields.UnknownField(body, KnownFields, NotYetSupported) is { } unknown)
         {
-            if (NotYetSupported.Contains(property.Name))
-            {
-                return Fail("unsupported_parameter", $"'{property.Name}' is not supported by this deployment yet.");
-            }
-            if (!KnownFields.Contains(property.Name))
-            {
-                return Fail("unknown_parameter", $"Unrecognized request argument supplied: {property.Name}.");
-            }
+            return (null, unknown);
         }
 
-        if (!body.TryGetProperty("model", out var modelElement) || modelElement.ValueKind != JsonValueKind.String || modelElement.GetString() is not { Length: > 0 } modelName)
+        if (JsonFields.RequiredString(body, "model", "Pass a model id from GET /v1/models, e.g. aurous-grow-2.0-pro.", out var modelName) is { } modelError)
         {
-            return Fail("missing_required_parameter", "'model' is required, e.g. aurous-grow-2.0-pro.");
+            return (null, modelError);
         }
         if (!catalog.TryResolve(modelName, out var model))
         {
@@ -72,9 +65,13 @@ public sealed record ChatRequest(
             return Fail("model_not_supported", $"Model {manifest.Id} is a {manifest.Kind.ToString().ToLowerInvariant()} model; POST /v1/chat/completions needs a chat model.");
         }
 
-        if (!body.TryGetProperty("messages", out var messagesElement) || messagesElement.ValueKind != JsonValueKind.Array || messagesElement.GetArrayLength() == 0)
+        if (JsonFields.Optional(body, "messages", "an array", out var messagesValue, JsonValueKind.Array) is { } messagesError)
         {
-            return Fail("missing_required_parameter", "'messages' is required: a non-empty array of {role, content} messages.");
+            return (null, messagesError);
+        }
+        if (messagesValue is not { } messagesElement || messagesElement.GetArrayLength() == 0)
+        {
+            return (null, JsonFields.Missing("messages", "Send a non-empty array of {role, content} messages."));
         }
         var messages = new List<ChatMessage>();
         var index = 0;
@@ -97,29 +94,30 @@ public sealed record ChatRequest(
             return (null, toolsError);
         }
 
-        if (body.TryGetProperty("n", out var n) && n.ValueKind != JsonValueKind.Null && !(n.ValueKind == JsonValueKind.Number && n.TryGetInt32(out var count) && count == 1))
+        if (JsonFields.OptionalInteger(body, "n", 1, 1, "n_not_supported", out _, "Only n = 1 is supported: send one request per choice.") is { } nError)
         {
-            return Fail("n_not_supported", "Only n = 1 is supported: send one request per choice.");
+            return (null, nError);
         }
-        if (!Number(body, "temperature", 0, 2, 1.0, out var temperature))
+        if (JsonFields.OptionalNumber(body, "temperature", 0, 2, "invalid_temperature", "'temperature' must be a number from 0 to 2.", out var temperatureValue) is { } temperatureError)
         {
-            return Fail("invalid_temperature", "'temperature' must be a number from 0 to 2.");
+            return (null, temperatureError);
         }
-        if (!Number(body, "top_p", 0, 1, 1.0, out var topP) || topP == 0)
+        var temperature = temperatureValue ?? 1.0;
+        if (JsonFields.OptionalNumber(body, "top_p", double.Epsilon, 1, "invalid_top_p", "'top_p' must be a number greater than 0 and at most 1.", out var topPValue) is { } topPError)
         {
-            return Fail("invalid_top_p", "'top_p' must be a number greater than 0 and at most 1.");
+            return (null, topPError);
         }
-        long? seed = null;
-        if (body.TryGetProperty("seed", out var seedElement) && seedElement.ValueKind != JsonValueKind.Null)
+        var topP = topPValue ?? 1.0;
+        if (JsonFields.OptionalInteger(body, "seed", long.MinValue, long.MaxValue, "invalid_seed", out var seed) is { } seedError)
         {
-            if (seedElement.ValueKind != JsonValueKind.Number || !seedElement.TryGetInt64(out var s))
-            {
-                return Fail("invalid_seed", "'seed' must be an integer.");
-            }
-            seed = s;
+            return (null, seedError);
         }
         var stop = new List<string>();
-        if (body.TryGetProperty("stop", out var stopElement) && stopElement.ValueKind != JsonValueKind.Null)
+        if (JsonFields.Optional(body, "stop", "a string or an array of strings", out var stopValue, JsonValueKind.String, JsonValueKind.Array) is { } stopTypeError)
+        {
+            return (null, stopTypeError);
+        }
+        if (stopValue is { } stopElement)
         {
             if (stopElement.ValueKind == JsonValueKind.String)
             {
@@ -138,27 +136,22 @@ public sealed record ChatRequest(
                 return Fail("invalid_stop", "'stop' sequences must not be empty.");
             }
         }
-        var stream = false;
-        if (body.TryGetProperty("stream", out var streamElement) && streamElement.ValueKind != JsonValueKind.Null)
+        if (JsonFields.OptionalBoolean(body, "stream", out var streamValue) is { } streamError)
         {
-            if (streamElement.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
-            {
-                return Fail("invalid_stream", "'stream' must be true or false.");
-            }
-            stream = streamElement.GetBoolean();
+            return (null, streamError);
         }
-        if (body.TryGetProperty("stream_options", out var so) && so.ValueKind != JsonValueKind.Null && so.ValueKind != JsonValueKind.Object)
+        var stream = streamValue ?? false;
+        if (JsonFields.Optional(body, "stream_options", "an object", out _, JsonValueKind.Object) is { } streamOptionsError)
         {
-            return Fail("invalid_stream_options", "'stream_options' must be an object such as {\"include_usage\": true}.");
+            return (null, streamOptionsError);
         }
-        string? user = null;
-        if (body.TryGetProperty("user", out var userElement) && userElement.ValueKind != JsonValueKind.Null)
+        if (JsonFields.OptionalString(body, "user", out var user) is { } userError)
         {
-            if (userElement.ValueKind != JsonValueKind.String || userElement.GetString()!.Length > 256 || userElement.GetString()!.Any(char.IsControl))
-            {
-                return Fail("invalid_user", "'user' must be a string of at most 256 printable characters.");
-            }
-            user = userElement.GetString();
+            return (null, userError);
+        }
+        if (user is not null && (user.Length > 256 || user.Any(char.IsControl)))
+        {
+            return Fail("invalid_user", "'user' must be a string of at most 256 printable characters.");
         }
 
         var (responseFormat, formatError) = ParseResponseFormat(body);
@@ -167,13 +160,14 @@ public sealed record ChatRequest(
             return (null, formatError);
         }
 
-        var reasoningBudget = 0;
-        if (body.TryGetProperty("reasoning_effort", out var effortElement) && effortElement.ValueKind != JsonValueKind.Null)
+        if (JsonFields.OptionalString(body, "reasoning_effort", out var effort) is { } effortError)
         {
-            if (effortElement.ValueKind != JsonValueKind.String || !ReasoningBudgets.TryGetValue(effortElement.GetString()!, out reasoningBudget))
-            {
-                return Fail("invalid_reasoning_effort", "'reasoning_effort' must be one of none, minimal, low, medium, high.");
-            }
+            return (null, effortError);
+        }
+        var reasoningBudget = 0;
+        if (effort is not null && !ReasoningBudgets.TryGetValue(effort, out reasoningBudget))
+        {
+            return Fail("invalid_reasoning_effort", "'reasoning_effort' must be one of none, minimal, low, medium, high.");
         }
 
         var tokenizer = tokenizers.For(model);
@@ -203,14 +197,11 @@ public sealed record ChatRequest(
         int? requestedMax = null;
         foreach (var name in new[] { "max_completion_tokens", "max_tokens" })
         {
-            if (body.TryGetProperty(name, out var maxElement) && maxElement.ValueKind != JsonValueKind.Null)
+            if (JsonFields.OptionalInteger(body, name, 1, int.MaxValue, "invalid_max_tokens", out var max) is { } maxError)
             {
-                if (maxElement.ValueKind != JsonValueKind.Number || !maxElement.TryGetInt32(out var max) || max < 1)
-                {
-                    return Fail("invalid_max_tokens", $"'{name}' must be a positive integer.");
-                }
-                requestedMax ??= max;
+                return (null, maxError);
             }
+            requestedMax ??= (int?)max;
         }
         var overhead = reasoningBudget > 0 ? tokenizer.CountTokens(ReasoningBlock.Open) + tokenizer.CountTokens(ReasoningBlock.Close) : 0;
         var room = manifest.ContextWindow - prompt.Length - overhead;
@@ -234,22 +225,20 @@ public sealed record ChatRequest(
     /// </summary>
     private static (IReadOnlyList<JsonElement>?, WorkerToolChoice?, ApiError?) ParseTools(JsonElement body)
     {
-        var hasTools = body.TryGetProperty("tools", out var toolsElement) && toolsElement.ValueKind != JsonValueKind.Null;
-        var hasChoice = body.TryGetProperty("tool_choice", out var choice) && choice.ValueKind != JsonValueKind.Null;
-        bool? parallel = null;
-        if (body.TryGetProperty("parallel_tool_calls", out var parallelElement) && parallelElement.ValueKind != JsonValueKind.Null)
+        var toolsError = JsonFields.Optional(body, "tools", "an array", out var toolsValue, JsonValueKind.Array);
+        var choiceError = JsonFields.Optional(body, "tool_choice", "a string or an object", out var choiceValue, JsonValueKind.String, JsonValueKind.Object);
+        var parallelError = JsonFields.OptionalBoolean(body, "parallel_tool_calls", out var parallel);
+        if ((toolsError ?? choiceError ?? parallelError) is { } typeError)
         {
-            if (parallelElement.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
-            {
-                return Error("invalid_parallel_tool_calls", "'parallel_tool_calls' must be true or false.");
-            }
-            parallel = parallelElement.GetBoolean();
+            return (null, null, typeError);
         }
-        if (!hasTools)
+        var hasChoice = choiceValue is not null;
+        var choice = choiceValue.GetValueOrDefault();
+        if (toolsValue is not { } toolsElement)
         {
             return hasChoice ? Error("invalid_tool_choice", "'tool_choice' is only allowed when 'tools' are specified.") : (null, null, null);
         }
-        if (toolsElement.ValueKind != JsonValueKind.Array || toolsElement.GetArrayLength() is 0 or > ChatLimits.MaxTools)
+        if (toolsElement.GetArrayLength() is 0 or > ChatLimits.MaxTools)
         {
             return Error("invalid_tools", $"'tools' must be an array of 1 to {ChatLimits.MaxTools} {{\"type\": \"function\", \"function\": {{...}}}} objects.");
         }
@@ -331,7 +320,7 @@ public sealed record ChatRequest(
         }
         return (definitions, mode == "none" ? null : new WorkerToolChoice(workerTools, mode, parallel ?? true), null);
 
-        static (IReadOnlyList<JsonElement>?, WorkerToolChoice?, ApiError?) Error(string code, string message) => (null, null, ApiError.InvalidRequest(code, message));
+        static (IReadOnlyList<JsonElement>?, WorkerToolChoice?, ApiError?) Error(string code, ErrorText message) => (null, null, ApiError.InvalidRequest(code, message));
     }
 
     private static bool IsFunctionName(string name) => name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
@@ -380,11 +369,15 @@ public sealed record ChatRequest(
     /// </summary>
     private static (InternalResponseFormat?, ApiError?) ParseResponseFormat(JsonElement body)
     {
-        if (!body.TryGetProperty("response_format", out var rf) || rf.ValueKind == JsonValueKind.Null)
+        if (JsonFields.Optional(body, "response_format", "an object", out var rfValue, JsonValueKind.Object) is { } typeError)
+        {
+            return (null, typeError);
+        }
+        if (rfValue is not { } rf)
         {
             return (null, null);
         }
-        if (rf.ValueKind != JsonValueKind.Object || !rf.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+        if (!rf.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
         {
             return (null, ApiError.InvalidRequest("invalid_response_format", "'response_format' must be {\"type\": \"text\" | \"json_object\" | \"json_schema\"}."));
         }
@@ -417,9 +410,17 @@ public sealed record ChatRequest(
     private static (ChatMessage?, ApiError?) ParseMessage(JsonElement m, int index)
     {
         var where = $"messages[{index}]";
-        if (m.ValueKind != JsonValueKind.Object || !m.TryGetProperty("role", out var roleElement) || roleElement.ValueKind != JsonValueKind.String)
+        if (m.ValueKind != JsonValueKind.Object)
+        {
+            return (null, JsonFields.InvalidType(where, "an object", m));
+        }
+        if (!JsonFields.TryGet(m, "role", out var roleElement))
         {
             return (null, ApiError.InvalidRequest("invalid_message", $"{where} must be an object with a 'role'."));
+        }
+        if (roleElement.ValueKind != JsonValueKind.String)
+        {
+            return (null, JsonFields.InvalidType($"{where}.role", "a string", roleElement));
         }
         var role = roleElement.GetString()!;
         if (!Roles.Contains(role))
@@ -462,7 +463,7 @@ public sealed record ChatRequest(
         }
         if (content.ValueKind != JsonValueKind.Array)
         {
-            return (null, ApiError.InvalidRequest("invalid_message", $"{where}.content must be a string or an array of content parts."));
+            return (null, JsonFields.InvalidType($"{where}.content", "a string or an array of content parts", content));
         }
         var text = new StringBuilder();
         var images = new List<ChatImage>();
@@ -547,21 +548,7 @@ public sealed record ChatRequest(
         return (list, null);
     }
 
-    private static bool Number(JsonElement body, string name, double min, double max, double fallback, out double value)
-    {
-        value = fallback;
-        if (!body.TryGetProperty(name, out var e) || e.ValueKind == JsonValueKind.Null)
-        {
-            return true;
-        }
-        if (e.ValueKind != JsonValueKind.Number || !e.TryGetDouble(out value))
-        {
-            return false;
-        }
-        return value >= min && value <= max;
-    }
-
-    private static (ChatRequest?, ApiError?) Fail(string code, string message) => (null, ApiError.InvalidRequest(code, message));
+    private static (ChatRequest?, ApiError?) Fail(string code, ErrorText message) => (null, ApiError.InvalidRequest(code, message));
 }
 
 /// <summary>What the worker enforces: the callable functions, <c>auto</c> or <c>required</c>, and whether calls may be parallel.</summary>

@@ -24,17 +24,14 @@ public sealed record EmbeddingRequest(
         {
             return Fail("invalid_request_body", "The request body must be a JSON object.");
         }
-        foreach (var property in body.EnumerateObject())
+        if (JsonFields.UnknownField(body, KnownFields) is { } unknown)
         {
-            if (!KnownFields.Contains(property.Name))
-            {
-                return Fail("unknown_parameter", $"Unrecognized request argument supplied: {property.Name}.");
-            }
+            return (null, unknown);
         }
 
-        if (!body.TryGetProperty("model", out var modelElement) || modelElement.ValueKind != JsonValueKind.String || modelElement.GetString() is not { Length: > 0 } modelName)
+        if (JsonFields.RequiredString(body, "model", "Pass a model id from GET /v1/models, e.g. aurous-embed-vision-1.0.", out var modelName) is { } modelError)
         {
-            return Fail("missing_required_parameter", "'model' is required: pass a model id from GET /v1/models, e.g. aurous-embed-vision-1.0.");
+            return (null, modelError);
         }
         if (!catalog.TryResolve(modelName, out var model))
         {
@@ -46,42 +43,55 @@ public sealed record EmbeddingRequest(
             return Fail("model_not_supported", $"Model {manifest.Id} is a {manifest.Kind.ToString().ToLowerInvariant()} model; POST /v1/embeddings needs an embedding model.");
         }
 
-        if (body.TryGetProperty("dimensions", out var dims) && dims.ValueKind != JsonValueKind.Null)
+        if (JsonFields.OptionalInteger(body, "dimensions", int.MinValue, int.MaxValue, "embeddings_unsupported_dimensions", out var dimensions,
+                $"Model {manifest.Id} does not accept that many dimensions.") is { } dimsError)
         {
-            if (dims.ValueKind != JsonValueKind.Number || !dims.TryGetInt32(out var requested))
-            {
-                return Fail("invalid_dimensions", "'dimensions' must be an integer.");
-            }
+            return (null, dimsError);
+        }
+        if (dimensions is { } requested)
+        {
             if (manifest.Dimensions is not { Count: > 0 } supported)
             {
                 return Fail("embeddings_unsupported_dimensions", $"Model {manifest.Id} does not accept the dimensions parameter; received {requested}.");
             }
-            if (!supported.Contains(requested))
+            if (!supported.Contains((int)requested))
             {
                 return Fail("embeddings_unsupported_dimensions",
                     $"Model {manifest.Id} only accepts {string.Join(", ", supported)} for dimensions; received {requested}.");
             }
         }
 
-        if (body.TryGetProperty("encoding_format", out var format) && format.ValueKind != JsonValueKind.Null
-            && !(format.ValueKind == JsonValueKind.String && format.GetString() is "float" or "base64"))
+        if (JsonFields.OptionalString(body, "encoding_format", out var format) is { } formatError)
+        {
+            return (null, formatError);
+        }
+        if (format is not (null or "float" or "base64"))
         {
             return Fail("invalid_encoding_format", "'encoding_format' must be \"float\" or \"base64\".");
         }
 
-        string? user = null;
-        if (body.TryGetProperty("user", out var userElement) && userElement.ValueKind != JsonValueKind.Null)
+        if (JsonFields.OptionalString(body, "user", out var user) is { } userError)
         {
-            if (userElement.ValueKind != JsonValueKind.String || userElement.GetString()!.Length > 256 || userElement.GetString()!.Any(char.IsControl))
-            {
-                return Fail("invalid_user", "'user' must be a string of at most 256 printable characters.");
-            }
-            user = userElement.GetString();
+            return (null, userError);
+        }
+        if (user is not null && (user.Length > 256 || user.Any(char.IsControl)))
+        {
+            return Fail("invalid_user", "'user' must be a string of at most 256 printable characters.");
         }
 
-        if (!body.TryGetProperty("input", out var input) || input.ValueKind == JsonValueKind.Null)
+        if (JsonFields.Optional(body, "input", "a string or an array of content parts", out var inputValue, JsonValueKind.String, JsonValueKind.Array) is { } inputError)
         {
-            return Fail("missing_required_parameter", "'input' is required: a string, or an array of content parts ({type: \"text\"|\"image_url\"|\"video_url\"}).");
+            return (null, inputError);
+        }
+        if (inputValue is not { } input)
+        {
+            return (null, JsonFields.Missing("input", "Send a string, or an array of content parts ({type: \"text\"|\"image_url\"|\"video_url\"})."));
+        }
+        // What OpenAI clients send for one text (the Vercel AI SDK's embed(), LangChain's embed_query): a one-string array
+        // is that string. Two or more strings would be a batch, which this model cannot answer N -> N (below).
+        if (input.ValueKind == JsonValueKind.Array && input.GetArrayLength() == 1 && input[0].ValueKind == JsonValueKind.String)
+        {
+            input = input[0];
         }
         var tokenizer = tokenizers.For(model);
         if (tokenizer is null)
@@ -147,7 +157,7 @@ public sealed record EmbeddingRequest(
                 break;
             }
             default:
-                return Fail("invalid_input", "'input' must be a string or an array of content parts.");
+                return (null, JsonFields.InvalidType("input", "a string or an array of content parts", input));
         }
 
         var estimate = new TokenUsage(text, visual, video);
@@ -200,7 +210,7 @@ public sealed record EmbeddingRequest(
         }
     }
 
-    private static (EmbeddingRequest?, ApiError?) Fail(string code, string message) => (null, ApiError.InvalidRequest(code, message));
+    private static (EmbeddingRequest?, ApiError?) Fail(string code, ErrorText message) => (null, ApiError.InvalidRequest(code, message));
 
-    private static (InternalEmbeddingPart?, long, ApiError?) PartError(string code, string message) => (null, 0, ApiError.InvalidRequest(code, message));
+    private static (InternalEmbeddingPart?, long, ApiError?) PartError(string code, ErrorText message) => (null, 0, ApiError.InvalidRequest(code, message));
 }

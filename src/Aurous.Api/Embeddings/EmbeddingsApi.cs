@@ -108,24 +108,3 @@ public static class EmbeddingsApi
         return buffer.WrittenSpan.ToArray();
     }
 }
-
-/// <summary>Reads a JSON request body into a document, answering 415/400 in the envelope when it is not one.</summary>
-public static class JsonBody
-{
-    public static async Task<(JsonElement Body, ApiError? Error)> ReadAsync(HttpContext context)
-    {
-        if (context.Request.ContentType is { } type && !type.Contains("json", StringComparison.OrdinalIgnoreCase))
-        {
-            return (default, ApiError.UnsupportedMediaType());
-        }
-        try
-        {
-            using var doc = await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted);
-            return (doc.RootElement.Clone(), null);
-        }
-        catch (JsonException ex)
-        {
-            return (default, ApiError.InvalidRequest("invalid_json", $"The request body is not valid JSON: {ex.Message}"));
-        }
-    }
-}

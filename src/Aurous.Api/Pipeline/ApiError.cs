@@ -6,9 +6,20 @@ namespace Aurous.Api.Pipeline;
 /// One API error in the envelope of the product documents:
 /// <c>{"error":{"type","code","message","doc_url","request_id"}}</c>. Every non-2xx response carries it.
 /// </summary>
+/// <remarks>
+/// Messages are <see cref="ErrorText"/>: every value interpolated into one is cut to a bounded length, so no error
+/// echoes unbounded client input. A message given as a finished string (a worker's) is bounded as a whole.
+/// </remarks>
 public sealed record ApiError(int Status, string Type, string Code, string Message)
 {
     public const string DocsBase = "https://docs.aurous-labs.com/errors#";
+
+    /// <summary>Longest message written; only a message that was not built as <see cref="ErrorText"/> can reach it.</summary>
+    public const int MaxMessageLength = 1024;
+
+    public ApiError(int status, string type, string code, ErrorText message) : this(status, type, code, message.ToString())
+    {
+    }
 
     public IResult ToResult(HttpContext context) => Results.Json(Envelope(context), statusCode: Status);
 
@@ -19,17 +30,17 @@ public sealed record ApiError(int Status, string Type, string Code, string Messa
     }
 
     private ErrorEnvelope Envelope(HttpContext context) =>
-        new(new ErrorBody(Type, Code, Message, DocsBase + Code, RequestContext.Of(context).RequestId));
+        new(new ErrorBody(Type, Code, Message.Length <= MaxMessageLength ? Message : ErrorText.BoundTo(Message, MaxMessageLength), DocsBase + Code, RequestContext.Of(context).RequestId));
 
     internal sealed record ErrorEnvelope([property: JsonPropertyName("error")] ErrorBody Error);
 
     internal sealed record ErrorBody(string Type, string Code, string Message, string DocUrl, string RequestId);
 
     // The catalogue of errors, by the codes of the product documents.
-    public static ApiError InvalidRequest(string code, string message) => new(400, "invalid_request", code, message);
-    public static ApiError InvalidApiKey(string message) => new(401, "authentication_error", "invalid_api_key", message);
-    public static ApiError PermissionDenied(string message) => new(403, "permission_error", "permission_denied", message);
-    public static ApiError NotFound(string code, string message) => new(404, "invalid_request", code, message);
+    public static ApiError InvalidRequest(string code, ErrorText message) => new(400, "invalid_request", code, message);
+    public static ApiError InvalidApiKey(ErrorText message) => new(401, "authentication_error", "invalid_api_key", message);
+    public static ApiError PermissionDenied(ErrorText message) => new(403, "permission_error", "permission_denied", message);
+    public static ApiError NotFound(string code, ErrorText message) => new(404, "invalid_request", code, message);
     public static ApiError RouteNotFound(HttpContext c) => NotFound("route_not_found", $"No route matches {c.Request.Method} {c.Request.Path}.");
     public static ApiError MethodNotAllowed(HttpContext c) => new(405, "invalid_request", "method_not_allowed", $"{c.Request.Method} is not allowed on {c.Request.Path}.");
     public static ApiError PayloadTooLarge(long limit) => new(413, "invalid_request", "request_too_large", $"The request body exceeds the {limit / (1024 * 1024)} MiB limit.");

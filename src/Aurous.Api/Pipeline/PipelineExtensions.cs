@@ -15,7 +15,11 @@ public static class PipelineExtensions
     /// <summary>The services the pipeline needs: OpenAI-style snake_case JSON, body limits, cached key lookup, Redis rate limits.</summary>
     public static WebApplicationBuilder AddAurousPipeline(this WebApplicationBuilder builder)
     {
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
+            RequestLimits.ApplyTo(k.Limits);
+        });
         // Binding failures throw, so the envelope middleware can answer them instead of an empty 400.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
@@ -111,9 +115,10 @@ public static class PipelineExtensions
             return Task.CompletedTask;
         });
 
-        if (versionError is not null)
+        // Line and header rules come first: a repeated Aurous-Version is refused as such, not parsed as "a,b".
+        if ((RequestLimits.Check(context.Request) ?? versionError) is { } error)
         {
-            await versionError.WriteAsync(context);
+            await error.WriteAsync(context);
             return;
         }
         await next(context);

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace Aurous.InferenceWorker.Media;
 
@@ -19,8 +20,10 @@ public sealed class MediaDecoderUnavailableException(string message, Exception i
 /// Hardening: input protocols limited to the pipe / that one file, demuxers to a list of image and video containers (no
 /// playlists, concat or anything that opens other URLs or files), a pixel cap against decompression bombs, a wall-clock
 /// timeout per process, kill of the process tree on timeout or cancellation, and a cap on concurrent processes.
+/// ffmpeg's own diagnostics (which name its internals and carry heap addresses) go to the log only; callers get a fixed
+/// message and a code (<see cref="MediaErrorCodes"/>).
 /// </summary>
-public sealed class FfmpegDecoder : IDisposable
+public sealed partial class FfmpegDecoder : IDisposable
 {
     /// <summary>Demuxers ffmpeg may pick (a container's name matches if any of its comma-separated names is listed).</summary>
     public const string FormatWhitelist =
@@ -30,11 +33,13 @@ public sealed class FfmpegDecoder : IDisposable
     public const long MaxPixels = 64L * 1024 * 1024;
 
     private readonly MediaOptions _options;
+    private readonly ILogger _log;
     private readonly SemaphoreSlim _gate;
 
-    public FfmpegDecoder(MediaOptions options)
+    public FfmpegDecoder(MediaOptions options, ILogger<FfmpegDecoder>? log = null)
     {
         _options = options;
+        _log = (ILogger?)log ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _gate = new SemaphoreSlim(options.MaxConcurrentDecodes);
     }
 
@@ -52,7 +57,7 @@ public sealed class FfmpegDecoder : IDisposable
         var result = await RunAsync(_options.FfmpegPath, args, media, frameBytes, cancellationToken);
         if (result.Stdout.Length != frameBytes)
         {
-            throw DecodeFailed("image", result);
+            throw DecodeFailed(MediaKind.Image, result);
         }
         return result.Stdout;
     }
@@ -85,7 +90,7 @@ public sealed class FfmpegDecoder : IDisposable
             var countText = Encoding.ASCII.GetString(probe.Stdout).Trim().Split('\n', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()?.Trim(' ', ',', '\r');
             if (probe.ExitCode != 0 || !long.TryParse(countText, NumberStyles.None, CultureInfo.InvariantCulture, out var total) || total <= 0)
             {
-                throw DecodeFailed("video", probe, probe.ExitCode == 0 ? "no video stream found" : null);
+                throw DecodeFailed(MediaKind.Video, probe, probe.ExitCode == 0 ? "it has no video stream" : null);
             }
 
             var count = (int)Math.Min(maxFrames, total);
@@ -107,7 +112,7 @@ public sealed class FfmpegDecoder : IDisposable
             var frames = result.Stdout.Length / frameBytes;
             if (frames == 0 || result.Stdout.Length % frameBytes != 0)
             {
-                throw DecodeFailed("video", result);
+                throw DecodeFailed(MediaKind.Video, result);
             }
             return Enumerable.Range(0, frames).Select(f => result.Stdout.AsSpan(f * frameBytes, frameBytes).ToArray()).ToArray();
         }
@@ -127,21 +132,35 @@ public sealed class FfmpegDecoder : IDisposable
     private static string ScaleFilter(int size) =>
         string.Create(CultureInfo.InvariantCulture, $"scale={size}:{size}:force_original_aspect_ratio=increase:flags=bicubic,crop={size}:{size}");
 
-    private static MediaException DecodeFailed(string what, ProcessResult result, string? reason = null)
+    private enum MediaKind { Image, Video }
+
+    /// <summary>
+    /// The caller's error for a failed decode: a fixed message by cause (never ffmpeg's text, which names its internals
+    /// and heap addresses such as <c>[png @ 0x55c29ba39340]</c>); ffmpeg's diagnostics are logged.
+    /// </summary>
+    private MediaException DecodeFailed(MediaKind kind, ProcessResult result, string? reason = null)
     {
-        var detail = reason ?? (result.Stderr.Length > 0 ? FirstLines(result.Stderr) : $"ffmpeg exited with code {result.ExitCode} and produced no frame");
-        return new MediaException(MediaErrorCodes.MediaDecodeFailed, $"could not decode the {what}: {detail}");
+        var what = kind == MediaKind.Image ? "image" : "video";
+        _log.LogWarning("ffmpeg could not decode the {Media} (exit code {ExitCode}): {Diagnostics}", what, result.ExitCode,
+            reason ?? (result.Stderr.Length > 0 ? result.Stderr.Trim() : "no frame produced"));
+        if (PictureSize().Match(result.Stderr) is { Success: true } size
+            && long.Parse(size.Groups[1].Value, CultureInfo.InvariantCulture) * long.Parse(size.Groups[2].Value, CultureInfo.InvariantCulture) > MaxPixels)
+        {
+            return new MediaException(kind == MediaKind.Image ? MediaErrorCodes.ImageTooLarge : MediaErrorCodes.VideoTooLarge,
+                $"the {(kind == MediaKind.Image ? "image" : "video's frames")} {(kind == MediaKind.Image ? "is" : "are")} {size.Groups[1].Value} x {size.Groups[2].Value} pixels; " +
+                $"at most {MaxPixels} pixels (e.g. 8192 x 8192) are accepted");
+        }
+        return new MediaException(MediaErrorCodes.MediaDecodeFailed, kind == MediaKind.Image
+            ? "could not decode the image; send a PNG, JPEG, WebP, GIF, BMP or TIFF image"
+            : $"could not decode the video{(reason is null ? "" : $" ({reason})")}; send an MP4, WebM, MKV, MOV, AVI or GIF video");
     }
 
-    private static string FirstLines(string text)
-    {
-        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(l => l.Replace("pipe:0: ", "", StringComparison.Ordinal))
-            .Select(l => l.IndexOf(".bin: ", StringComparison.Ordinal) is var at && at >= 0 && l.Contains("aurous-media-", StringComparison.Ordinal) ? l[(at + 6)..] : l)
-            .Take(2);
-        var joined = string.Join("; ", lines);
-        return joined.Length > 300 ? joined[..300] : joined;
-    }
+    /// <summary>
+    /// ffmpeg's refusal of a frame size: past <c>-max_pixels</c> ("Picture size 9000x9000 exceeds specified max pixel
+    /// count") or past what it can address at all ("Picture size 20000x20000 is invalid").
+    /// </summary>
+    [GeneratedRegex(@"Picture size (\d{1,9})x(\d{1,9}) (?:exceeds specified max pixel count|is invalid)")]
+    private static partial Regex PictureSize();
 
     private sealed record ProcessResult(int ExitCode, byte[] Stdout, string Stderr);
 

@@ -13,6 +13,9 @@ public static class MediaErrorCodes
     public const string MediaTooLarge = "media_too_large";
     /// <summary>ffmpeg could not decode an image / video frame from the bytes (or timed out doing so).</summary>
     public const string MediaDecodeFailed = "media_decode_failed";
+    /// <summary>An image's (or a video frame's) width x height exceeds <see cref="FfmpegDecoder.MaxPixels"/>: a decompression bomb, or simply too large.</summary>
+    public const string ImageTooLarge = "image_too_large";
+    public const string VideoTooLarge = "video_too_large";
 }
 
 /// <summary>A media part could not be used; the endpoint answers 400 with <see cref="Code"/> and names the part.</summary>
