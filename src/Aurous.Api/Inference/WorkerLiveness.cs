@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using Aurous.Api.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Aurous.Api.Inference;
+
+/// <summary>
+/// Watches the inference worker through its cheap <c>/alive</c> endpoint (answered by Kestrel apart from the decode
+/// loops, so a busy worker still answers). After <see cref="InferenceWorkerOptions.LivenessMisses"/> missed pings in a
+/// row the worker is down: every call in flight is cancelled (<see cref="Token"/>) and new calls fail at once with 503
+/// <c>model_unavailable</c>. The first answered ping brings it back. A worker that hangs is thus noticed within
+/// interval + misses x timeout (about 3 s with the defaults), however long a generation may legitimately take.
+/// </summary>
+public sealed class WorkerLiveness(IHttpClientFactory http, IOptions<InferenceWorkerOptions> options, ILogger<WorkerLiveness> log) : BackgroundService
+{
+    private CancellationTokenSource _alive = new();
+    private volatile bool _down;
+    private int _misses;
+
+    /// <summary>True once the worker has missed enough pings in a row; false again after it answers one.</summary>
+    public bool IsDown => _down;
+
+    /// <summary>Cancelled when the worker is declared down; a call links it so that it ends then.</summary>
+    public CancellationToken Token => Volatile.Read(ref _alive).Token;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var started = Stopwatch.GetTimestamp();
+            Observe(await PingAsync(o.LivenessTimeout, stoppingToken), o.LivenessMisses);
+            var wait = o.LivenessInterval - Stopwatch.GetElapsedTime(started);
+            if (wait > TimeSpan.Zero)
+            {
+                try
+                {
+                    await Task.Delay(wait, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task<bool> PingAsync(TimeSpan timeout, CancellationToken stoppingToken)
+    {
+        using var client = http.CreateClient(ApiServiceExtensions.InferenceWorkerClient);
+        client.Timeout = Timeout.InfiniteTimeSpan;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            using var response = await client.GetAsync("/alive", HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private void Observe(bool answered, int missesAllowed)
+    {
+        if (answered)
+        {
+            _misses = 0;
+            if (_down)
+            {
+                Interlocked.Exchange(ref _alive, new CancellationTokenSource()).Dispose();
+                _down = false;
+                log.LogInformation("The inference worker answers again; model calls resume.");
+            }
+            return;
+        }
+        if (++_misses >= missesAllowed && !_down)
+        {
+            _down = true;
+            log.LogError("The inference worker missed {Misses} liveness pings in a row: calls in flight are cancelled and new ones answer 503 until it answers.", _misses);
+            _alive.Cancel();
+        }
+    }
+
+    public override void Dispose()
+    {
+        _alive.Dispose();
+        base.Dispose();
+    }
+}
