@@ -53,7 +53,10 @@ public static class FaultSummary
     }
 }
 
-/// <summary>Signals to the stores' and worker's processes (SIGSTOP freezes one as a hung host would; SIGCONT thaws it).</summary>
+/// <summary>
+/// Signals to a resource's process and every process under it (a project runs under a launcher, so its pid may be the
+/// parent of the service): SIGSTOP freezes it as a hung host would, SIGCONT thaws it.
+/// </summary>
 public static class Signals
 {
     private const int SigCont = 18;
@@ -62,9 +65,48 @@ public static class Signals
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int sig);
 
-    public static void Stop(int pid) => Send(pid, SigStop);
+    public static void Stop(int pid)
+    {
+        foreach (var p in Tree(pid))
+        {
+            Send(p, SigStop);
+        }
+    }
 
-    public static void Continue(int pid) => Send(pid, SigCont);
+    public static void Continue(int pid)
+    {
+        foreach (var p in Tree(pid))
+        {
+            Send(p, SigCont);
+        }
+    }
+
+    /// <summary>The process and its descendants, from the Linux process table.</summary>
+    private static List<int> Tree(int root)
+    {
+        var parentOf = new Dictionary<int, int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                try
+                {
+                    var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                    parentOf[pid] = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1]);
+                }
+                catch (IOException)
+                {
+                    // Gone meanwhile.
+                }
+            }
+        }
+        var tree = new List<int> { root };
+        for (var i = 0; i < tree.Count; i++)
+        {
+            tree.AddRange(parentOf.Where(p => p.Value == tree[i]).Select(p => p.Key));
+        }
+        return tree;
+    }
 
     private static void Send(int pid, int signal)
     {

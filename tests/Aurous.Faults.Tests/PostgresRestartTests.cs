@@ -1,6 +1,9 @@
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
+using Aurous.Accounts;
+using Aurous.Api.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
 namespace Aurous.Faults.Tests;
@@ -44,6 +47,8 @@ public sealed class PostgresRestartTests(FaultSystem fixture, ITestOutputHelper 
             await system.App.Services.GetRequiredService<ResourceNotificationService>().WaitForResourceHealthyAsync("postgres", healthy.Token);
         }
         var upAt = log.Now;
+        // The test's own pool lost its connections too.
+        system.Database.Clear();
 
         // Serving again: the first 200 that started after Postgres was back.
         while (!log.All.Any(o => o.Status == 200 && o.StartedAt >= upAt) && log.Now - upAt < Bound + TimeSpan.FromSeconds(10))
@@ -68,5 +73,50 @@ public sealed class PostgresRestartTests(FaultSystem fixture, ITestOutputHelper 
         books.Receipts.ShouldBe(outcomes.Count(o => o.Status == 200));
         FaultSummary.Record(output, system, $"restart postgres: {during.Length} requests across it → {OutcomeLog.Count(during)}; postgres back {(upAt - restartAt).TotalSeconds:0.0} s after the restart, " +
             $"API serving {recovered.TotalSeconds:0.0} s later; {books}");
+    }
+
+    [Fact]
+    public async Task A_hold_left_open_by_a_request_that_ended_during_an_outage_is_released_once_postgres_is_back()
+    {
+        var system = fixture.System;
+        await system.EnsureHealthyAsync("postgres");
+        var (teamId, _) = await system.CreateTeamAsync(credits: 10m);
+        var holds = new CreditHolds(system.Database);
+        // What a request leaves behind when Postgres goes away before it can release its hold.
+        var requestId = Persistence.Ulid.NewId("req");
+        (await holds.TryPlaceAsync(teamId, requestId, "embeddings", "aurous-embed-vision-1.0", 1m)).ShouldNotBeNull();
+        // Holds commit asynchronously; a synchronous commit after it makes it durable before the server goes down.
+        await using (var flush = system.Database.CreateCommand("UPDATE ledger_entries SET description = description WHERE team_id = @t"))
+        {
+            flush.Parameters.AddWithValue("t", teamId);
+            await flush.ExecuteNonQueryAsync();
+        }
+        (await LedgerChecks.ReadAsync(system.Database, teamId)).OpenHolds.ShouldBe(1);
+        using var orphans = new OrphanedHolds(system.Database, holds, NullLogger<OrphanedHolds>.Instance);
+        await orphans.StartAsync(CancellationToken.None);
+
+        var commands = system.App.Services.GetRequiredService<ResourceCommandService>();
+        (await commands.ExecuteCommandAsync("postgres", KnownResourceCommands.StopCommand)).Success.ShouldBeTrue();
+        try
+        {
+            orphans.Check(requestId);
+            await Task.Delay(TimeSpan.FromSeconds(3)); // it keeps trying meanwhile
+        }
+        finally
+        {
+            (await commands.ExecuteCommandAsync("postgres", KnownResourceCommands.StartCommand)).Success.ShouldBeTrue();
+        }
+        using (var healthy = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+        {
+            await system.App.Services.GetRequiredService<ResourceNotificationService>().WaitForResourceHealthyAsync("postgres", healthy.Token);
+        }
+        var upAt = System.Diagnostics.Stopwatch.StartNew();
+        system.Database.Clear();
+
+        var books = await LedgerChecks.ReconcileAsync(system.Database, teamId, Bound);
+        var released = upAt.Elapsed;
+        await orphans.StopAsync(CancellationToken.None);
+        books.Balance.ShouldBe(10m);
+        FaultSummary.Record(output, system, $"stop/start postgres with an orphaned hold queued: released {released.TotalSeconds:0.0} s after postgres was back; {books}");
     }
 }

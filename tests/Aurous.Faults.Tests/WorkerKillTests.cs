@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace Aurous.Faults.Tests;
@@ -52,7 +54,12 @@ public sealed class WorkerKillTests(FaultSystem fixture, ITestOutputHelper outpu
         var slowest503 = outcomes.Where(o => o.Status == 503).Max(o => o.Took);
         slowest503.ShouldBeLessThan(TimeSpan.FromSeconds(2));
 
-        // Started again, the worker serves the same API, which was not touched.
+        // The orchestrator notices the exit; started again, the worker serves the same API, which was not touched.
+        using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            await system.App.Services.GetRequiredService<ResourceNotificationService>().WaitForResourceAsync("inference-worker",
+                e => e.Snapshot.State?.Text is "Exited" or "Finished" or "FailedToStart", exited.Token);
+        }
         var restart = Stopwatch.StartNew();
         await system.EnsureHealthyAsync("inference-worker");
         while ((await log.SendAsync(http, OutcomeLog.Embedding)).Status != 200)

@@ -7,8 +7,10 @@ namespace Aurous.Api.Pipeline;
 /// Turns a store that cannot be reached (Postgres restarting or down, a connection broken by a restart) into 503
 /// <c>service_unavailable</c> with Retry-After rather than a 500, and clears the Postgres pool so that connections a
 /// restart broke are not handed out again. Every 503 the API sends (this one, <c>model_unavailable</c>) carries Retry-After.
+/// A request that ended badly (5xx, aborted, thrown) is handed to <see cref="OrphanedHolds"/>, which releases any hold
+/// it could not release itself.
 /// </summary>
-public sealed class DependencyOutage(RequestDelegate next, NpgsqlDataSource db, ILogger<DependencyOutage> log)
+public sealed class DependencyOutage(RequestDelegate next, NpgsqlDataSource db, OrphanedHolds orphans, ILogger<DependencyOutage> log)
 {
     public const int RetryAfterSeconds = 1;
 
@@ -23,9 +25,11 @@ public sealed class DependencyOutage(RequestDelegate next, NpgsqlDataSource db, 
             }
             return Task.CompletedTask;
         }, context.Response);
+        var endedBadly = true;
         try
         {
             await next(context);
+            endedBadly = context.Response.StatusCode >= 500 || context.RequestAborted.IsCancellationRequested;
         }
         catch (Exception ex) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested && IsOutage(ex) is { } store)
         {
@@ -38,6 +42,13 @@ public sealed class DependencyOutage(RequestDelegate next, NpgsqlDataSource db, 
                 store, context.Request.Method, context.Request.Path, RequestContext.Of(context).RequestId, ex.Message);
             context.Response.Clear();
             await new ApiError(503, "api_error", "service_unavailable", "The service is temporarily unavailable. Retry shortly.").WriteAsync(context);
+        }
+        finally
+        {
+            if (endedBadly && context.Features.Get<RequestContext>()?.ApiKey is not null)
+            {
+                orphans.Check(RequestContext.Of(context).RequestId);
+            }
         }
     }
 

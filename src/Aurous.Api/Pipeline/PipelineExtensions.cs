@@ -30,6 +30,8 @@ public static class PipelineExtensions
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiKeyCacheOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddHostedService<ApiKeyCacheListener>();
         builder.Services.AddAuthFailureLimits(builder.Configuration);
+        builder.Services.AddSingleton<OrphanedHolds>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<OrphanedHolds>());
         builder.AddRedisClient("redis", settings => settings.DisableHealthChecks = true, redis =>
         {
             redis.AbortOnConnectFail = false; // keep retrying in the background rather than caching a failed start
