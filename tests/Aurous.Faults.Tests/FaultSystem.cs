@@ -59,6 +59,7 @@ public static class FaultSummary
 /// </summary>
 public static class Signals
 {
+    private const int SigInt = 2;
     private const int SigCont = 18;
     private const int SigStop = 19;
 
@@ -80,6 +81,9 @@ public static class Signals
             Send(p, SigCont);
         }
     }
+
+    /// <summary>SIGINT to one process: for Postgres, a fast shutdown (sessions are ended, the server stops at once).</summary>
+    public static void Interrupt(int pid) => Send(pid, SigInt);
 
     /// <summary>The process and its descendants, from the Linux process table.</summary>
     private static List<int> Tree(int root)

@@ -39,13 +39,8 @@ public sealed class PostgresRestartTests(FaultSystem fixture, ITestOutputHelper 
         await Task.Delay(TimeSpan.FromSeconds(1));
 
         var restartAt = log.Now;
-        var commands = system.App.Services.GetRequiredService<ResourceCommandService>();
-        var restarted = await commands.ExecuteCommandAsync("postgres", KnownResourceCommands.RestartCommand);
-        restarted.Success.ShouldBeTrue(restarted.Message);
-        using (var healthy = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
-        {
-            await system.App.Services.GetRequiredService<ResourceNotificationService>().WaitForResourceHealthyAsync("postgres", healthy.Token);
-        }
+        await StopPostgresAsync(system);
+        await StartPostgresAsync(system);
         var upAt = log.Now;
         // The test's own pool lost its connections too.
         system.Database.Clear();
@@ -71,7 +66,7 @@ public sealed class PostgresRestartTests(FaultSystem fixture, ITestOutputHelper 
 
         var books = await LedgerChecks.ReconcileAsync(system.Database, teamId);
         books.Receipts.ShouldBe(outcomes.Count(o => o.Status == 200));
-        FaultSummary.Record(output, system, $"restart postgres: {during.Length} requests across it → {OutcomeLog.Count(during)}; postgres back {(upAt - restartAt).TotalSeconds:0.0} s after the restart, " +
+        FaultSummary.Record(output, system, $"restart postgres: {during.Length} requests across it → {OutcomeLog.Count(during)}; postgres down (fast shutdown) and back in {(upAt - restartAt).TotalSeconds:0.0} s, " +
             $"API serving {recovered.TotalSeconds:0.0} s later; {books}");
     }
 
@@ -95,8 +90,7 @@ public sealed class PostgresRestartTests(FaultSystem fixture, ITestOutputHelper 
         using var orphans = new OrphanedHolds(system.Database, holds, NullLogger<OrphanedHolds>.Instance);
         await orphans.StartAsync(CancellationToken.None);
 
-        var commands = system.App.Services.GetRequiredService<ResourceCommandService>();
-        (await commands.ExecuteCommandAsync("postgres", KnownResourceCommands.StopCommand)).Success.ShouldBeTrue();
+        await StopPostgresAsync(system);
         try
         {
             orphans.Check(requestId);
@@ -104,11 +98,7 @@ public sealed class PostgresRestartTests(FaultSystem fixture, ITestOutputHelper 
         }
         finally
         {
-            (await commands.ExecuteCommandAsync("postgres", KnownResourceCommands.StartCommand)).Success.ShouldBeTrue();
-        }
-        using (var healthy = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
-        {
-            await system.App.Services.GetRequiredService<ResourceNotificationService>().WaitForResourceHealthyAsync("postgres", healthy.Token);
+            await StartPostgresAsync(system);
         }
         var upAt = System.Diagnostics.Stopwatch.StartNew();
         system.Database.Clear();
@@ -118,5 +108,26 @@ public sealed class PostgresRestartTests(FaultSystem fixture, ITestOutputHelper 
         await orphans.StopAsync(CancellationToken.None);
         books.Balance.ShouldBe(10m);
         FaultSummary.Record(output, system, $"stop/start postgres with an orphaned hold queued: released {released.TotalSeconds:0.0} s after postgres was back; {books}");
+    }
+
+    /// <summary>
+    /// A fast shutdown (SIGINT), as a managed server's restart does: it ends every session and stops at once. (Aspire's
+    /// stop sends SIGTERM, Postgres' smart shutdown, which waits for every pooled client to disconnect.)
+    /// </summary>
+    private static async Task StopPostgresAsync(Aurous.Testing.AurousTestApp system)
+    {
+        Signals.Interrupt(await system.ProcessIdAsync("postgres"));
+        using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await system.App.Services.GetRequiredService<ResourceNotificationService>().WaitForResourceAsync("postgres",
+            e => e.Snapshot.State?.Text is "Exited" or "Finished" or "FailedToStart", exited.Token);
+    }
+
+    /// <summary>Starts Postgres again through Aspire's resource commands and waits until it is healthy.</summary>
+    private static async Task StartPostgresAsync(Aurous.Testing.AurousTestApp system)
+    {
+        var started = await system.App.Services.GetRequiredService<ResourceCommandService>().ExecuteCommandAsync("postgres", KnownResourceCommands.StartCommand);
+        started.Success.ShouldBeTrue(started.Message);
+        using var healthy = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await system.App.Services.GetRequiredService<ResourceNotificationService>().WaitForResourceHealthyAsync("postgres", healthy.Token);
     }
 }

@@ -30,6 +30,7 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
         try
         {
             using var response = await client.PostAsJsonAsync(InternalRoutes.Embeddings, request, InternalJson.Options, deadline.Token);
+            liveness.Heard();
             if (response.IsSuccessStatusCode)
             {
                 return (await response.Content.ReadFromJsonAsync<InternalEmbeddingResponse>(InternalJson.Options, deadline.Token), null);
@@ -68,6 +69,7 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
             {
                 using var message = new HttpRequestMessage(HttpMethod.Post, InternalRoutes.ChatCompletions) { Content = JsonContent.Create(request, options: InternalJson.Options) };
                 response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+                liveness.Heard();
             }
             catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException)
             {
@@ -98,7 +100,7 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
                 }
             }
         }
-        return (new WorkerChatStream(client, response, _options.StreamIdleTimeout, alive), null);
+        return (new WorkerChatStream(client, response, _options.StreamIdleTimeout, alive, liveness.Heard), null);
     }
 
     /// <summary>A client without HttpClient's own timeout: <see cref="InferenceWorkerOptions"/> bound each stage instead
@@ -150,7 +152,8 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
 }
 
 /// <summary>The worker's NDJSON generation stream; disposing it closes the connection, which stops the generation.</summary>
-public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response, TimeSpan idleTimeout, CancellationToken workerAlive = default) : IAsyncDisposable
+public sealed class WorkerChatStream(
+    HttpClient client, HttpResponseMessage response, TimeSpan idleTimeout, CancellationToken workerAlive = default, Action? heard = null) : IAsyncDisposable
 {
     /// <summary>
     /// The worker's events. A worker that dies or breaks the stream (connection lost, an unreadable line, silence longer
@@ -176,6 +179,7 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
                     idle.CancelAfter(idleTimeout);
                     reader ??= new StreamReader(body = await response.Content.ReadAsStreamAsync(idle.Token));
                     var line = await reader.ReadLineAsync(idle.Token);
+                    heard?.Invoke();
                     if (line is null)
                     {
                         failure = "the worker's stream ended without a result";
