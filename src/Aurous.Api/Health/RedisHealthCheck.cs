@@ -32,7 +32,7 @@ internal sealed class RedisHealthCheck(IConnectionMultiplexer redis, RateLimiter
                 throw;
             }
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException || ex is OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             data["latency_ms"] = Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1);
             return HealthCheckResult.Degraded($"redis is unreachable or did not answer within {PingTimeout.TotalMilliseconds} ms; rate limits are enforced per API instance", data: data);

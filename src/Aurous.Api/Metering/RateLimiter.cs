@@ -52,7 +52,8 @@ public sealed class RateLimiter
         _local = new LocalRateLimits(Math.Max(1, _options.ApiInstances));
         _circuit = new ResiliencePipelineBuilder().AddCircuitBreaker(new CircuitBreakerStrategyOptions
         {
-            ShouldHandle = new PredicateBuilder().Handle<RedisException>().Handle<TimeoutException>(),
+            // No token is passed, so a cancellation can only come from the client library (a connection being reset).
+            ShouldHandle = new PredicateBuilder().Handle<RedisException>().Handle<TimeoutException>().Handle<OperationCanceledException>(),
             FailureRatio = 0.5,
             MinimumThroughput = 2,
             SamplingDuration = TimeSpan.FromSeconds(2),
@@ -152,7 +153,7 @@ public sealed class RateLimiter
             return await _circuit.ExecuteAsync(static async (state, _) => await state.Self.RunOnRedisAsync(state.Keys, state.Args, state.Force),
                 (Self: this, Keys: keys, Args: args, Force: force), CancellationToken.None);
         }
-        catch (Exception ex) when (ex is BrokenCircuitException or RedisException or TimeoutException)
+        catch (Exception ex) when (ex is BrokenCircuitException or RedisException or TimeoutException or OperationCanceledException)
         {
             return _local.Judge(keys.Select(k => (string)k!).ToArray(), args, force);
         }
