@@ -31,7 +31,7 @@ public sealed class InferenceWorkerOptions
     public TimeSpan LivenessInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long one ping may take before it counts as missed.</summary>
-    public TimeSpan LivenessTimeout { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan LivenessTimeout { get; set; } = TimeSpan.FromSeconds(1.5);
 
     /// <summary>Missed pings in a row after which the worker is down: calls in flight end and new ones answer 503 at once.</summary>
     public int LivenessMisses { get; set; } = 2;

@@ -11,7 +11,7 @@ namespace Aurous.Api.Inference;
 /// (misses x timeout): a worker streaming tokens to this API is alive even when a flood of generations delays its
 /// pings. Then every call in flight is cancelled (<see cref="Token"/>) and new calls fail at once with 503
 /// <c>model_unavailable</c>; the first answered ping brings it back. A worker that hangs is thus noticed within
-/// interval + misses x timeout (about 3 s with the defaults), however long a generation may legitimately take.
+/// interval + misses x timeout (about 4 s with the defaults), however long a generation may legitimately take.
 /// </summary>
 public sealed class WorkerLiveness(IHttpClientFactory http, IOptions<InferenceWorkerOptions> options, ILogger<WorkerLiveness> log) : BackgroundService
 {

@@ -135,6 +135,10 @@ public sealed class RateLimiter
         return (both[0], both[1]);
     }
 
+    /// <summary>Loads the script into Redis and runs it once on a bucket of its own (no team's), bypassing the budget.</summary>
+    public Task WarmUpAsync() =>
+        _redis.GetDatabase().ScriptEvaluateAsync(Script, [(RedisKey)"rl:{warmup}:rpm"], [1, 0, 0]);
+
     public async Task<BucketState> AcquireTokensAsync(string teamId, long tpmLimit, long tokens) =>
         (await RunAsync([TpmKey(teamId)], [tpmLimit, tokens], force: false))[0];
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using System.Text.Json;
 using Aurous.Accounts;
 
@@ -30,6 +31,7 @@ public static class PipelineExtensions
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiKeyCacheOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddHostedService<ApiKeyCacheListener>();
         builder.Services.AddAuthFailureLimits(builder.Configuration);
+        builder.Services.TryAddSingleton<Accounts.CreditHolds>();
         builder.Services.AddSingleton<OrphanedHolds>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OrphanedHolds>());
         builder.AddRedisClient("redis", settings => settings.DisableHealthChecks = true, redis =>
@@ -43,6 +45,7 @@ public static class PipelineExtensions
             redis.BacklogPolicy = StackExchange.Redis.BacklogPolicy.FailFast;
         });
         builder.Services.AddSingleton<Metering.RateLimiter>();
+        builder.Services.AddHostedService<RateLimiterWarmup>();
         builder.Services.AddOptions<Metering.RateLimitOptions>().Bind(builder.Configuration.GetSection("RateLimits"))
             .Validate(o => o.DefaultRequestsPerMinute > 0 && o.DefaultTokensPerMinute > 0 && o.RedisBudget > TimeSpan.Zero
                 && o.RedisRetryInterval >= TimeSpan.FromMilliseconds(500) && o.ApiInstances > 0,
