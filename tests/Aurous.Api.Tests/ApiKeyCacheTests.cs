@@ -81,15 +81,21 @@ public sealed class ApiKeyCacheUnitTests
     }
 
     [Fact]
-    public async Task Unknown_keys_are_never_cached()
+    public async Task Unknown_keys_are_remembered_apart_until_any_change_is_notified()
     {
         var cache = Cache();
         cache.OnListening();
         var unknown = RandomNumberGenerator.GetBytes(32);
         (await cache.FindAsync(unknown, default)).ShouldBeNull();
         (await cache.FindAsync(unknown, default)).ShouldBeNull();
+        _lookups.ShouldBe(1);
+        cache.Count.ShouldBe(0); // never among the known keys
+        cache.UnknownCount.ShouldBe(1);
+
+        // Any change may have created it: the notification forgets every unknown hash.
+        cache.Invalidate("team_other");
+        (await cache.FindAsync(unknown, default)).ShouldBeNull();
         _lookups.ShouldBe(2);
-        cache.Count.ShouldBe(0);
     }
 
     [Fact]

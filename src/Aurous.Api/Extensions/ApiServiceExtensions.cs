@@ -47,7 +47,7 @@ public static class ApiServiceExtensions
         // The client integrations' own checks, under the names /health has always reported.
         services.AddHealthChecks()
             .AddNpgSql(sp => sp.GetRequiredService<Npgsql.NpgsqlDataSource>(), name: "postgres", timeout: TimeSpan.FromSeconds(3))
-            .AddRedis(sp => sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(), name: "redis", timeout: TimeSpan.FromSeconds(3))
+            .AddCheck<RedisHealthCheck>("redis")
             .AddCheck<InferenceWorkerHealthCheck>(InferenceWorkerClient);
         return builder;
     }

@@ -10,21 +10,27 @@ namespace Aurous.Api.Inference;
 
 /// <summary>
 /// The API's side of the internal HTTP contract with the InferenceWorker. Every call is bounded by
-/// <see cref="InferenceWorkerOptions"/>: connecting, the response headers, and each line of a streamed chat.
+/// <see cref="InferenceWorkerOptions"/>: connecting, the response headers, and each line of a streamed chat; and every
+/// call ends as soon as <see cref="WorkerLiveness"/> finds the worker down (and none starts while it is).
 /// </summary>
-public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<InferenceWorkerOptions> options, ILogger<InferenceWorkerClient> log)
+public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<InferenceWorkerOptions> options, WorkerLiveness liveness, ILogger<InferenceWorkerClient> log)
 {
     private readonly InferenceWorkerOptions _options = options.Value;
 
     /// <summary>One combined embedding for the parts, or the error to answer with (the worker's 4xx names the part).</summary>
     public async Task<(InternalEmbeddingResponse? Result, ApiError? Error)> EmbedAsync(InternalEmbeddingRequest request, CancellationToken ct)
     {
+        if (liveness.IsDown)
+        {
+            return (null, Unavailable());
+        }
         using var client = CreateClient();
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, liveness.Token);
         deadline.CancelAfter(_options.ResponseTimeout);
         try
         {
             using var response = await client.PostAsJsonAsync(InternalRoutes.Embeddings, request, InternalJson.Options, deadline.Token);
+            liveness.Heard();
             if (response.IsSuccessStatusCode)
             {
                 return (await response.Content.ReadFromJsonAsync<InternalEmbeddingResponse>(InternalJson.Options, deadline.Token), null);
@@ -49,15 +55,21 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
     /// </summary>
     public async Task<(WorkerChatStream? Stream, ApiError? Error)> StartChatAsync(InternalChatRequest request, CancellationToken ct)
     {
+        if (liveness.IsDown)
+        {
+            return (null, Unavailable());
+        }
+        var alive = liveness.Token;
         var client = CreateClient();
         HttpResponseMessage response;
-        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, alive))
         {
             deadline.CancelAfter(_options.ResponseTimeout);
             try
             {
                 using var message = new HttpRequestMessage(HttpMethod.Post, InternalRoutes.ChatCompletions) { Content = JsonContent.Create(request, options: InternalJson.Options) };
                 response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+                liveness.Heard();
             }
             catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException)
             {
@@ -88,7 +100,7 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
                 }
             }
         }
-        return (new WorkerChatStream(client, response, _options.StreamIdleTimeout), null);
+        return (new WorkerChatStream(client, response, _options.StreamIdleTimeout, alive, liveness.Heard), null);
     }
 
     /// <summary>A client without HttpClient's own timeout: <see cref="InferenceWorkerOptions"/> bound each stage instead
@@ -103,6 +115,11 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
     /// <summary>The worker could not be reached (refused, connect timeout, reset) or did not answer in time.</summary>
     private ApiError Failed(Exception ex, bool responseTimedOut)
     {
+        if (liveness.IsDown)
+        {
+            log.LogError("The inference worker stopped answering liveness pings during a call");
+            return Unavailable();
+        }
         if (responseTimedOut)
         {
             log.LogError("The inference worker did not answer within {Timeout}", _options.ResponseTimeout);
@@ -135,18 +152,20 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
 }
 
 /// <summary>The worker's NDJSON generation stream; disposing it closes the connection, which stops the generation.</summary>
-public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage response, TimeSpan idleTimeout) : IAsyncDisposable
+public sealed class WorkerChatStream(
+    HttpClient client, HttpResponseMessage response, TimeSpan idleTimeout, CancellationToken workerAlive = default, Action? heard = null) : IAsyncDisposable
 {
     /// <summary>
     /// The worker's events. A worker that dies or breaks the stream (connection lost, an unreadable line, silence longer
-    /// than the idle timeout, the end without a <c>done</c>) ends it with an <c>error</c> event, as a worker that fails
+    /// than the idle timeout, the end without a <c>done</c>, the worker declared down by its liveness monitor) ends it
+    /// with an <c>error</c> event, as a worker that fails
     /// cleanly does; only the caller's cancellation surfaces as an exception.
     /// </summary>
     public async IAsyncEnumerable<InternalChatEvent> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         Stream? body = null;
         StreamReader? reader = null;
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct, workerAlive);
         try
         {
             string? failure = null;
@@ -160,6 +179,7 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
                     idle.CancelAfter(idleTimeout);
                     reader ??= new StreamReader(body = await response.Content.ReadAsStreamAsync(idle.Token));
                     var line = await reader.ReadLineAsync(idle.Token);
+                    heard?.Invoke();
                     if (line is null)
                     {
                         failure = "the worker's stream ended without a result";
@@ -178,9 +198,11 @@ public sealed class WorkerChatStream(HttpClient client, HttpResponseMessage resp
                 }
                 catch (Exception ex) when (!ct.IsCancellationRequested && ex is IOException or HttpRequestException or JsonException or OperationCanceledException)
                 {
-                    failure = idle.IsCancellationRequested
-                        ? $"the worker's stream sent nothing for {idleTimeout}"
-                        : $"the worker's stream broke: {ex.Message}";
+                    failure = workerAlive.IsCancellationRequested
+                        ? "the worker stopped answering liveness pings"
+                        : idle.IsCancellationRequested
+                            ? $"the worker's stream sent nothing for {idleTimeout}"
+                            : $"the worker's stream broke: {ex.Message}";
                     break;
                 }
                 ended = next.IsFinal;

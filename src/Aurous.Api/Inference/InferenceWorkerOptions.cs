@@ -26,6 +26,15 @@ public sealed class InferenceWorkerOptions
     /// decode slot receives nothing until it starts, and a long prompt's prefill sends nothing either.
     /// </summary>
     public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>How often <see cref="WorkerLiveness"/> pings the worker's <c>/alive</c>.</summary>
+    public TimeSpan LivenessInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long one ping may take before it counts as missed.</summary>
+    public TimeSpan LivenessTimeout { get; set; } = TimeSpan.FromSeconds(1.5);
+
+    /// <summary>Missed pings in a row after which the worker is down: calls in flight end and new ones answer 503 at once.</summary>
+    public int LivenessMisses { get; set; } = 2;
 }
 
 internal sealed class InferenceWorkerOptionsValidator : IValidateOptions<InferenceWorkerOptions>
@@ -36,6 +45,12 @@ internal sealed class InferenceWorkerOptionsValidator : IValidateOptions<Inferen
         Positive(options.ConnectTimeout, nameof(options.ConnectTimeout));
         Positive(options.ResponseTimeout, nameof(options.ResponseTimeout));
         Positive(options.StreamIdleTimeout, nameof(options.StreamIdleTimeout));
+        Positive(options.LivenessInterval, nameof(options.LivenessInterval));
+        Positive(options.LivenessTimeout, nameof(options.LivenessTimeout));
+        if (options.LivenessMisses < 1)
+        {
+            failures.Add($"{InferenceWorkerOptions.Section}:{nameof(options.LivenessMisses)} must be at least 1, not {options.LivenessMisses}.");
+        }
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
 
         void Positive(TimeSpan value, string key)
@@ -51,9 +66,12 @@ internal sealed class InferenceWorkerOptionsValidator : IValidateOptions<Inferen
 
 public static class InferenceWorkerHttpClientExtensions
 {
-    /// <summary>Validated <see cref="InferenceWorkerOptions"/> and a connection handler with their connect timeout.</summary>
+    /// <summary>Validated <see cref="InferenceWorkerOptions"/>, a connection handler with their connect timeout, and the
+    /// worker's liveness monitor.</summary>
     public static IHttpClientBuilder AddInferenceWorkerTimeouts(this IHttpClientBuilder builder)
     {
+        builder.Services.AddSingleton<WorkerLiveness>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<WorkerLiveness>());
         builder.Services.AddOptions<InferenceWorkerOptions>().BindConfiguration(InferenceWorkerOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<InferenceWorkerOptions>, InferenceWorkerOptionsValidator>();
         return builder.ConfigurePrimaryHttpMessageHandler(services => new SocketsHttpHandler

@@ -1,3 +1,7 @@
+using Aurous.Api.Pipeline;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
 using StackExchange.Redis;
 
 namespace Aurous.Api.Metering;
@@ -9,6 +13,15 @@ public sealed class RateLimitOptions
 {
     public int DefaultRequestsPerMinute { get; set; } = 600;
     public int DefaultTokensPerMinute { get; set; } = 2_000_000;
+
+    /// <summary>The most one rate-limit decision waits for Redis before the instance's local limits judge instead.</summary>
+    public TimeSpan RedisBudget { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>While Redis is known down, how long requests skip it before one request tries it again.</summary>
+    public TimeSpan RedisRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>API instances sharing the team limits; without Redis each instance allows limit / ApiInstances.</summary>
+    public int ApiInstances { get; set; } = 1;
 }
 
 /// <summary>
@@ -16,9 +29,54 @@ public sealed class RateLimitOptions
 /// Every decision is one Lua script run, atomic on the Redis server and timed by its clock, so limits hold exactly
 /// across any number of API instances sharing it. A bucket holds <c>limit</c> units and refills at limit per minute.
 /// Several buckets judged in one call are all-or-nothing: a denied request consumes from none of them.
+/// Redis gets at most <see cref="RateLimitOptions.RedisBudget"/> per decision. When it is slow or down, the same
+/// buckets are judged by this instance alone (<see cref="LocalRateLimits"/>), and a circuit breaker keeps requests from
+/// each paying the budget while it stays down; one request a <see cref="RateLimitOptions.RedisRetryInterval"/> tries
+/// Redis again, and the first that succeeds brings every request back to it. Credits never depend on Redis.
 /// </summary>
-public sealed class RateLimiter(IConnectionMultiplexer redis)
+public sealed class RateLimiter
 {
+    private static readonly System.Diagnostics.Metrics.Counter<long> ModeChanges = MeteringTelemetry.Meter.CreateCounter<long>(
+        "aurous.ratelimit.mode_changes", unit: "{change}", description: "Rate limits switching between Redis (shared) and local (per instance) judging.");
+
+    private readonly IConnectionMultiplexer _redis;
+    private readonly RateLimitOptions _options;
+    private readonly LocalRateLimits _local;
+    private readonly ResiliencePipeline _circuit;
+    private readonly CircuitBreakerStateProvider _state = new();
+
+    public RateLimiter(IConnectionMultiplexer redis, IOptions<RateLimitOptions> options, ILogger<RateLimiter> log)
+    {
+        _redis = redis;
+        _options = options.Value;
+        _local = new LocalRateLimits(Math.Max(1, _options.ApiInstances));
+        _circuit = new ResiliencePipelineBuilder().AddCircuitBreaker(new CircuitBreakerStrategyOptions
+        {
+            // No token is passed, so a cancellation can only come from the client library (a connection being reset).
+            ShouldHandle = new PredicateBuilder().Handle<RedisException>().Handle<TimeoutException>().Handle<OperationCanceledException>(),
+            FailureRatio = 0.5,
+            MinimumThroughput = 2,
+            SamplingDuration = TimeSpan.FromSeconds(2),
+            BreakDuration = _options.RedisRetryInterval,
+            StateProvider = _state,
+            OnOpened = _ =>
+            {
+                ModeChanges.Add(1, new KeyValuePair<string, object?>("aurous.mode", "local"));
+                log.LogWarning("Redis did not answer within {Budget} ms: rate limits are enforced per API instance until it does.", _options.RedisBudget.TotalMilliseconds);
+                return ValueTask.CompletedTask;
+            },
+            OnClosed = _ =>
+            {
+                ModeChanges.Add(1, new KeyValuePair<string, object?>("aurous.mode", "redis"));
+                log.LogInformation("Redis answers again: rate limits are shared through it.");
+                return ValueTask.CompletedTask;
+            },
+        }).Build();
+    }
+
+    /// <summary>False while Redis is known down (or slow) and this instance's local limits judge.</summary>
+    public bool UsesRedis => _state.CircuitState is CircuitState.Closed;
+
     // KEYS: buckets. ARGV: capacity_1, cost_1, ..., capacity_n, cost_n, force ('1': apply even when it overdraws, for
     // settling units already used). Returns per bucket: allowed, remaining, ms until full, ms until the cost fits (-1: never).
     private const string Script = """
@@ -77,6 +135,10 @@ public sealed class RateLimiter(IConnectionMultiplexer redis)
         return (both[0], both[1]);
     }
 
+    /// <summary>Loads the script into Redis and runs it once on a bucket of its own (no team's), bypassing the budget.</summary>
+    public Task WarmUpAsync() =>
+        _redis.GetDatabase().ScriptEvaluateAsync(Script, [(RedisKey)"rl:{warmup}:rpm"], [1, 0, 0]);
+
     public async Task<BucketState> AcquireTokensAsync(string teamId, long tpmLimit, long tokens) =>
         (await RunAsync([TpmKey(teamId)], [tpmLimit, tokens], force: false))[0];
 
@@ -87,10 +149,35 @@ public sealed class RateLimiter(IConnectionMultiplexer redis)
     private static RedisKey RpmKey(string teamId) => $"rl:{{{teamId}}}:rpm";
     private static RedisKey TpmKey(string teamId) => $"rl:{{{teamId}}}:tpm";
 
+    /// <summary>Judges in Redis within the budget; when Redis fails, is too slow or is known down, judges locally.</summary>
     private async Task<BucketState[]> RunAsync(RedisKey[] keys, long[] args, bool force)
     {
+        try
+        {
+            return await _circuit.ExecuteAsync(static async (state, _) => await state.Self.RunOnRedisAsync(state.Keys, state.Args, state.Force),
+                (Self: this, Keys: keys, Args: args, Force: force), CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is BrokenCircuitException or RedisException or TimeoutException or OperationCanceledException)
+        {
+            return _local.Judge(keys.Select(k => (string)k!).ToArray(), args, force);
+        }
+    }
+
+    private async Task<BucketState[]> RunOnRedisAsync(RedisKey[] keys, long[] args, bool force)
+    {
         var values = args.Select(a => (RedisValue)a).Append(force ? 1 : 0).ToArray();
-        var raw = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(Script, keys, values))!;
+        var call = _redis.GetDatabase().ScriptEvaluateAsync(Script, keys, values);
+        RedisResult[] raw;
+        try
+        {
+            raw = (RedisResult[])(await call.WaitAsync(_options.RedisBudget))!;
+        }
+        catch (TimeoutException)
+        {
+            // The call goes on in the background until the connection's own timeout; observe its end.
+            _ = call.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+            throw;
+        }
         var states = new BucketState[keys.Length];
         for (var i = 0; i < keys.Length; i++)
         {

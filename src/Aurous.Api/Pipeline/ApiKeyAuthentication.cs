@@ -16,8 +16,9 @@ public sealed record ScopeRequirement(string Scope);
 /// against the stored SHA-256 hashes. Runs after routing and before model binding, so an unauthenticated request
 /// learns nothing about its body's validity. Keys come from <see cref="ApiKeyCache"/>; whether one is usable now
 /// (revoked, or past its rotation grace) is judged on every request, so a cached key's grace still ends on time.
+/// A client address with too many failed keys (<see cref="AuthFailureLimiter"/>) gets 429 without a lookup.
 /// </summary>
-public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyCache keys, TimeProvider clock)
+public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyCache keys, AuthFailureLimiter failures, TimeProvider clock)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -40,10 +41,21 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyCache keys,
         else
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var key = await keys.FindAsync(ApiKeySecret.Hash(presented), context.RequestAborted);
+            var hash = ApiKeySecret.Hash(presented);
+            var client = context.Connection.RemoteIpAddress;
+            var key = keys.Cached(hash);
+            if (key is null && failures.IsBlocked(client, out var retryAfter))
+            {
+                context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await new ApiError(429, "rate_limit_error", "too_many_failed_authentications",
+                    $"Too many requests from this address failed authentication. Retry after {retryAfter} s with a valid API key.").WriteAsync(context);
+                return;
+            }
+            key ??= await keys.FindAsync(hash, context.RequestAborted);
             RequestContext.Of(context).Time("auth", started);
             if (key is null || !key.IsUsableAt(clock.GetUtcNow()))
             {
+                failures.RecordFailure(client);
                 error = ApiError.InvalidApiKey(key is null
                     ? "The API key is not recognised."
                     : "The API key has been revoked or its rotation grace period has ended.");

@@ -17,14 +17,23 @@ public sealed class ApiKeyCacheOptions
     /// <summary>A safety net only: changes evict entries through Postgres notifications within milliseconds.</summary>
     public TimeSpan TimeToLive { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Hashes Postgres did not know, remembered so that a repeated unknown key costs no lookup (0: off).</summary>
+    public int MaxUnknownEntries { get; set; } = 50_000;
+
+    /// <summary>How long an unknown hash is remembered; a key created meanwhile is found at once anyway (every change
+    /// to api_keys notifies, and a notification forgets every unknown hash).</summary>
+    public TimeSpan UnknownTimeToLive { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How often an idle listener proves its connection alive; a silently dead one is noticed within this plus a few seconds.</summary>
     public TimeSpan ListenerPingInterval { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
-/// Known API keys by the SHA-256 of their text (never the text), so authentication skips Postgres on a hit. Only keys
-/// that exist are cached. Changes to api_keys and teams notify channel <see cref="Channel"/> with the team id
-/// (migration 0004), and <see cref="ApiKeyCacheListener"/> evicts that team's keys here on every instance. Hits are
+/// Known API keys by the SHA-256 of their text (never the text), so authentication skips Postgres on a hit; and, apart,
+/// hashes Postgres did not know (a bounded set with a short TTL), so a repeated unknown key skips it too. Changes to
+/// api_keys and teams notify channel <see cref="Channel"/> with the team id (migration 0004), and
+/// <see cref="ApiKeyCacheListener"/> evicts that team's keys here on every instance, and forgets every unknown hash (a
+/// new key's hash may be among them). Hits of either kind are
 /// served only while the listener is listening: before it is, or after its connection drops, notifications may have
 /// been missed, so lookups go to Postgres and the cache starts empty once it listens again.
 /// </summary>
@@ -33,13 +42,15 @@ public sealed class ApiKeyCache
     public const string Channel = "aurous_auth";
 
     private static readonly Counter<long> Lookups = MeteringTelemetry.Meter.CreateCounter<long>(
-        "aurous.auth.key_lookups", unit: "{lookup}", description: "API-key lookups by authentication, by cache result (hit, miss, bypass).");
+        "aurous.auth.key_lookups", unit: "{lookup}", description: "API-key lookups by authentication, by cache result (hit, unknown_hit, miss, bypass).");
 
     private readonly Func<byte[], CancellationToken, Task<ApiKeyRecord?>> _lookup;
     private readonly ApiKeyCacheOptions _options;
     private readonly TimeProvider _clock;
     private readonly long _ttlTicks;
     private readonly ConcurrentDictionary<byte[], Entry> _entries = new(HashComparer.Instance);
+    private readonly ConcurrentDictionary<byte[], long> _unknown = new(HashComparer.Instance);
+    private readonly long _unknownTtlTicks;
 
     // Writes take the gate; reads do not. Every invalidation bumps the generation, and a lookup that overlapped one
     // does not store what it read, since the database may have changed after it read and before the eviction ran.
@@ -53,6 +64,7 @@ public sealed class ApiKeyCache
         _options = options;
         _clock = clock;
         _ttlTicks = (long)(options.TimeToLive.TotalSeconds * clock.TimestampFrequency);
+        _unknownTtlTicks = (long)(options.UnknownTimeToLive.TotalSeconds * clock.TimestampFrequency);
     }
 
     /// <summary>True while notifications are being received, and so hits may be served.</summary>
@@ -60,20 +72,36 @@ public sealed class ApiKeyCache
 
     public int Count => _entries.Count;
 
+    /// <summary>Unknown hashes remembered now.</summary>
+    public int UnknownCount => _unknown.Count;
+
+    /// <summary>The cached key with this hash, without asking Postgres; null when none is cached (or hits are off).</summary>
+    public ApiKeyRecord? Cached(byte[] hash) =>
+        _listening && _options.Enabled && _entries.TryGetValue(hash, out var entry) && _clock.GetTimestamp() < entry.ExpiresAt ? entry.Key : null;
+
     /// <summary>The key with this hash, from the cache when possible; null when Postgres does not know it.</summary>
     public async ValueTask<ApiKeyRecord?> FindAsync(byte[] hash, CancellationToken ct)
     {
         var listening = _listening && _options.Enabled;
-        if (listening && _entries.TryGetValue(hash, out var entry) && _clock.GetTimestamp() < entry.ExpiresAt)
+        if (Cached(hash) is { } cached)
         {
             Lookups.Add(1, new KeyValuePair<string, object?>("aurous.result", "hit"));
-            return entry.Key;
+            return cached;
+        }
+        if (listening && _unknown.TryGetValue(hash, out var unknownUntil) && _clock.GetTimestamp() < unknownUntil)
+        {
+            Lookups.Add(1, new KeyValuePair<string, object?>("aurous.result", "unknown_hit"));
+            return null;
         }
         var generation = Volatile.Read(ref _generation);
         var key = await _lookup(hash, ct);
         if (key is not null && listening)
         {
             Store(hash, key, generation);
+        }
+        else if (key is null && listening)
+        {
+            StoreUnknown(hash, generation);
         }
         Lookups.Add(1, new KeyValuePair<string, object?>("aurous.result", listening ? "miss" : "bypass"));
         return key;
@@ -85,6 +113,7 @@ public sealed class ApiKeyCache
         lock (_gate)
         {
             _generation++;
+            _unknown.Clear();
             if (payload == "*")
             {
                 _entries.Clear();
@@ -113,6 +142,7 @@ public sealed class ApiKeyCache
             _listening = listening;
             _generation++;
             _entries.Clear();
+            _unknown.Clear();
         }
     }
 
@@ -130,6 +160,38 @@ public sealed class ApiKeyCache
                 Trim(now);
             }
             _entries[hash] = new Entry(key, now + _ttlTicks);
+        }
+    }
+
+    private void StoreUnknown(byte[] hash, long generation)
+    {
+        if (_options.MaxUnknownEntries <= 0)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            if (!_listening || _generation != generation)
+            {
+                return;
+            }
+            var now = _clock.GetTimestamp();
+            if (_unknown.Count >= _options.MaxUnknownEntries)
+            {
+                foreach (var (h, until) in _unknown)
+                {
+                    if (until <= now)
+                    {
+                        _unknown.TryRemove(h, out _);
+                    }
+                }
+                if (_unknown.Count >= _options.MaxUnknownEntries)
+                {
+                    // Full of live entries (a flood of distinct keys): start over rather than grow.
+                    _unknown.Clear();
+                }
+            }
+            _unknown[hash] = now + _unknownTtlTicks;
         }
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using System.Text.Json;
 using Aurous.Accounts;
 
@@ -26,12 +27,17 @@ public static class PipelineExtensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddOptions<ApiKeyCacheOptions>().Bind(builder.Configuration.GetSection("ApiKeyCache"))
-            .Validate(o => o.MaxEntries > 0 && o.TimeToLive > TimeSpan.Zero && o.ListenerPingInterval > TimeSpan.Zero,
-                "ApiKeyCache: MaxEntries, TimeToLive and ListenerPingInterval must be positive.")
+            .Validate(o => o.MaxEntries > 0 && o.TimeToLive > TimeSpan.Zero && o.ListenerPingInterval > TimeSpan.Zero
+                && o.MaxUnknownEntries >= 0 && o.UnknownTimeToLive > TimeSpan.Zero,
+                "ApiKeyCache: MaxEntries, TimeToLive, UnknownTimeToLive and ListenerPingInterval must be positive.")
             .ValidateOnStart();
         builder.Services.AddSingleton(sp => new ApiKeyCache(sp.GetRequiredService<ApiKeyStore>().FindByHashAsync,
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiKeyCacheOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddHostedService<ApiKeyCacheListener>();
+        builder.Services.AddAuthFailureLimits(builder.Configuration);
+        builder.Services.TryAddSingleton<Accounts.CreditHolds>();
+        builder.Services.AddSingleton<OrphanedHolds>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<OrphanedHolds>());
         builder.AddRedisClient("redis", settings => settings.DisableHealthChecks = true, redis =>
         {
             redis.AbortOnConnectFail = false; // keep retrying in the background rather than caching a failed start
@@ -39,10 +45,15 @@ public static class PipelineExtensions
             redis.ConnectTimeout = 2000;
             redis.SyncTimeout = 2000;
             redis.AsyncTimeout = 2000;
+            // While disconnected, fail at once rather than queue: rate limits then judge locally (Metering.RateLimiter).
+            redis.BacklogPolicy = StackExchange.Redis.BacklogPolicy.FailFast;
         });
         builder.Services.AddSingleton<Metering.RateLimiter>();
+        builder.Services.AddHostedService<RateLimiterWarmup>();
         builder.Services.AddOptions<Metering.RateLimitOptions>().Bind(builder.Configuration.GetSection("RateLimits"))
-            .Validate(o => o.DefaultRequestsPerMinute > 0 && o.DefaultTokensPerMinute > 0, "RateLimits defaults must be positive.")
+            .Validate(o => o.DefaultRequestsPerMinute > 0 && o.DefaultTokensPerMinute > 0 && o.RedisBudget > TimeSpan.Zero
+                && o.RedisRetryInterval >= TimeSpan.FromMilliseconds(500) && o.ApiInstances > 0,
+                "RateLimits: defaults, RedisBudget and ApiInstances must be positive; RedisRetryInterval at least 0.5 s.")
             .ValidateOnStart();
         return builder;
     }
@@ -51,6 +62,7 @@ public static class PipelineExtensions
     {
         app.Use(RequestContextMiddleware);
         app.Use(ErrorEnvelopeMiddleware);
+        app.UseMiddleware<DependencyOutage>();
         app.UseRouting();
         app.UseMiddleware<ApiKeyAuthentication>();
         app.UseMiddleware<RequestRateLimiting>();

@@ -1,0 +1,22 @@
+using Aurous.Api.Metering;
+
+namespace Aurous.Api.Pipeline;
+
+/// <summary>
+/// Makes one rate-limit decision as the API starts, so that the first burst of requests does not pay the one-time
+/// costs (loading the script into Redis, compiling the code path) against the Redis budget and fall back locally.
+/// </summary>
+public sealed class RateLimiterWarmup(RateLimiter limiter, ILogger<RateLimiterWarmup> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await limiter.WarmUpAsync().WaitAsync(TimeSpan.FromSeconds(10), stoppingToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            log.LogWarning(ex, "Could not warm up the Redis rate limiter; the first decisions may be judged locally.");
+        }
+    }
+}
