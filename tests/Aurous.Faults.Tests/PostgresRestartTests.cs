@@ -1,3 +1,4 @@
+using Aurous.Testing;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aurous.Accounts;
@@ -64,7 +65,7 @@ public sealed class PostgresRestartTests(FaultSystem fixture, ITestOutputHelper 
         // After recovery nothing fails any more.
         outcomes.Where(o => o.StartedAt > firstOk.Value).ShouldAllBe(o => o.Status == 200);
 
-        var books = await LedgerChecks.ReconcileAsync(system.Database, teamId);
+        var books = await LedgerAudit.SettledAsync(system.Database, teamId);
         books.Receipts.ShouldBe(outcomes.Count(o => o.Status == 200));
         FaultSummary.Record(output, system, $"restart postgres: {during.Length} requests across it → {OutcomeLog.Count(during)}; postgres down (fast shutdown) and back in {(upAt - restartAt).TotalSeconds:0.0} s, " +
             $"API serving {recovered.TotalSeconds:0.0} s later; {books}");
@@ -86,7 +87,7 @@ public sealed class PostgresRestartTests(FaultSystem fixture, ITestOutputHelper 
             flush.Parameters.AddWithValue("t", teamId);
             await flush.ExecuteNonQueryAsync();
         }
-        (await LedgerChecks.ReadAsync(system.Database, teamId)).OpenHolds.ShouldBe(1);
+        (await LedgerAudit.RunAsync(system.Database, teamId, allowOpenHolds: true)).OpenHoldCount.ShouldBe(1);
         using var orphans = new OrphanedHolds(system.Database, holds, NullLogger<OrphanedHolds>.Instance);
         await orphans.StartAsync(CancellationToken.None);
 
@@ -103,10 +104,10 @@ public sealed class PostgresRestartTests(FaultSystem fixture, ITestOutputHelper 
         var upAt = System.Diagnostics.Stopwatch.StartNew();
         system.Database.Clear();
 
-        var books = await LedgerChecks.ReconcileAsync(system.Database, teamId, Bound);
+        var books = await LedgerAudit.SettledAsync(system.Database, teamId, Bound);
         var released = upAt.Elapsed;
         await orphans.StopAsync(CancellationToken.None);
-        books.Balance.ShouldBe(10m);
+        books.Credits.ShouldBe(10m);
         FaultSummary.Record(output, system, $"stop/start postgres with an orphaned hold queued: released {released.TotalSeconds:0.0} s after postgres was back; {books}");
     }
 

@@ -1,3 +1,4 @@
+using Aurous.Testing;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -77,7 +78,7 @@ public sealed class RedisStallTests(FaultSystem fixture, ITestOutputHelper outpu
         }
         var recovered = recovery.Elapsed;
 
-        var books = await LedgerChecks.ReconcileAsync(system.Database, paidTeam);
+        var books = await LedgerAudit.SettledAsync(system.Database, paidTeam);
         books.Receipts.ShouldBe(log.All.Count(o => o.Status == 200));
         FaultSummary.Record(output, system, $"SIGSTOP redis {stall.TotalSeconds:0} s: {during.Count} paid requests → {OutcomeLog.Count(during)}, slowest {slowest.TotalMilliseconds:0} ms; " +
             $"rpm 10 held locally ({OutcomeLog.Count(limitedOutcomes)}); /health {health.Status} in {health.Took.TotalMilliseconds:0} ms; " +

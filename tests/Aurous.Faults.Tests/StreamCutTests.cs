@@ -1,3 +1,4 @@
+using Aurous.Testing;
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using OpenAI;
@@ -53,7 +54,7 @@ public sealed class StreamCutTests(FaultSystem fixture, ITestOutputHelper output
         })));
         cuts.ShouldAllBe(c => c == 3);
 
-        var books = await LedgerChecks.ReconcileAsync(system.Database, teamId, TimeSpan.FromSeconds(30));
+        var books = await LedgerAudit.SettledAsync(system.Database, teamId, TimeSpan.FromSeconds(30));
         books.Receipts.ShouldBe(count);
         books.Charged.ShouldBeGreaterThan(0m);
         FaultSummary.Record(output, system, $"cut {count} SSE streams after 3 chunks: {books.Receipts} charged for what was produced " +

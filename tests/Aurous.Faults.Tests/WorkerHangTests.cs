@@ -1,3 +1,4 @@
+using Aurous.Testing;
 using System.Diagnostics;
 using System.Text;
 using Xunit.Abstractions;
@@ -85,7 +86,7 @@ public sealed class WorkerHangTests(FaultSystem fixture, ITestOutputHelper outpu
         }
         var recovered = log.Now - thawedAt;
 
-        var books = await LedgerChecks.ReconcileAsync(system.Database, teamId);
+        var books = await LedgerAudit.SettledAsync(system.Database, teamId);
         books.Charges.ShouldBe(1); // only the request after recovery: every failed one released its hold
         FaultSummary.Record(output, system, $"SIGSTOP worker: {ended.Length} sync + {streamEnds.Length} streamed generations in flight → all 503 model_unavailable / error event " +
             $"within {slowestEnd.TotalSeconds:0.0} s (bound {Bound.TotalSeconds:0} s); then {fastOnes.Count} new → 503 in ≤ {slowestFast.TotalMilliseconds:0} ms; " +

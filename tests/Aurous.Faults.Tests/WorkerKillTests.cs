@@ -1,3 +1,4 @@
+using Aurous.Testing;
 using System.Diagnostics;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.DependencyInjection;
@@ -69,7 +70,7 @@ public sealed class WorkerKillTests(FaultSystem fixture, ITestOutputHelper outpu
         }
         var recovered = restart.Elapsed;
 
-        var books = await LedgerChecks.ReconcileAsync(system.Database, teamId);
+        var books = await LedgerAudit.SettledAsync(system.Database, teamId);
         books.Receipts.ShouldBe(outcomes.Count(o => o.Status == 200) + 2);
         FaultSummary.Record(output, system, $"kill -9 worker: {total} requests → {OutcomeLog.Count(outcomes)} (slowest 503 {slowest503.TotalSeconds:0.00} s), " +
             $"worker restarted and serving in {recovered.TotalSeconds:0.0} s; {books}");

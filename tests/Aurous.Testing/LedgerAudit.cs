@@ -141,6 +141,22 @@ public static class LedgerAudit
         }
     }
 
+    /// <summary>
+    /// Waits (up to <paramref name="settle"/>, default 15 s) for the team's holds to end, then audits with no open hold
+    /// allowed and throws on any violation: the check to run after a fault, once the requests in flight have ended.
+    /// </summary>
+    public static async Task<LedgerAuditResult> SettledAsync(NpgsqlDataSource db, string teamId, TimeSpan? settle = null, CancellationToken ct = default)
+    {
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        var audit = await RunAsync(db, teamId, allowOpenHolds: true, ct);
+        while (audit.OpenHoldCount > 0 && deadline.Elapsed < (settle ?? TimeSpan.FromSeconds(15)))
+        {
+            await Task.Delay(250, ct);
+            audit = await RunAsync(db, teamId, allowOpenHolds: true, ct);
+        }
+        return (await RunAsync(db, teamId, allowOpenHolds: false, ct)).ShouldBeClean();
+    }
+
     private static async Task<string> ListAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string teamId, string sql, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
