@@ -40,8 +40,9 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
     {
         var metering = Options.Create(options ?? new MeteringOptions());
         var db = fixture.System.Database;
-        return new MeteringPipeline(new RateLimiter(_redis), new IdempotencyStore(db, metering), new CreditHolds(db),
-            Options.Create(new RateLimitOptions()), metering, NullLogger<MeteringPipeline>.Instance);
+        var limits = Options.Create(new RateLimitOptions());
+        return new MeteringPipeline(new RateLimiter(_redis, limits, NullLogger<RateLimiter>.Instance), new IdempotencyStore(db, metering), new CreditHolds(db),
+            limits, metering, NullLogger<MeteringPipeline>.Instance);
     }
 
     private static DefaultHttpContext Context(string teamId, string? idempotencyKey = null)
