@@ -31,13 +31,16 @@ var worker = builder.AddProject<Projects.Aurous_InferenceWorker>("inference-work
 
 // Extra instances (api-2, ...) share Postgres and Redis, as replicas behind a load balancer do. The API needs the
 // schema before it starts, not the worker: without one it answers 503 model_unavailable and recovers when it is back.
-var apis = Enumerable.Range(1, builder.Configuration.GetValue("Aurous:ApiReplicas", 1)).Select(i =>
+// Each knows how many there are: while Redis is away, every instance enforces its share of a team's limits.
+var apiReplicas = builder.Configuration.GetValue("Aurous:ApiReplicas", 1);
+var apis = Enumerable.Range(1, apiReplicas).Select(i =>
     builder.AddProject<Projects.Aurous_Api>(i == 1 ? "api" : $"api-{i}")
         .WithEndpoint("http", e => e.Port += i - 1)
         .WithDirectEndpoint(local)
         .WithStore(postgres).WithStore(redis).WithStore(blobs)
         .WithReference(worker)
         .WithEnvironment("InternalApi__Key", internalApiKey)
+        .WithEnvironment("RateLimits__ApiInstances", apiReplicas.ToString(System.Globalization.CultureInfo.InvariantCulture))
         .WithLocalModels(local, models)
         .WaitForCompletion(migrations)
         .WithHttpHealthCheck("/health")

@@ -55,7 +55,7 @@ public sealed class RateLimiter
             // No token is passed, so a cancellation can only come from the client library (a connection being reset).
             ShouldHandle = new PredicateBuilder().Handle<RedisException>().Handle<TimeoutException>().Handle<OperationCanceledException>(),
             FailureRatio = 0.5,
-            MinimumThroughput = 2,
+            MinimumThroughput = 8,
             SamplingDuration = TimeSpan.FromSeconds(2),
             BreakDuration = _options.RedisRetryInterval,
             StateProvider = _state,
