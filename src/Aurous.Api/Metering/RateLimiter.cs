@@ -15,7 +15,7 @@ public sealed class RateLimitOptions
     public int DefaultTokensPerMinute { get; set; } = 2_000_000;
 
     /// <summary>The most one rate-limit decision waits for Redis before the instance's local limits judge instead.</summary>
-    public TimeSpan RedisBudget { get; set; } = TimeSpan.FromMilliseconds(250);
+    public TimeSpan RedisBudget { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>While Redis is known down, how long requests skip it before one request tries it again.</summary>
     public TimeSpan RedisRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
@@ -55,7 +55,7 @@ public sealed class RateLimiter
             // No token is passed, so a cancellation can only come from the client library (a connection being reset).
             ShouldHandle = new PredicateBuilder().Handle<RedisException>().Handle<TimeoutException>().Handle<OperationCanceledException>(),
             FailureRatio = 0.5,
-            MinimumThroughput = 8,
+            MinimumThroughput = 2,
             SamplingDuration = TimeSpan.FromSeconds(2),
             BreakDuration = _options.RedisRetryInterval,
             StateProvider = _state,
