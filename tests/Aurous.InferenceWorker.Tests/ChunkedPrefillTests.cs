@@ -27,7 +27,7 @@ public sealed class ChunkedPrefillTests(VisionDecoderTests.Models fx, ITestOutpu
         var actual = chat.Forward(chunked, prompt, features, chunk, CancellationToken.None);
 
         chunked.Length.ShouldBe(whole.Length);
-        var difference = MaxDifference(expected, actual);
+        var difference = VisionDecoderTests.MaxDifference(expected, actual);
         output.WriteLine($"{prompt.Length} tokens in chunks of {chunk}: largest logit difference {difference:g3}");
         // Same weights, same positions, same masks: only the order of some floating-point sums can differ.
         difference.ShouldBeLessThan(1e-4f);
@@ -78,16 +78,5 @@ public sealed class ChunkedPrefillTests(VisionDecoderTests.Models fx, ITestOutpu
             logits = chat.Forward(state, [next], CancellationToken.None);
         }
         return generated;
-    }
-
-    private static float MaxDifference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        a.Length.ShouldBe(b.Length);
-        var max = 0f;
-        for (var i = 0; i < a.Length; i++)
-        {
-            max = MathF.Max(max, MathF.Abs(a[i] - b[i]));
-        }
-        return max;
     }
 }

@@ -366,7 +366,7 @@ public sealed class VisionDecoderTests(VisionDecoderTests.Models fx, ITestOutput
         return chat.ImagePreprocessor!.Normalize(rgb);
     }
 
-    private static float MaxDifference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    internal static float MaxDifference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         a.Length.ShouldBe(b.Length);
         var max = 0f;
