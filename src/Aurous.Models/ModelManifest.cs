@@ -32,6 +32,7 @@ public enum ModelKind
     [JsonStringEnumMemberName("chat")] Chat,
     [JsonStringEnumMemberName("embedding")] Embedding,
     [JsonStringEnumMemberName("image")] Image,
+    [JsonStringEnumMemberName("video")] Video,
 }
 
 /// <summary>Credits per 1M tokens, per direction and modality (text, visual, video).</summary>

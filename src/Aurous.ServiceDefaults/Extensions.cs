@@ -31,6 +31,7 @@ public static class Extensions
     {
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
+        AdjustableClock.Register(builder);
         builder.Services.AddServiceDiscovery();
         builder.Services.ConfigureHttpClientDefaults(http =>
         {
@@ -94,6 +95,7 @@ public static class Extensions
             Predicate = r => r.Tags.Contains(LiveTag),
             ResponseWriter = HealthReportWriter.WriteAsync,
         }).ExcludeFromDescription();
+        AdjustableClock.Map(app);
         return app;
     }
 }

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Collections.Concurrent;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
@@ -60,6 +61,11 @@ public sealed class AurousTestApp : IAsyncDisposable
         if (only is not null)
         {
             KeepOnly(builder, only);
+        }
+        // Every service's clock can be moved forward (see AdvanceClockAsync); untouched, it is the system clock.
+        foreach (var project in builder.Resources.OfType<ProjectResource>())
+        {
+            project.Annotations.Add(new EnvironmentCallbackAnnotation(env => env["Testing__AdjustableClock"] = "true"));
         }
         configure?.Invoke(builder);
 
@@ -185,6 +191,28 @@ public sealed class AurousTestApp : IAsyncDisposable
             pids.Add(await ProcessIdAsync(resource.Name));
         }
         return pids;
+    }
+
+    /// <summary>
+    /// Moves the clock of every running service (<paramref name="services"/>, or all of them) forward by
+    /// <paramref name="by"/>: expiry, grace windows and backoff then behave as if that time had passed.
+    /// </summary>
+    public async Task AdvanceClockAsync(TimeSpan by, params string[] services)
+    {
+        var model = App.Services.GetRequiredService<DistributedApplicationModel>();
+        var names = services.Length > 0 ? services
+            : model.Resources.OfType<ProjectResource>().Where(r => r.TryGetAnnotationsOfType<HealthCheckAnnotation>(out _)).Select(r => r.Name).ToArray();
+        using var http = new HttpClient();
+        foreach (var name in names)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Endpoint(name), "/internal/clock"))
+            {
+                Content = JsonContent.Create(new { advance_seconds = by.TotalSeconds }),
+            };
+            request.Headers.Authorization = new("Bearer", InternalApiKey);
+            using var response = await http.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+        }
     }
 
     public HttpClient CreateApiClient(string? apiKey = null, string instance = "api")
