@@ -23,6 +23,7 @@ internal sealed class DatabaseInitializer(NpgsqlDataSource db, IConfiguration co
         {
             var applied = await SchemaMigrator.MigrateAsync(db, stoppingToken);
             log.LogInformation("{Outcome}", applied.Count == 0 ? "schema is up to date" : $"applied {string.Join(", ", applied)}");
+            await Aurous.Jobs.JobHosting.InstallSchemaAsync(db, stoppingToken);
             if (config["DevSeed:KeyFile"] is { Length: > 0 } keyFile)
             {
                 await SeedDevelopmentTeamAsync(keyFile, stoppingToken);
