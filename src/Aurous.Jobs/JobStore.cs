@@ -11,15 +11,15 @@ public sealed record JobOutput(
 /// <summary>A row of <c>generation_jobs</c> with its outputs.</summary>
 public sealed record JobRow(
     string Id, string TeamId, string ApiKeyId, string RequestId, JobKind Kind, string Model, GenerationSpec Spec,
-    string? LoraId, string? LoraSource, string Status, string HoldId, decimal Estimate, decimal? CreditsCharged,
-    string? ReceiptId, string? BreakdownJson, string? ErrorCode, string? ErrorMessage, bool CancelRequested, int Attempts,
+    string? LoraId, string? LoraSource, string Status, string HoldId, decimal Estimate, string TokensJson,
+    string RatesJson, string BreakdownJson, decimal? CreditsCharged, string? ReceiptId, string? ErrorCode, string? ErrorMessage, bool CancelRequested, int Attempts,
     string? TraceParent, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt,
     DateTimeOffset? ExpiresAt, DateTimeOffset QueueDeadline, IReadOnlyList<JobOutput> Outputs);
 
 /// <summary>What the API stores when it accepts a job (the hold is already placed by the metering pipeline).</summary>
 public sealed record NewJob(
     string Id, string TeamId, string ApiKeyId, string RequestId, JobKind Kind, GenerationSpec Spec, string? LoraId,
-    string HoldId, decimal Estimate, string? TraceParent, DateTimeOffset CreatedAt, DateTimeOffset QueueDeadline);
+    string HoldId, decimal Estimate, string TokensJson, string RatesJson, string BreakdownJson, string? TraceParent, DateTimeOffset CreatedAt, DateTimeOffset QueueDeadline);
 
 /// <summary>How a cancel ended: not found (404), already terminal (409), cancelled now, or asked of the running job.</summary>
 public enum CancelOutcome { NotFound, AlreadyTerminal, Cancelled, Requested }
@@ -74,10 +74,11 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
     public Task<JobOutput> SaveOutputAsync(string jobId, int index, string blobName, string contentType, long bytes, int? width, int? height, DateTimeOffset expiresAt, CancellationToken ct) => throw new NotImplementedException();
 
     /// <summary>
-    /// processing -> succeeded: captures the job's hold (its receipt booked under the create request) and records the
-    /// charge; a second call returns the first result and charges nothing more. False when the job was not processing.
+    /// processing -> succeeded: captures the job's hold for the stored estimate, tokens, rates and breakdown (the
+    /// receipt is booked under the create request, endpoint "images" or "videos") and records the charge; a retried call
+    /// charges nothing more. False when the job was not processing (it ended meanwhile: a cancel won).
     /// </summary>
-    public Task<bool> SucceedAsync(string id, Capture capture, DateTimeOffset outputsExpireAt, CancellationToken ct) => throw new NotImplementedException();
+    public Task<bool> SucceedAsync(string id, DateTimeOffset outputsExpireAt, CancellationToken ct) => throw new NotImplementedException();
 
     /// <summary>
     /// Any open status -> <paramref name="terminalStatus"/> (failed, cancelled, expired, moderation_rejected) with the

@@ -16,10 +16,12 @@ CREATE TABLE generation_jobs (
     lora_source       text CHECK (lora_source IN ('request', 'dispatcher')),
     status            text NOT NULL CHECK (status IN ('pending', 'processing', 'succeeded', 'failed', 'cancelled', 'expired', 'moderation_rejected')),
     hold_id           text NOT NULL,
-    estimate          numeric(24, 12) NOT NULL CHECK (estimate >= 0),
-    credits_charged   numeric(24, 12),
+    estimate          numeric(24, 12) NOT NULL CHECK (estimate >= 0),  -- the hold, and the charge on success
+    tokens            jsonb NOT NULL,                      -- billed tokens, as a receipt records them
+    rates             jsonb NOT NULL,                      -- credits per 1M tokens, as applied
+    breakdown         jsonb NOT NULL,                      -- credits per modality
+    credits_charged   numeric(24, 12),                     -- set on success
     receipt_id        text,
-    breakdown         jsonb,                               -- credits per modality, as charged
     error_code        text,
     error_message     text,
     cancel_requested  boolean NOT NULL DEFAULT false,
