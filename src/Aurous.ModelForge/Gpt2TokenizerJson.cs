@@ -15,7 +15,10 @@ public static class Gpt2TokenizerJson
     public const int EndOfTextId = 50256;
     public const int VocabularySize = 50257;
 
-    public static byte[] Generate() => Generate([]);
+    /// <summary>Built once per process (every generated model but the chat one ships exactly this file); a copy each call.</summary>
+    private static readonly Lazy<byte[]> Plain = new(() => Generate([]));
+
+    public static byte[] Generate() => (byte[])Plain.Value.Clone();
 
     /// <summary>
     /// As <see cref="Generate()"/>, with <paramref name="extraSpecialTokens"/> appended as special added tokens after

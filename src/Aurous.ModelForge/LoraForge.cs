@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Aurous.InferenceWorker.Generation;
 using Aurous.Models;
 using Microsoft.Extensions.Logging;
 
@@ -15,6 +16,8 @@ public static class LoraForge
     {
         var written = new List<string>();
         var loras = LoraCatalog.Load(catalog.ModelsDirectory, catalog);
+        // Previews share one set of sessions (on CPU: the forge runs before the worker, on any machine).
+        GenerationModels? models = null;
         foreach (var lora in loras.Loras)
         {
             if (lora.Manifest.Generator is not { Length: > 0 } generator)
@@ -32,6 +35,7 @@ public static class LoraForge
                     $"LoRA '{lora.Id}' is made by '{generator}', which fits models of '{TinyDiffusionV1.GeneratorName}'; its base model '{baseModel.Manifest.Id}' is not one.");
             }
             var stopwatch = Stopwatch.StartNew();
+            var before = written.Count;
             if (!File.Exists(lora.AdapterPath))
             {
                 Forge.WriteAtomically(lora.AdapterPath, TinyDiffusionLoraV1.Adapter(lora.Id), replace: false);
@@ -39,14 +43,16 @@ public static class LoraForge
             }
             if (!File.Exists(lora.PreviewPath))
             {
-                Forge.WriteAtomically(lora.PreviewPath, TinyDiffusionLoraV1.Preview(catalog.ModelsDirectory, lora), replace: false);
+                models ??= new GenerationModels(catalog.ModelsDirectory, GenerationSessions.Cpu());
+                Forge.WriteAtomically(lora.PreviewPath, TinyDiffusionLoraV1.Preview(models, lora), replace: false);
                 written.Add(lora.PreviewPath);
             }
-            if (stopwatch.ElapsedMilliseconds > 0 && written.Count > 0)
+            if (written.Count > before)
             {
                 log?.LogInformation("Generated the files of LoRA {LoraId} with {Generator} in {ElapsedMs} ms", lora.Id, generator, stopwatch.ElapsedMilliseconds);
             }
         }
+        models?.Dispose();
         return written;
     }
 }

@@ -17,30 +17,33 @@ public static class TinyDiffusionLoraV1
 {
     public const string GeneratorName = "aurous-forge/tiny-diffusion-lora-v1";
     public const float Strength = 0.6f;
-    public const int PreviewSize = 512;
+    public const int PreviewSize = 256;
     public const long PreviewSeed = 7;
 
     /// <summary>The adapter file's bytes for LoRA <paramref name="loraId"/>: byte-identical for the same id.</summary>
-    public static byte[] Adapter(string loraId)
+    public static byte[] Adapter(string loraId) =>
+        OnnxAdapterWriter.Serialize(Tensors(loraId).Select(t => OnnxTensor.FromFloats(t.Name, t.Shape, t.Values)).ToArray());
+
+    /// <summary>The adapter's parameters: one per LoRA input of the denoiser, in <see cref="TinyDiffusionV1.LoraParameters"/> order.</summary>
+    public static IReadOnlyList<(string Name, long[] Shape, float[] Values)> Tensors(string loraId)
     {
         var random = new DeterministicRandom(Fnv1a(loraId));
-        var tensors = new List<OnnxTensor>();
+        var tensors = new List<(string, long[], float[])>();
         foreach (var (name, shape) in TinyDiffusionV1.LoraParameters)
         {
             var count = (int)shape.Aggregate(1L, (a, d) => a * d);
-            // A maps the layer's input down to the rank (fan-in = everything but the first dimension); B maps back up.
+            // A maps the layer's input down to the rank (fan-in: a row of the text projection's A, a conv filter of the
+            // convs' A); B maps back up, scaled by the strength.
             var isA = name.EndsWith(".lora_A", StringComparison.Ordinal);
             var fanIn = name.StartsWith("text_proj", StringComparison.Ordinal) ? (int)shape[0] : count / (int)shape[0];
-            var values = isA ? random.Fill(count, MathF.Sqrt(3f / fanIn)) : random.Fill(count, Strength);
-            tensors.Add(OnnxTensor.FromFloats(name, shape, values));
+            tensors.Add((name, shape, isA ? random.Fill(count, MathF.Sqrt(3f / fanIn)) : random.Fill(count, Strength)));
         }
-        return OnnxAdapterWriter.Serialize(tensors);
+        return tensors;
     }
 
-    /// <summary>The preview PNG: the base model with the adapter at <paramref name="adapterPath"/> (already written).</summary>
-    public static byte[] Preview(string modelsDirectory, CatalogLora lora)
+    /// <summary>The preview PNG: the base model (from <paramref name="models"/>) with the LoRA's adapter, already written.</summary>
+    public static byte[] Preview(GenerationModels models, CatalogLora lora)
     {
-        using var models = new GenerationModels(modelsDirectory, GenerationSessions.Cpu());
         var generator = new OnnxMediaGenerator(models, new GenerationOptions(), new MediaOptions());
         var request = new ImageGenerationRequest(lora.Manifest.BaseModel, lora.Manifest.Description, null, PreviewSize, PreviewSize, PreviewSeed, lora.Id);
         return generator.GenerateImageAsync(request, static (_, _, _) => ValueTask.CompletedTask, CancellationToken.None).GetAwaiter().GetResult().Bytes;

@@ -8,10 +8,11 @@ namespace Aurous.ModelForge;
 /// <summary>
 /// <c>aurous-forge/tiny-diffusion-v1</c>: a latent-diffusion image generator in the layout of a diffusion export (text
 /// encoder, denoiser run for a few steps by a scheduler, VAE decoder), small enough that a 2048 x 2048 image takes
-/// about a second on a CPU core or two. Deterministic weights, no skill: different prompts, seeds and adapters give
+/// a couple of seconds on two CPU cores. Deterministic weights, no skill: different prompts, seeds and adapters give
 /// visibly different pictures, nothing more.
 /// <code>
 /// text_encoder.onnx  input_ids, attention_mask int64 [batch, sequence]  -> text_embeds float [batch, 64]
+///                    (GPT-2 BPE ids hashed into 4096 buckets, sum / sqrt(count) pooled, 32 -> 64 projection, Tanh)
 /// denoiser.onnx      sample float [batch, 4, h, w], sigma float [batch], text_embeds float [batch, 64]
 ///                    (+ LoRA inputs, see <see cref="LoraParameters"/>)  -> denoised float [batch, 4, h, w]
 /// vae_decoder.onnx   latent float [batch, 4, h, w]                       -> image float [batch, 3, 8h, 8w] in [-1, 1]
@@ -21,7 +22,7 @@ namespace Aurous.ModelForge;
 /// mid block and a 1x1 conv out, squashed by Tanh. Its LoRA layers (text projection, mid conv, out conv) take low-rank
 /// A and B matrices as graph inputs that are also zero initializers: without an adapter the low-rank branch adds
 /// nothing, and an ONNX Runtime adapter overrides them for one run. The VAE decoder upsamples the latent 8x (three
-/// linear 2x upsamples, each followed by a conv).
+/// linear 2x upsamples: two followed by a 3x3 conv, the last one of the RGB after a 1x1 conv).
 /// </summary>
 public sealed class TinyDiffusionV1 : IModelGenerator
 {
@@ -33,10 +34,12 @@ public sealed class TinyDiffusionV1 : IModelGenerator
     public const string SchedulerRole = "scheduler";
 
     public const int VocabularySize = TinyTextEncoderV1.VocabularySize;
+    /// <summary>Token ids are hashed (id mod this) into a small embedding table: a prompt encoder needs no more here.</summary>
+    public const int TokenBuckets = 4096;
     public const int TokenWidth = 32;
     public const int TextEmbedWidth = 64;
     public const int LatentChannels = 4;
-    public const int Width = 32;
+    public const int Width = 16;
     /// <summary>Rank of every LoRA layer.</summary>
     public const int LoraRank = 4;
     public const int VaeScaleFactor = 8;
@@ -53,7 +56,7 @@ public sealed class TinyDiffusionV1 : IModelGenerator
     [
         ("text_proj.lora_A", [TextEmbedWidth, LoraRank]),
         ("text_proj.lora_B", [LoraRank, Width]),
-        ("conv_mid.lora_A", [LoraRank, Width, 3, 3]),
+        ("conv_mid.lora_A", [LoraRank, Width, 1, 1]),
         ("conv_mid.lora_B", [Width, LoraRank, 1, 1]),
         ("conv_out.lora_A", [LoraRank, Width, 1, 1]),
         ("conv_out.lora_B", [LatentChannels, LoraRank, 1, 1]),
@@ -96,13 +99,15 @@ public sealed class TinyDiffusionV1 : IModelGenerator
     {
         var random = new DeterministicRandom(Seed);
         var g = new GraphBuilder();
-        g.Floats("token_embedding", [VocabularySize, TokenWidth], random.Fill(VocabularySize * TokenWidth, 1f));
+        g.Floats("token_embedding", [TokenBuckets, TokenWidth], random.Fill(TokenBuckets * TokenWidth, 1f));
+        g.Int64s("token_buckets", [], [TokenBuckets]);
         g.Floats("text_proj", [TokenWidth, TextEmbedWidth], Weights(random, TokenWidth * TextEmbedWidth, TokenWidth, 2f));
         g.Int64s("axis_last", [1], [2]);
         g.Int64s("axis_sequence", [1], [1]);
         g.Floats("min_token_count", [], [1f]);
 
-        g.Add(new OnnxNode("Gather", ["token_embedding", InputIds], ["token_states"], "embed") { Attributes = [OnnxAttribute.Int("axis", 0)] });
+        g.Node("Mod", [InputIds, "token_buckets"], "token_bucket");
+        g.Add(new OnnxNode("Gather", ["token_embedding", "token_bucket"], ["token_states"], "embed") { Attributes = [OnnxAttribute.Int("axis", 0)] });
         g.Add(new OnnxNode("Cast", [AttentionMask], ["mask_f"], "mask_to_float") { Attributes = [OnnxAttribute.Int("to", (long)OnnxDataType.Float)] });
         g.Node("Unsqueeze", ["mask_f", "axis_last"], "mask_3d");
         g.Node("Mul", ["token_states", "mask_3d"], "masked_states");
@@ -131,7 +136,7 @@ public sealed class TinyDiffusionV1 : IModelGenerator
         g.Floats("conv_in.bias", [Width], random.Fill(Width, 0.1f));
         g.Floats("text_proj.weight", [TextEmbedWidth, Width], Weights(random, TextEmbedWidth * Width, TextEmbedWidth, 1.5f));
         g.Floats("time_proj.weight", [1, Width], random.Fill(Width, 0.5f));
-        g.Floats("conv_down.weight", [Width, Width, 3, 3], Weights(random, Width * Width * 9, Width * 9, 1.5f));
+        g.Floats("conv_down.weight", [Width, Width, 3, 3], Weights(random, Width * Width * 9, Width * 9, 2.5f));
         g.Floats("conv_down.bias", [Width], random.Fill(Width, 0.1f));
         g.Floats("conv_mid.weight", [Width, Width, 3, 3], Weights(random, Width * Width * 9, Width * 9, 1.5f));
         g.Floats("conv_mid.bias", [Width], random.Fill(Width, 0.1f));
@@ -145,6 +150,7 @@ public sealed class TinyDiffusionV1 : IModelGenerator
         g.Int64s("axes_hw", [2], [2, 3]);
         g.Int64s("axis_1", [1], [1]);
         g.Floats("one", [], [1f]);
+        g.Floats("skip_scale", [], [0.2f]);
         g.Floats("up_scales", [4], [1f, 1f, DownFactor, DownFactor]);
 
         OnnxAttribute[] same3 = [OnnxAttribute.Ints("pads", 1, 1, 1, 1)];
@@ -174,10 +180,12 @@ public sealed class TinyDiffusionV1 : IModelGenerator
         g.Node("Conv", ["down", "conv_down.weight", "conv_down.bias"], "down_conv", same3);
         g.Node("Tanh", ["down_conv"], "down_act");
         g.Node("Resize", ["down_act", "", "up_scales"], "up", OnnxAttribute.String("mode", "linear"));
-        g.Node("Add", ["h1", "up"], "h2");
+        // The full-resolution path is damped so that the pooled context shapes the picture and the noise only adds texture.
+        g.Node("Mul", ["h1", "skip_scale"], "h1_damped");
+        g.Node("Add", ["h1_damped", "up"], "h2");
 
         g.Node("Conv", ["h2", "conv_mid.weight", "conv_mid.bias"], "mid_base", same3);
-        g.Node("Conv", ["h2", "conv_mid.lora_A"], "mid_lora_down", same3);
+        g.Node("Conv", ["h2", "conv_mid.lora_A"], "mid_lora_down");
         g.Node("Conv", ["mid_lora_down", "conv_mid.lora_B"], "mid_lora");
         g.Node("Add", ["mid_base", "mid_lora"], "mid");
         g.Node("Tanh", ["mid"], "h3");
@@ -208,7 +216,7 @@ public sealed class TinyDiffusionV1 : IModelGenerator
     {
         var random = new DeterministicRandom(Seed + 2);
         var g = new GraphBuilder();
-        int c0 = 32, c1 = 16, c2 = 8;
+        int c0 = 16, c1 = 8, c2 = 8;
         g.Floats("conv_in.weight", [c0, LatentChannels, 3, 3], Weights(random, c0 * LatentChannels * 9, LatentChannels * 9, 1.5f));
         g.Floats("conv_in.bias", [c0], random.Fill(c0, 0.1f));
         g.Floats("up1.weight", [c1, c0, 3, 3], Weights(random, c1 * c0 * 9, c0 * 9, 1.5f));
@@ -228,9 +236,11 @@ public sealed class TinyDiffusionV1 : IModelGenerator
         g.Node("Resize", ["v1", "", "up_scales"], "v2_up", OnnxAttribute.String("mode", "linear"));
         g.Node("Conv", ["v2_up", "up2.weight", "up2.bias"], "v2_pre", same3);
         g.Node("Tanh", ["v2_pre"], "v2");
-        g.Node("Resize", ["v2", "", "up_scales"], "v3_up", OnnxAttribute.String("mode", "linear"));
-        g.Node("Conv", ["v3_up", "conv_out.weight", "conv_out.bias"], "rgb_pre");
-        g.Node("Tanh", ["rgb_pre"], Image);
+        // The last 2x is a linear upsample of the RGB itself: a 1x1 conv and a linear resize commute, so the colours
+        // are mixed at half resolution and only three channels are resized to full size.
+        g.Node("Conv", ["v2", "conv_out.weight", "conv_out.bias"], "rgb_pre");
+        g.Node("Tanh", ["rgb_pre"], "rgb_half");
+        g.Node("Resize", ["rgb_half", "", "up_scales"], Image, OnnxAttribute.String("mode", "linear"));
 
         OnnxDim batch = "batch";
         var graph = new OnnxGraph("tiny_diffusion_vae_decoder", g.Nodes,

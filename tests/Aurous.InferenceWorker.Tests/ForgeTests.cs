@@ -19,8 +19,13 @@ public sealed class ForgeTests
 
         string[] files = ["image_encoder.onnx", "text_encoder.onnx", "tokenizer.json"];
         string[] chatFiles = ["decoder.onnx", "embeddings.onnx", "vision.onnx", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "config.json"];
+        string[] generatorFiles = ["text_encoder.onnx", "denoiser.onnx", "vae_decoder.onnx", "tokenizer.json", "scheduler_config.json"];
+        string[] loraFiles = ["adapter.onnx_adapter", "preview.png"];
         written.ShouldBe(files.Select(f => Path.Combine(first.Directory, "aurous-embed-vision-1.0", f))
-            .Concat(chatFiles.Select(f => Path.Combine(first.Directory, "aurous-grow-2.0-pro", f))).ToArray(), ignoreOrder: true);
+            .Concat(chatFiles.Select(f => Path.Combine(first.Directory, "aurous-grow-2.0-pro", f)))
+            .Concat(new[] { "aurous-canvas-1.0", "aurous-motion-1.0" }.SelectMany(m => generatorFiles.Select(f => Path.Combine(first.Directory, m, f))))
+            .Concat(new[] { "canvas-ink-sketch", "canvas-neon-noir", "canvas-watercolor" }.SelectMany(l => loraFiles.Select(f => Path.Combine(first.Directory, "loras", l, f))))
+            .ToArray(), ignoreOrder: true);
         stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(3));
         foreach (var file in files)
         {

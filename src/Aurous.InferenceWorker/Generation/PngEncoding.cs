@@ -8,8 +8,12 @@ public static class PngEncoding
 {
     public const string ContentType = "image/png";
 
-    /// <summary>zlib level 4: about twice as fast as the default 6 on large images, for a few percent more bytes.</summary>
-    private const int ZLibLevel = 4;
+    /// <summary>
+    /// Paeth filter and zlib level 2: measured on generated 2048 x 2048 images, 2-3x faster than SkiaSharp's default
+    /// (every filter tried per row, level 6) and no larger.
+    /// </summary>
+    private const SKPngEncoderFilterFlags Filter = SKPngEncoderFilterFlags.Paeth;
+    private const int ZLibLevel = 2;
 
     /// <summary>Encodes opaque RGBA pixels (row-major, 4 bytes each).</summary>
     public static byte[] Encode(byte[] rgba, int width, int height)
@@ -23,7 +27,7 @@ public static class PngEncoding
         try
         {
             using var pixmap = new SKPixmap(info, handle.AddrOfPinnedObject(), info.RowBytes);
-            using var data = pixmap.Encode(new SKPngEncoderOptions(SKPngEncoderFilterFlags.AllFilters, ZLibLevel))
+            using var data = pixmap.Encode(new SKPngEncoderOptions(Filter, ZLibLevel))
                 ?? throw new InvalidOperationException("SkiaSharp could not encode the image as PNG");
             return data.ToArray();
         }
