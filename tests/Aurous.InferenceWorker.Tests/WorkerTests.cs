@@ -90,7 +90,7 @@ public sealed class WorkerTests : IDisposable
 
         var info = await WaitUntilSettled(client);
 
-        var embed = info.GetProperty("models")[0];
+        var embed = info.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("id").GetString() == "aurous-embed-vision-1.0");
         embed.GetProperty("status").GetString().ShouldBe("unavailable");
         embed.GetProperty("reason").GetString()!.ShouldContain("text_encoder.onnx");
         var health = await client.GetAsync("/health");
