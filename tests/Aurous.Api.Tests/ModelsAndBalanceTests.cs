@@ -16,7 +16,7 @@ public sealed class ModelsAndBalanceTests(ApiFixture fixture)
         var list = await client.GetFromJsonAsync<JsonElement>("/v1/models");
         list.GetProperty("object").GetString().ShouldBe("list");
         var rows = list.GetProperty("data").EnumerateArray().ToDictionary(r => r.GetProperty("id").GetString()!);
-        rows.Keys.ShouldBe(["aurous-embed-vision-1.0", "aurous-grow-2.0-pro"], ignoreOrder: true);
+        rows.Keys.ShouldBe(["aurous-canvas-1.0", "aurous-embed-vision-1.0", "aurous-grow-2.0-pro", "aurous-motion-1.0"], ignoreOrder: true);
 
         var embed = rows["aurous-embed-vision-1.0"];
         embed.GetProperty("object").GetString().ShouldBe("model");
@@ -37,6 +37,13 @@ public sealed class ModelsAndBalanceTests(ApiFixture fixture)
         chat.GetProperty("aurous_metadata").GetProperty("context_window").GetInt32().ShouldBe(256000);
         chat.GetProperty("aurous_metadata").GetProperty("dimensions").ValueKind.ShouldBe(JsonValueKind.Null);
         chat.GetProperty("aurous_metadata").GetProperty("credit_rates").GetProperty("output").GetProperty("text").GetDecimal().ShouldBe(0.84m);
+
+        var canvas = rows["aurous-canvas-1.0"];
+        canvas.GetProperty("kind").GetString().ShouldBe("image");
+        canvas.GetProperty("aurous_metadata").GetProperty("credit_rates").GetProperty("output").GetProperty("image").GetDecimal().ShouldBe(10.0m);
+        var motion = rows["aurous-motion-1.0"];
+        motion.GetProperty("kind").GetString().ShouldBe("video");
+        motion.GetProperty("aurous_metadata").GetProperty("credit_rates").GetProperty("output").GetProperty("video").GetDecimal().ShouldBe(2.0m);
     }
 
     [Fact]
