@@ -33,7 +33,8 @@ public sealed class GenerationModels : IDisposable
             {
                 throw new InvalidOperationException($"the worker's models failed to load: {host.FailureReason}");
             }
-            return (host.ModelsDirectory, new GenerationSessions(host.ExecutionProvider, options, inference.CudaDeviceId));
+            return (host.ModelsDirectory, new GenerationSessions(host.ExecutionProvider, options, inference.CudaDeviceId,
+                fallBackToCpu: inference.ExecutionProvider == RequestedProvider.Auto));
         };
 
     public async Task<ModelCatalog> CatalogAsync(CancellationToken cancellationToken) => (await StateAsync(cancellationToken)).Catalog;

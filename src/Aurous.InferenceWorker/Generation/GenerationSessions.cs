@@ -9,13 +9,29 @@ namespace Aurous.InferenceWorker.Generation;
 /// CUDA when present, else CPU). Unlike the encoders, a generation is one long run rather than many small batched ones,
 /// so its sessions use <see cref="GenerationOptions.IntraOpThreads"/> (every core by default).
 /// </summary>
-public sealed class GenerationSessions(string executionProvider, GenerationOptions options, int cudaDeviceId = 0)
+/// <param name="fallBackToCpu">Under <c>Inference:ExecutionProvider=auto</c>: a model whose session CUDA cannot create runs on CPU.</param>
+public sealed class GenerationSessions(string executionProvider, GenerationOptions options, int cudaDeviceId = 0, bool fallBackToCpu = false)
 {
     public string ExecutionProvider { get; } = executionProvider;
 
+    /// <summary>A session on <see cref="ExecutionProvider"/> (or CPU, see the constructor); <paramref name="provider"/> says which.</summary>
+    public InferenceSession Create(string path, string modelId, out string provider)
+    {
+        provider = ExecutionProvider;
+        try
+        {
+            return Create(path, modelId, provider);
+        }
+        catch (OnnxRuntimeException) when (fallBackToCpu && provider == ModelHost.CudaProvider)
+        {
+            provider = ModelHost.CpuProvider;
+            return Create(path, modelId, provider);
+        }
+    }
+
     public static GenerationSessions Cpu(GenerationOptions? options = null) => new(ModelHost.CpuProvider, options ?? new GenerationOptions());
 
-    public InferenceSession Create(string path, string modelId)
+    private InferenceSession Create(string path, string modelId, string provider)
     {
         using var session = new SessionOptions
         {
@@ -27,7 +43,7 @@ public sealed class GenerationSessions(string executionProvider, GenerationOptio
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
         session.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        if (ExecutionProvider == ModelHost.CudaProvider)
+        if (provider == ModelHost.CudaProvider)
         {
             session.AppendExecutionProvider_CUDA(cudaDeviceId);
         }

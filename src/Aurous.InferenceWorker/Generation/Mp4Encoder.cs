@@ -96,8 +96,15 @@ public sealed class Mp4Encoder : IAsyncDisposable
 
     private async Task<string> StderrAsync()
     {
-        var text = await _stderr.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        return text.Trim() is { Length: > 0 } t ? t : "no diagnostics";
+        try
+        {
+            var text = await _stderr.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            return text.Trim() is { Length: > 0 } t ? t : "no diagnostics";
+        }
+        catch (TimeoutException)
+        {
+            return "no diagnostics (ffmpeg still running)";
+        }
     }
 
     public async ValueTask DisposeAsync()
