@@ -200,6 +200,8 @@ public static class PipelineExtensions
             var s when s < 500 => new ApiError(s, "invalid_request", "bad_request", "The request could not be processed."),
             var s => new ApiError(s, "api_error", "internal_error", "The server could not process the request."),
         };
+        // A framework result may have declared an empty body (a 416 from range processing): the envelope replaces it.
+        context.Response.ContentLength = null;
         await fallback.WriteAsync(context);
     }
 }
