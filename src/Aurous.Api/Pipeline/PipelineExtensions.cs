@@ -24,6 +24,8 @@ public static class PipelineExtensions
         // Binding failures throw, so the envelope middleware can answer them instead of an empty 400.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        // The service defaults register the (adjustable) clock first; a host without them gets the system clock.
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddOptions<ApiKeyCacheOptions>().Bind(builder.Configuration.GetSection("ApiKeyCache"))
             .Validate(o => o.MaxEntries > 0 && o.TimeToLive > TimeSpan.Zero && o.ListenerPingInterval > TimeSpan.Zero
