@@ -2,7 +2,10 @@ using Aurous.Api.Balance;
 using Aurous.Api.Chat;
 using Aurous.Api.Embeddings;
 using Aurous.Api.Extensions;
+using Aurous.Api.Generation;
+using Aurous.Api.Loras;
 using Aurous.Api.Models;
+using Aurous.Api.Outputs;
 using Aurous.Api.Pipeline;
 using Aurous.ServiceDefaults;
 
@@ -20,6 +23,11 @@ v1.MapModelsApi();
 v1.MapBalanceApi();
 v1.MapEmbeddingsApi();
 v1.MapChatApi();
+v1.MapImagesApi();
+v1.MapVideosApi();
+v1.MapLorasApi();
+app.MapOutputsApi();
+app.MapLoraPreviews();
 
 app.Run();
 

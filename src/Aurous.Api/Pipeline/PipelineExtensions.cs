@@ -24,6 +24,8 @@ public static class PipelineExtensions
         // Binding failures throw, so the envelope middleware can answer them instead of an empty 400.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        // The service defaults register the (adjustable) clock first; a host without them gets the system clock.
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddOptions<ApiKeyCacheOptions>().Bind(builder.Configuration.GetSection("ApiKeyCache"))
             .Validate(o => o.MaxEntries > 0 && o.TimeToLive > TimeSpan.Zero && o.ListenerPingInterval > TimeSpan.Zero
@@ -74,6 +76,16 @@ public static class PipelineExtensions
     /// <summary>The key must carry <paramref name="scope"/> (chat, embeddings, images); otherwise 403.</summary>
     public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new ScopeRequirement(scope));
+
+    /// <summary>Documents the error statuses a route answers (each with the error envelope) in the OpenAPI document.</summary>
+    public static RouteHandlerBuilder ProducesErrors(this RouteHandlerBuilder builder, params int[] statuses)
+    {
+        foreach (var status in statuses)
+        {
+            builder.Produces<ApiError.ErrorEnvelope>(status, "application/json");
+        }
+        return builder;
+    }
 
     /// <summary>The route also meters tokens per minute, so its responses carry the X-RateLimit-TPM-* headers.</summary>
     public static TBuilder MetersTokens<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
@@ -186,9 +198,12 @@ public static class PipelineExtensions
             StatusCodes.Status405MethodNotAllowed => ApiError.MethodNotAllowed(context),
             StatusCodes.Status413PayloadTooLarge => ApiError.PayloadTooLarge(MaxRequestBodyBytes),
             StatusCodes.Status415UnsupportedMediaType => ApiError.UnsupportedMediaType(),
+            StatusCodes.Status416RangeNotSatisfiable => ApiError.RangeNotSatisfiable(),
             var s when s < 500 => new ApiError(s, "invalid_request", "bad_request", "The request could not be processed."),
             var s => new ApiError(s, "api_error", "internal_error", "The server could not process the request."),
         };
+        // A framework result may have declared an empty body (a 416 from range processing): the envelope replaces it.
+        context.Response.ContentLength = null;
         await fallback.WriteAsync(context);
     }
 }
