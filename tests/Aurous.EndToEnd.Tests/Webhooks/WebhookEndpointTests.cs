@@ -50,6 +50,34 @@ public sealed class WebhookEndpointTests(WebhookSystemFixture fixture)
 
     private static void Verifies(ReceivedWebhook delivery, string secret) => new StandardWebhook(secret).Verify(delivery.Body, delivery.Headers);
 
+    /// <summary>
+    /// Some entry of webhook-signature verifies with <paramref name="secret"/>. The package's verifier reads only the
+    /// first entry of a multi-signature header (StandardWebhooks 1.1.2), so each entry is handed to it on its own.
+    /// </summary>
+    private static void VerifiesSomeEntry(ReceivedWebhook delivery, string secret)
+    {
+        WebhookVerificationException? last = null;
+        foreach (var entry in delivery.Headers["webhook-signature"].ToString().Split(' '))
+        {
+            var headers = new Microsoft.AspNetCore.Http.HeaderDictionary
+            {
+                ["webhook-id"] = delivery.Headers["webhook-id"],
+                ["webhook-timestamp"] = delivery.Headers["webhook-timestamp"],
+                ["webhook-signature"] = entry,
+            };
+            try
+            {
+                new StandardWebhook(secret).Verify(delivery.Body, headers);
+                return;
+            }
+            catch (WebhookVerificationException ex)
+            {
+                last = ex;
+            }
+        }
+        throw last!;
+    }
+
     [Fact]
     public async Task Creating_an_endpoint_returns_its_secret_once_and_list_and_get_hide_it()
     {
@@ -204,7 +232,9 @@ public sealed class WebhookEndpointTests(WebhookSystemFixture fixture)
         var during = await SendTestAsync(api, id);
         var first = await Receiver.WaitForSuccessAsync(url, r => r.Id == during);
         first.Headers["webhook-signature"].ToString().Split(' ').Length.ShouldBe(2);
-        Verifies(first, oldSecret);
+        VerifiesSomeEntry(first, oldSecret);
+        VerifiesSomeEntry(first, newSecret);
+        // The new secret's signature comes first, so a verifier that reads one entry accepts the new secret.
         Verifies(first, newSecret);
 
         await fixture.System.AdvanceClockAsync(TimeSpan.FromHours(24) + TimeSpan.FromMinutes(1), WebhookSystemFixture.PermissiveApi, "inference-worker");
@@ -214,6 +244,7 @@ public sealed class WebhookEndpointTests(WebhookSystemFixture fixture)
         second.Headers["webhook-signature"].ToString().Split(' ').Length.ShouldBe(1);
         Verifies(second, newSecret);
         Should.Throw<WebhookVerificationException>(() => Verifies(second, oldSecret));
+        Should.Throw<WebhookVerificationException>(() => VerifiesSomeEntry(second, oldSecret));
         (await api.GetFromJsonAsync<JsonElement>($"/v1/webhook_endpoints/{id}")).GetProperty("previous_secret_expires_at").ValueKind.ShouldBe(JsonValueKind.Null);
     }
 
@@ -266,7 +297,7 @@ public sealed class WebhookEndpointTests(WebhookSystemFixture fixture)
         (await delete.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("deleted").GetBoolean().ShouldBeTrue();
         var seenAtDelete = Receiver.Received(url).Count;
 
-        // Past the scheduled retry (at most 2 s away) plus Hangfire's schedule polling (15 s): nothing more arrives.
+        // Well past the scheduled retry (at most 2 s away) and Hangfire's schedule polling: nothing more arrives.
         await Task.Delay(TimeSpan.FromSeconds(25));
         Receiver.Received(url).Count.ShouldBe(seenAtDelete);
         seenAtDelete.ShouldBeLessThan(WebhookSystemFixture.DisableAfterFailures);
@@ -277,6 +308,41 @@ public sealed class WebhookEndpointTests(WebhookSystemFixture fixture)
         status.Parameters.AddWithValue("id", id);
         (await status.ExecuteScalarAsync()).ShouldBe("cancelled:endpoint_deleted");
         first.ShouldNotBeEmpty();
+    }
+
+    [Fact]
+    public async Task A_job_event_published_twice_is_delivered_once_to_subscribed_endpoints_only()
+    {
+        var (teamId, key) = await fixture.System.CreateTeamAsync();
+        using var api = fixture.System.CreateApiClient(key);
+        var subscribed = Receiver.NewUrl("job-event");
+        var other = Receiver.NewUrl("other-event");
+        var created = await CreateAsync(api, subscribed, "image.succeeded", "image.failed");
+        await CreateAsync(api, other, "video.succeeded");
+
+        // What the runner does when a job ends: publish through IWebhookEvents with the job object as GET returns it.
+        var hangfireOptions = new Hangfire.PostgreSql.PostgreSqlStorageOptions { SchemaName = Aurous.Jobs.JobHosting.SchemaName, PrepareSchemaIfNecessary = false };
+        var storage = new Hangfire.PostgreSql.PostgreSqlStorage(
+            new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(fixture.System.ConnectionString("postgres"), hangfireOptions), hangfireOptions);
+        var events = new Aurous.Jobs.Webhooks.WebhookEvents(
+            new Aurous.Jobs.Webhooks.WebhookStore(fixture.System.Database), new Hangfire.BackgroundJobClient(storage), TimeProvider.System);
+        var jobId = "img_" + Aurous.Persistence.Ulid.NewUlid();
+        var job = System.Text.Encoding.UTF8.GetBytes($$"""{"id":"{{jobId}}","object":"image","status":"succeeded","output_urls":["https://example.com/o"]}""");
+        await events.PublishAsync(teamId, "image.succeeded", jobId, job, CancellationToken.None);
+        await events.PublishAsync(teamId, "image.succeeded", jobId, job, CancellationToken.None);
+
+        var delivery = await Receiver.WaitForSuccessAsync(subscribed);
+        VerifiesSomeEntry(delivery, created.GetProperty("secret").GetString()!);
+        var body = JsonDocument.Parse(delivery.Body).RootElement;
+        body.GetProperty("type").GetString().ShouldBe("image.succeeded");
+        body.GetProperty("data").GetProperty("id").GetString().ShouldBe(jobId);
+        body.GetProperty("data").GetProperty("output_urls")[0].GetString().ShouldBe("https://example.com/o");
+
+        // Give a second delivery time to show up if there were one (a first attempt is enqueued at once).
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        Receiver.Received(subscribed).Count.ShouldBe(1);
+        Receiver.Received(other).ShouldBeEmpty();
+        await Should.ThrowAsync<ArgumentException>(() => events.PublishAsync(teamId, "image.done", jobId, job, CancellationToken.None));
     }
 
     [Fact]
