@@ -7,11 +7,14 @@ using Aurous.Api.Loras;
 using Aurous.Api.Models;
 using Aurous.Api.Outputs;
 using Aurous.Api.Pipeline;
+using Aurous.Api.Webhooks;
+using Aurous.Jobs.Webhooks;
 using Aurous.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddApiServices();
+builder.AddWebhooks();
 
 var app = builder.Build();
 app.UseAurousPipeline();
@@ -26,6 +29,7 @@ v1.MapChatApi();
 v1.MapImagesApi();
 v1.MapVideosApi();
 v1.MapLorasApi();
+v1.MapWebhookEndpointsApi();
 app.MapOutputsApi();
 app.MapLoraPreviews();
 

@@ -27,6 +27,8 @@ var worker = builder.AddProject<Projects.Aurous_InferenceWorker>("inference-work
     .WithDirectEndpoint(local)
     .WithLocalModels(local, models)
     .WithEnvironment("InternalApi__Key", internalApiKey)
+    .WithStore(postgres) // the worker runs the Hangfire servers (generation, webhook delivery) on Postgres
+    .WaitForCompletion(migrations)
     .WithHttpHealthCheck("/health");
 
 // Extra instances (api-2, ...) share Postgres and Redis, as replicas behind a load balancer do. The API needs the

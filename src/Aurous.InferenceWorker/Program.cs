@@ -1,6 +1,8 @@
 using Aurous.InferenceWorker;
 using Aurous.InferenceWorker.Chat;
 using Aurous.InferenceWorker.Embeddings;
+using Aurous.Jobs;
+using Aurous.Jobs.Webhooks;
 using Aurous.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -8,6 +10,12 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddInferenceServices();
 builder.AddMediaGeneration();
+// The Hangfire servers (generation, webhook delivery) run where Postgres is configured, as the AppHost does.
+if (builder.Configuration.GetConnectionString("postgres") is not null)
+{
+    builder.AddJobServers();
+    builder.AddWebhooks();
+}
 
 var app = builder.Build();
 
