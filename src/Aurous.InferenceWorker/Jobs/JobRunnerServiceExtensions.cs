@@ -52,7 +52,8 @@ public static class JobRunnerServiceExtensions
             .Validate(o => !ModerationPolicy.Problems(o).Any(), "Moderation: every category needs a code, a message and rules whose groups list valid terms.")
             .ValidateOnStart();
         services.AddSingleton<ModerationPolicy>();
-        services.AddScoped<IGenerationJobs, GenerationJobRunner>();
+        // Created per job by Hangfire's activator; a worker built without a generator still starts (its jobs then fail).
+        services.AddScoped<IGenerationJobs>(sp => ActivatorUtilities.CreateInstance<GenerationJobRunner>(sp));
         services.AddScoped<JobUpkeep>();
         services.AddSingleton<JobFilterAttribute, RetriesExhaustedFilter>();
 
