@@ -10,7 +10,19 @@ public sealed record Capture(
     decimal Amount, string TokensJson, string RatesJson, string BreakdownJson, string? EndUser);
 
 /// <summary>A successful response to keep for idempotent replays, stored in the capture's own transaction.</summary>
-public sealed record IdempotentResponse(string Key, int StatusCode, string ContentType, byte[] Body);
+public sealed record IdempotentResponse(string Key, int StatusCode, string ContentType, byte[] Body)
+{
+    /// <summary>
+    /// Stores this response as the result of its key inside the caller's transaction, for a request that ends without a
+    /// charge of its own (a job's create: the job is charged later). False when <paramref name="requestId"/> no longer
+    /// owns the key (a retry took it over), so the caller rolls back.
+    /// </summary>
+    public async Task<bool> CompleteAsync(string teamId, string requestId, NpgsqlTransaction transaction, CancellationToken ct = default) =>
+        await transaction.Connection!.ExecuteAsync(new CommandDefinition("""
+            UPDATE idempotency_records SET state = 'completed', status_code = @StatusCode, content_type = @ContentType, response_body = @Body
+            WHERE team_id = @teamId AND key = @Key AND request_id = @requestId AND state = 'running'
+            """, new { teamId, requestId, Key, StatusCode, ContentType, Body }, transaction, cancellationToken: ct)) == 1;
+}
 
 /// <summary>
 /// Credit holds: reserve an upper bound before work, then capture the exact cost (ledger entry + receipt + running
@@ -49,9 +61,21 @@ public sealed class CreditHolds(NpgsqlDataSource db)
     /// </summary>
     public async Task<string?> CaptureAsync(Capture capture, IdempotentResponse? response = null, CancellationToken ct = default)
     {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await CaptureAsync(conn, null, capture, response, ct);
+    }
+
+    /// <summary>
+    /// <see cref="CaptureAsync(Capture, IdempotentResponse?, CancellationToken)"/> inside the caller's transaction, so the
+    /// charge commits (or not) together with what the caller records about it (a job ending).
+    /// </summary>
+    public Task<string?> CaptureWithinAsync(Capture capture, NpgsqlTransaction transaction, CancellationToken ct = default) =>
+        CaptureAsync(transaction.Connection!, transaction, capture, null, ct);
+
+    private static async Task<string?> CaptureAsync(NpgsqlConnection conn, NpgsqlTransaction? transaction, Capture capture, IdempotentResponse? response, CancellationToken ct)
+    {
         ArgumentOutOfRangeException.ThrowIfNegative(capture.Amount);
         var receiptId = Ulid.NewId("rcpt");
-        await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.ExecuteScalarAsync<string?>(new CommandDefinition("""
             WITH owner AS (
                 -- With an Idempotency-Key, charge only while this request still owns the key (its lease may have
@@ -92,7 +116,7 @@ public sealed class CreditHolds(NpgsqlDataSource db)
                 tokens = capture.TokensJson, rates = capture.RatesJson, breakdown = capture.BreakdownJson, capture.EndUser,
                 idempotencyKey = response?.Key, status = response?.StatusCode, contentType = response?.ContentType, body = response?.Body,
             },
-            cancellationToken: ct));
+            transaction, cancellationToken: ct));
     }
 
     /// <summary>Releases an open hold in full (the request failed or was cancelled). Settled holds are left alone.</summary>
@@ -110,6 +134,29 @@ public sealed class CreditHolds(NpgsqlDataSource db)
     }
 
     /// <summary>
+    /// Releases an open hold inside the caller's transaction (a job ending without a charge). Committed durably with the
+    /// caller's other writes: unlike a request's own release, it is part of a state change that must not be lost.
+    /// </summary>
+    public static async Task<bool> ReleaseWithinAsync(string holdId, NpgsqlTransaction transaction, CancellationToken ct = default) =>
+        await transaction.Connection!.ExecuteAsync(new CommandDefinition("""
+            WITH h AS (
+                UPDATE credit_holds SET state = 'released', settled_at = now()
+                WHERE id = @holdId AND state = 'held'
+                RETURNING team_id, amount)
+            UPDATE team_balances tb SET held = tb.held - h.amount FROM h WHERE tb.team_id = h.team_id
+            """, new { holdId }, transaction, cancellationToken: ct)) == 1;
+
+    /// <summary>
+    /// Hands an open hold over to a job (inside the caller's transaction): from then on it lives as long as the job, the
+    /// stale-hold sweep leaves it alone, and only the job's end captures or releases it. False when the hold is no
+    /// longer open.
+    /// </summary>
+    public static async Task<bool> AttachToJobAsync(string holdId, string jobId, NpgsqlTransaction transaction, CancellationToken ct = default) =>
+        await transaction.Connection!.ExecuteAsync(new CommandDefinition(
+            "UPDATE credit_holds SET job_id = @jobId WHERE id = @holdId AND state = 'held' AND job_id IS NULL",
+            new { holdId, jobId }, transaction, cancellationToken: ct)) == 1;
+
+    /// <summary>
     /// Pushes an open hold's expiry forward: a request renews its hold while it works (see the metering heartbeat), so
     /// only holds of requests that stopped (a crashed API instance) go stale. False when the hold is no longer open.
     /// </summary>
@@ -122,14 +169,17 @@ public sealed class CreditHolds(NpgsqlDataSource db)
             """, new { holdId }, cancellationToken: ct)) == 1;
     }
 
-    /// <summary>Expires holds neither placed nor renewed within <paramref name="olderThan"/> (their requests crashed); returns how many.</summary>
+    /// <summary>
+    /// Expires holds neither placed nor renewed within <paramref name="olderThan"/> (their requests crashed); returns how
+    /// many. A job's hold is never stale: it is not renewed, and the job's own end settles it.
+    /// </summary>
     public async Task<int> ExpireStaleAsync(TimeSpan olderThan, CancellationToken ct = default)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.ExecuteScalarAsync<int>(new CommandDefinition("""
             WITH h AS (
                 UPDATE credit_holds SET state = 'expired', settled_at = now()
-                WHERE state = 'held' AND COALESCE(renewed_at, created_at) < now() - @olderThan
+                WHERE state = 'held' AND job_id IS NULL AND COALESCE(renewed_at, created_at) < now() - @olderThan
                 RETURNING team_id, amount),
             per_team AS (SELECT team_id, sum(amount) AS amount, count(*) AS n FROM h GROUP BY team_id),
             b AS (UPDATE team_balances tb SET held = tb.held - p.amount FROM per_team p WHERE tb.team_id = p.team_id RETURNING p.n)

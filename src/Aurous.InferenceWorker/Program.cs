@@ -7,6 +7,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddInferenceServices();
+builder.AddMediaGeneration();
 
 var app = builder.Build();
 

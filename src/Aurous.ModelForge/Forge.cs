@@ -15,7 +15,7 @@ namespace Aurous.ModelForge;
 public static class Forge
 {
     private static readonly IReadOnlyDictionary<string, IModelGenerator> KnownGenerators =
-        new IModelGenerator[] { new TinyClipV2(), new TinyClipV1(), new TinyTextEncoderV2(), new TinyTextEncoderV1(), new TinyDecoderV2(), new TinyDecoderV1() }.ToDictionary(g => g.Name, StringComparer.Ordinal);
+        new IModelGenerator[] { new TinyDiffusionV1(), new TinyClipV2(), new TinyClipV1(), new TinyTextEncoderV2(), new TinyTextEncoderV1(), new TinyDecoderV2(), new TinyDecoderV1() }.ToDictionary(g => g.Name, StringComparer.Ordinal);
 
     public static IReadOnlyCollection<string> GeneratorNames => KnownGenerators.Keys.ToArray();
 
@@ -101,10 +101,12 @@ public static class Forge
                     role, model.Manifest.Id, generatorName, path, stopwatch.ElapsedMilliseconds);
             }
         }
+        // LoRAs last: their previews are made by the models written above.
+        written.AddRange(LoraForge.EnsureGenerated(catalog, log));
         return written;
     }
 
-    private static void WriteAtomically(string path, byte[] content, bool replace)
+    internal static void WriteAtomically(string path, byte[] content, bool replace)
     {
         var directory = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(directory);

@@ -8,7 +8,8 @@ namespace Aurous.Api.Pipeline;
 /// Releases credit holds left open by requests that have ended: a request releases its own hold when it fails, but
 /// not while Postgres is unreachable (a restart, an outage). Every request that ended in a 5xx, was aborted or threw is
 /// checked here once it is over, in batches, retried until Postgres answers (for up to <see cref="GiveUpAfter"/>;
-/// the hold sweeper remains the last net). A hold of a request that has ended can only be an orphan, so releasing it is safe.
+/// the hold sweeper remains the last net). A hold of a request that has ended can only be an orphan, so releasing it is safe;
+/// a hold handed to a job is not the request's any more and is left to the job.
 /// </summary>
 public sealed class OrphanedHolds(NpgsqlDataSource db, CreditHolds holds, ILogger<OrphanedHolds> log) : BackgroundService
 {
@@ -50,7 +51,7 @@ public sealed class OrphanedHolds(NpgsqlDataSource db, CreditHolds holds, ILogge
         {
             try
             {
-                await using var cmd = db.CreateCommand("SELECT id FROM credit_holds WHERE state = 'held' AND request_id = ANY(@ids)");
+                await using var cmd = db.CreateCommand("SELECT id FROM credit_holds WHERE state = 'held' AND job_id IS NULL AND request_id = ANY(@ids)");
                 cmd.Parameters.AddWithValue("ids", requestIds.ToArray());
                 var open = new List<string>();
                 await using (var reader = await cmd.ExecuteReaderAsync(ct))
