@@ -4,11 +4,14 @@ using Aurous.Api.Embeddings;
 using Aurous.Api.Extensions;
 using Aurous.Api.Models;
 using Aurous.Api.Pipeline;
+using Aurous.Api.Webhooks;
+using Aurous.Jobs.Webhooks;
 using Aurous.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddApiServices();
+builder.AddWebhooks();
 
 var app = builder.Build();
 app.UseAurousPipeline();
@@ -20,6 +23,7 @@ v1.MapModelsApi();
 v1.MapBalanceApi();
 v1.MapEmbeddingsApi();
 v1.MapChatApi();
+v1.MapWebhookEndpointsApi();
 
 app.Run();
 

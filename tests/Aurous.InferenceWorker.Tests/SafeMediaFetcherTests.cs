@@ -32,7 +32,7 @@ public sealed class SafeMediaFetcherTests
     [InlineData("2002:7f00:1::")]
     [InlineData("2001:db8::1")]
     public void Non_public_addresses_are_forbidden(string address) =>
-        SafeMediaFetcher.IsForbidden(IPAddress.Parse(address)).ShouldBeTrue();
+        Aurous.ServiceDefaults.Network.OutboundAddressPolicy.IsForbidden(IPAddress.Parse(address)).ShouldBeTrue();
 
     [Theory]
     [InlineData("8.8.8.8")]
@@ -44,7 +44,7 @@ public sealed class SafeMediaFetcherTests
     [InlineData("::ffff:8.8.8.8")]
     [InlineData("64:ff9b::808:808")]
     public void Public_addresses_are_allowed(string address) =>
-        SafeMediaFetcher.IsForbidden(IPAddress.Parse(address)).ShouldBeFalse();
+        Aurous.ServiceDefaults.Network.OutboundAddressPolicy.IsForbidden(IPAddress.Parse(address)).ShouldBeFalse();
 
     [Fact]
     public void Data_urls_decode_base64_and_percent_encoding()

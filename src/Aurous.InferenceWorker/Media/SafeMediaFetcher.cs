@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Aurous.ServiceDefaults.Network;
 
 namespace Aurous.InferenceWorker.Media;
 
@@ -7,10 +8,8 @@ namespace Aurous.InferenceWorker.Media;
 /// Fetches the bytes behind a media URL without becoming an SSRF tool:
 /// <list type="bullet">
 /// <item>only <c>http</c>, <c>https</c> and <c>data:</c> URLs; no credentials in the URL; no proxy;</item>
-/// <item>every connection's address is checked when the socket is opened (<see cref="SocketsHttpHandler.ConnectCallback"/>), on the
-/// addresses DNS actually returned, so DNS rebinding and hostnames that point inside cannot slip through; loopback, private,
-/// link-local (incl. 169.254.169.254), CGNAT, multicast, reserved, documentation, unique-local and IPv4-in-IPv6 forms of
-/// those are refused;</item>
+/// <item>every connection's address is checked when the socket is opened, by the services' one outbound rule
+/// (<see cref="OutboundAddressPolicy"/>: public internet only, unless <c>Media:AllowPrivateNetworks</c>);</item>
 /// <item>redirects are followed by hand (at most <see cref="MaxRedirects"/>), each hop checked the same way;</item>
 /// <item>size capped by Content-Length and again while streaming; one total timeout for the whole fetch.</item>
 /// </list>
@@ -21,11 +20,9 @@ public sealed class SafeMediaFetcher : IDisposable
     public const int MaxRedirects = 3;
 
     private readonly HttpClient _client;
-    private readonly bool _allowPrivateNetworks;
 
     public SafeMediaFetcher(MediaOptions options)
     {
-        _allowPrivateNetworks = options.AllowPrivateNetworks;
         var handler = new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
@@ -35,7 +32,7 @@ public sealed class SafeMediaFetcher : IDisposable
             ConnectTimeout = TimeSpan.FromSeconds(10),
             PooledConnectionLifetime = TimeSpan.FromMinutes(1),
             MaxResponseHeadersLength = 64,
-            ConnectCallback = ConnectAsync,
+            ConnectCallback = OutboundAddressPolicy.ConnectCallback(options.AllowPrivateNetworks, "media URLs must point to the public internet"),
         };
         _client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         _client.DefaultRequestHeaders.UserAgent.ParseAdd("Aurous-MediaFetcher/1.0");
@@ -172,116 +169,5 @@ public sealed class SafeMediaFetcher : IDisposable
         return null;
     }
 
-    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
-    {
-        var host = context.DnsEndPoint.Host.Trim('[', ']');
-        var addresses = IPAddress.TryParse(host, out var literal)
-            ? [literal]
-            : await Dns.GetHostAddressesAsync(host, cancellationToken);
-        var allowed = _allowPrivateNetworks ? addresses : addresses.Where(a => !IsForbidden(a)).ToArray();
-        if (allowed.Length == 0)
-        {
-            // The message never names the address: it would let any caller map internal DNS names.
-            throw new ForbiddenAddressException(
-                $"'{host}' does not resolve to a public internet address; media URLs must point to the public internet");
-        }
-        Exception? last = null;
-        foreach (var address in allowed)
-        {
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch (SocketException ex)
-            {
-                socket.Dispose();
-                last = ex;
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        }
-        throw last!;
-    }
-
-    /// <summary>
-    /// True for every address a media URL must not reach: not globally routable unicast (RFC 6890 special-purpose
-    /// registries), cloud metadata endpoints included (169.254.169.254, fd00:ec2::254, 100.100.100.200).
-    /// IPv4 embedded in IPv6 (mapped, compatible, NAT64, 6to4) is judged by its IPv4 address.
-    /// </summary>
-    public static bool IsForbidden(IPAddress address)
-    {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-        if (address.AddressFamily == AddressFamily.InterNetwork)
-        {
-            Span<byte> v4 = stackalloc byte[4];
-            address.TryWriteBytes(v4, out _);
-            return IsForbiddenV4(v4);
-        }
-        if (address.AddressFamily != AddressFamily.InterNetworkV6)
-        {
-            return true;
-        }
-        Span<byte> b = stackalloc byte[16];
-        address.TryWriteBytes(b, out _);
-        if (b[..12].IndexOfAnyExcept((byte)0) < 0)
-        {
-            return true; // ::, ::1 and deprecated IPv4-compatible ::a.b.c.d
-        }
-        if (b[0] == 0xFE && (b[1] & 0xC0) is 0x80 or 0xC0)
-        {
-            return true; // fe80::/10 link-local, fec0::/10 site-local
-        }
-        if ((b[0] & 0xFE) == 0xFC || b[0] == 0xFF)
-        {
-            return true; // fc00::/7 unique-local (fd00:ec2::254 metadata), ff00::/8 multicast
-        }
-        if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xFF && b[3] == 0x9B)
-        {
-            // 64:ff9b::/96 NAT64 (judge the embedded IPv4); 64:ff9b:1::/48 local-use NAT64
-            return b[4] != 0 || b[5] != 0 || b[6..12].IndexOfAnyExcept((byte)0) >= 0 || IsForbiddenV4(b[12..16]);
-        }
-        if (b[0] == 0x20 && b[1] == 0x02)
-        {
-            return IsForbiddenV4(b[2..6]); // 2002::/16 6to4
-        }
-        if (b[0] == 0x20 && b[1] == 0x01 && ((b[2] == 0x00 && b[3] == 0x00) || (b[2] == 0x0D && b[3] == 0xB8)))
-        {
-            return true; // 2001::/32 Teredo, 2001:db8::/32 documentation
-        }
-        if (b[0] == 0x01 && b[1] == 0x00 && b[2..8].IndexOfAnyExcept((byte)0) < 0)
-        {
-            return true; // 100::/64 discard-only
-        }
-        return false;
-    }
-
-    private static bool IsForbiddenV4(ReadOnlySpan<byte> a) => a[0] switch
-    {
-        0 => true,                                   // 0.0.0.0/8 "this network"
-        10 => true,                                  // 10/8 private
-        100 => (a[1] & 0xC0) == 64,                  // 100.64/10 CGNAT (incl. 100.100.100.200 metadata)
-        127 => true,                                 // loopback
-        169 => a[1] == 254,                          // 169.254/16 link-local (incl. 169.254.169.254 metadata)
-        172 => (a[1] & 0xF0) == 16,                  // 172.16/12 private
-        192 => (a[1] == 168)                         // 192.168/16 private
-            || (a[1] == 0 && a[2] is 0 or 2)         // 192.0.0/24 IETF, 192.0.2/24 TEST-NET-1
-            || (a[1] == 88 && a[2] == 99),           // 192.88.99/24 6to4 relay
-        198 => (a[1] & 0xFE) == 18                   // 198.18/15 benchmarking
-            || (a[1] == 51 && a[2] == 100),          // 198.51.100/24 TEST-NET-2
-        203 => a[1] == 0 && a[2] == 113,             // 203.0.113/24 TEST-NET-3
-        >= 224 => true,                              // multicast 224/4, reserved 240/4, broadcast
-        _ => false,
-    };
-
     public void Dispose() => _client.Dispose();
-
-    private sealed class ForbiddenAddressException(string message) : Exception(message);
 }

@@ -1,0 +1,139 @@
+using System.Text.Json;
+using Aurous.Api.Pipeline;
+using Aurous.Jobs.Webhooks;
+using Microsoft.Extensions.Options;
+
+namespace Aurous.Api.Webhooks;
+
+/// <summary>
+/// /v1/webhook_endpoints: a team's webhook endpoints (any key of the team manages them): create (the signing secret is
+/// shown once), list, get, delete, send a test event, rotate the secret (the old one signs too for the grace period),
+/// read the delivery log, enable again after the failure rule disabled it.
+/// </summary>
+public static class WebhookEndpointsApi
+{
+    public const int MaxLogLimit = 100;
+
+    public static RouteGroupBuilder MapWebhookEndpointsApi(this RouteGroupBuilder v1)
+    {
+        var group = v1.MapGroup("/webhook_endpoints").WithTags("Webhooks");
+        group.MapPost("/", Create).WithName("CreateWebhookEndpoint")
+            .WithSummary("Registers an endpoint for job events; the answer carries its whsec_ signing secret, shown only this once.")
+            .Accepts<JsonElement>("application/json")
+            .Produces<WebhookEndpointView>(StatusCodes.Status201Created).Errors(400);
+        group.MapGet("/", List).WithName("ListWebhookEndpoints").WithSummary("Lists the team's webhook endpoints (without secrets).")
+            .Produces<WebhookEndpointList>();
+        group.MapGet("/{id}", Get).WithName("GetWebhookEndpoint").WithSummary("Returns one webhook endpoint (without its secret).")
+            .Produces<WebhookEndpointView>().Errors(404);
+        group.MapDelete("/{id}", Delete).WithName("DeleteWebhookEndpoint").WithSummary("Deletes the endpoint; its pending deliveries stop.")
+            .Produces<WebhookEndpointDeleted>().Errors(404);
+        group.MapPost("/{id}/test", Test).WithName("TestWebhookEndpoint")
+            .WithSummary("Sends a signed webhook.test event to the endpoint; follow it in the delivery log.")
+            .Produces<WebhookTestSent>(StatusCodes.Status202Accepted).Errors(404, 409);
+        group.MapPost("/{id}/rotate_secret", Rotate).WithName("RotateWebhookSecret")
+            .WithSummary("Replaces the signing secret (shown once); for 24 hours deliveries carry signatures by both the old and the new secret.")
+            .Produces<WebhookEndpointView>().Errors(404);
+        group.MapGet("/{id}/deliveries", Deliveries).WithName("ListWebhookDeliveries")
+            .WithSummary("The endpoint's delivery log, newest attempt first: status code, latency, error, next retry, delivered at.")
+            .Produces<WebhookDeliveryLog>().Errors(400, 404);
+        group.MapPost("/{id}/enable", Enable).WithName("EnableWebhookEndpoint")
+            .WithSummary("Enables an endpoint again after it was disabled for failing; new events are delivered again.")
+            .Produces<WebhookEndpointView>().Errors(404);
+        return group;
+    }
+
+    private static RouteHandlerBuilder Errors(this RouteHandlerBuilder route, params int[] statuses)
+    {
+        foreach (var status in statuses)
+        {
+            route.Produces(status, contentType: "application/json");
+        }
+        return route;
+    }
+
+    private static async Task<IResult> Create(HttpContext context, WebhookStore store, IOptions<WebhookOptions> options, TimeProvider clock)
+    {
+        var (body, bodyError) = await JsonBody.ReadAsync(context);
+        if (bodyError is not null)
+        {
+            return bodyError.ToResult(context);
+        }
+        var (request, error) = await WebhookEndpointRequest.ParseAsync(body, options.Value.AllowPrivateNetworks, context.RequestAborted);
+        if (error is not null)
+        {
+            return error.ToResult(context);
+        }
+        var now = clock.GetUtcNow();
+        var endpoint = await store.CreateEndpointAsync(RequestContext.Of(context).TeamId, request!.Url, request.Description, request.Events,
+            WebhookSigner.NewSecret(), options.Value.MaxEndpointsPerTeam, now, context.RequestAborted);
+        if (endpoint is null)
+        {
+            return ApiError.InvalidRequest("too_many_webhook_endpoints",
+                $"A team may have at most {options.Value.MaxEndpointsPerTeam} webhook endpoints; delete one first.").ToResult(context);
+        }
+        return TypedResults.Created($"/v1/webhook_endpoints/{endpoint.Id}", WebhookEndpointView.From(endpoint, now, withSecret: true));
+    }
+
+    private static async Task<IResult> List(HttpContext context, WebhookStore store, TimeProvider clock)
+    {
+        var endpoints = await store.ListEndpointsAsync(RequestContext.Of(context).TeamId, context.RequestAborted);
+        var now = clock.GetUtcNow();
+        return TypedResults.Ok(new WebhookEndpointList("list", endpoints.Select(e => WebhookEndpointView.From(e, now)).ToList(), false));
+    }
+
+    private static async Task<IResult> Get(string id, HttpContext context, WebhookStore store, TimeProvider clock) =>
+        await store.GetEndpointAsync(RequestContext.Of(context).TeamId, id, context.RequestAborted) is { } endpoint
+            ? TypedResults.Ok(WebhookEndpointView.From(endpoint, clock.GetUtcNow()))
+            : NotFound(context, id);
+
+    private static async Task<IResult> Delete(string id, HttpContext context, WebhookStore store, TimeProvider clock) =>
+        await store.DeleteEndpointAsync(RequestContext.Of(context).TeamId, id, clock.GetUtcNow(), context.RequestAborted)
+            ? TypedResults.Ok(new WebhookEndpointDeleted(id, "webhook_endpoint", true))
+            : NotFound(context, id);
+
+    private static async Task<IResult> Test(string id, HttpContext context, WebhookStore store, WebhookEvents events)
+    {
+        var endpoint = await store.GetEndpointAsync(RequestContext.Of(context).TeamId, id, context.RequestAborted);
+        if (endpoint is null)
+        {
+            return NotFound(context, id);
+        }
+        if (!endpoint.IsEnabled)
+        {
+            return new ApiError(409, "invalid_request", "webhook_endpoint_disabled",
+                $"The endpoint {id} is disabled ({endpoint.DisabledReason}). Enable it with POST /v1/webhook_endpoints/{id}/enable first.").ToResult(context);
+        }
+        var eventId = await events.PublishTestAsync(endpoint, context.RequestAborted);
+        return TypedResults.Accepted($"/v1/webhook_endpoints/{id}/deliveries", new WebhookTestSent(eventId, "webhook_event", Jobs.WebhookEventTypes.Test, id));
+    }
+
+    private static async Task<IResult> Rotate(string id, HttpContext context, WebhookStore store, IOptions<WebhookOptions> options, TimeProvider clock)
+    {
+        var now = clock.GetUtcNow();
+        var endpoint = await store.RotateSecretAsync(RequestContext.Of(context).TeamId, id, WebhookSigner.NewSecret(), now + options.Value.RotationGrace, context.RequestAborted);
+        return endpoint is null ? NotFound(context, id) : TypedResults.Ok(WebhookEndpointView.From(endpoint, now, withSecret: true));
+    }
+
+    private static async Task<IResult> Deliveries(string id, HttpContext context, WebhookStore store, int? limit)
+    {
+        if (limit is < 1 or > MaxLogLimit)
+        {
+            return ApiError.InvalidRequest("invalid_limit", $"'limit' must be between 1 and {MaxLogLimit}.").ToResult(context);
+        }
+        if (await store.GetEndpointAsync(RequestContext.Of(context).TeamId, id, context.RequestAborted) is null)
+        {
+            return NotFound(context, id);
+        }
+        var take = limit ?? 20;
+        var rows = await store.ListAttemptsAsync(id, take + 1, context.RequestAborted);
+        return TypedResults.Ok(new WebhookDeliveryLog("list", rows.Take(take).Select(WebhookDeliveryAttemptView.From).ToList(), rows.Count > take));
+    }
+
+    private static async Task<IResult> Enable(string id, HttpContext context, WebhookStore store, TimeProvider clock) =>
+        await store.EnableAsync(RequestContext.Of(context).TeamId, id, context.RequestAborted) is { } endpoint
+            ? TypedResults.Ok(WebhookEndpointView.From(endpoint, clock.GetUtcNow()))
+            : NotFound(context, id);
+
+    private static IResult NotFound(HttpContext context, string id) =>
+        ApiError.NotFound("webhook_endpoint_not_found", $"No webhook endpoint '{id}' exists for this team.").ToResult(context);
+}
