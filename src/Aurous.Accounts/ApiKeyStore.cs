@@ -28,7 +28,7 @@ public sealed record ApiKeyRecord(string Id, string TeamId, string[] Scopes, Api
 
 public sealed class ApiKeyStore(NpgsqlDataSource db)
 {
-    public static readonly string[] AllScopes = ["chat", "embeddings", "images"];
+    public static readonly string[] AllScopes = ["chat", "embeddings", "images", "videos"];
 
     /// <summary>Creates a key and returns its plaintext, which is never stored and cannot be shown again.</summary>
     public async Task<(string Id, string Plaintext)> CreateAsync(string teamId, string name, IReadOnlyCollection<string>? scopes = null, CancellationToken ct = default)

@@ -2,7 +2,10 @@ using Aurous.Api.Balance;
 using Aurous.Api.Chat;
 using Aurous.Api.Embeddings;
 using Aurous.Api.Extensions;
+using Aurous.Api.Generation;
+using Aurous.Api.Loras;
 using Aurous.Api.Models;
+using Aurous.Api.Outputs;
 using Aurous.Api.Pipeline;
 using Aurous.Api.Webhooks;
 using Aurous.Jobs.Webhooks;
@@ -24,6 +27,11 @@ v1.MapBalanceApi();
 v1.MapEmbeddingsApi();
 v1.MapChatApi();
 v1.MapWebhookEndpointsApi();
+v1.MapImagesApi();
+v1.MapVideosApi();
+v1.MapLorasApi();
+app.MapOutputsApi();
+app.MapLoraPreviews();
 
 app.Run();
 

@@ -1,4 +1,6 @@
 using Aurous.Accounts;
+using Aurous.Api.Generation;
+using Aurous.Jobs;
 using Aurous.Api.Health;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
@@ -34,6 +36,16 @@ public static class ApiServiceExtensions
 
         var models = ModelCatalog.LocateModelsDirectory(config["Models:Path"], AppContext.BaseDirectory);
         services.AddSingleton(ModelCatalog.Load(models));
+        services.AddSingleton(sp => LoraCatalog.Load(models, sp.GetRequiredService<ModelCatalog>()));
+
+        // Image and video jobs: rows and outputs here, runs on the inference worker's Hangfire servers.
+        builder.AddJobStorage();
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<OutputBlobs>();
+        services.AddSingleton<OutputLinks>();
+        services.AddOptions<GenerationOptions>().Bind(config.GetSection(GenerationOptions.Section))
+            .Validate(o => o.QueueTimeout > TimeSpan.Zero, "Generation:QueueTimeout must be positive.")
+            .ValidateOnStart();
 
         // Resolved by service discovery (services__inference-worker__http__0). The worker client bounds its own calls
         // (InferenceWorkerClient): a generic retry or circuit breaker would only delay the clear 503 a client needs.

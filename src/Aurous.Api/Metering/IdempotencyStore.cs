@@ -82,6 +82,18 @@ public sealed class IdempotencyStore(NpgsqlDataSource db, IOptions<MeteringOptio
             new { teamId, key, requestId });
     }
 
+    /// <summary>
+    /// Forgets the response stored for a key by <paramref name="requestId"/> (a job that was accepted, then could not
+    /// be queued and ended failed): a retry with the same key then makes a new job instead of replaying the failed one.
+    /// </summary>
+    public async Task ForgetAsync(string teamId, string key, string requestId)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        await conn.ExecuteAsync(
+            "DELETE FROM idempotency_records WHERE team_id = @teamId AND key = @key AND request_id = @requestId",
+            new { teamId, key, requestId });
+    }
+
     public async Task<int> DeleteExpiredAsync(CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);

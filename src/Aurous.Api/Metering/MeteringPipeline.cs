@@ -408,6 +408,45 @@ public sealed class MeteredRequest : IAsyncDisposable
             Request.EndUser);
     }
 
+    /// <summary>
+    /// Ends the request by handing its hold to a job (image and video generation): the heartbeat stops, and one
+    /// transaction stores the job, attaches the hold to it and, with an Idempotency-Key, completes the key with the
+    /// 202 response <paramref name="render"/> makes of the pending job. The request itself is charged nothing: the job
+    /// captures its hold when it succeeds, or releases it when it ends otherwise. Returns the stored job, or the error
+    /// that ended the request instead (its hold and key given back).
+    /// </summary>
+    public async Task<(Jobs.JobRow? Job, byte[] Body, IResult? Error)> HandOffToJobAsync(
+        Jobs.JobStore jobs, Func<string, Jobs.NewJob> describe, Func<Jobs.JobRow, byte[]> render)
+    {
+        if (_settled || _holdId is null)
+        {
+            throw new InvalidOperationException("Only an open request with a hold can hand it to a job.");
+        }
+        await StopHeartbeatAsync();
+        var job = describe(_holdId);
+        var body = render(job.ToPendingRow());
+        var stored = _idempotencyKey is null ? null : new IdempotentResponse(_idempotencyKey, StatusCodes.Status202Accepted, "application/json", body);
+        Jobs.JobRow row;
+        try
+        {
+            // The job now exists or not whatever the client does: finish the bookkeeping even if it has gone.
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            row = await jobs.CreateAsync(job, stored, CancellationToken.None);
+            _rc.Time("job", started);
+        }
+        catch (Jobs.JobNotCreatedException ex)
+        {
+            _pipeline.Log.LogWarning("{Message}", ex.Message);
+            return (null, body, await FailAsync(ex.IdempotencyKeyLost
+                ? new ApiError(409, "idempotency_error", "idempotency_request_in_progress",
+                    "Another request with this Idempotency-Key is being processed. Retry shortly to get its result.")
+                : new ApiError(503, "api_error", "hold_lost", "The credit reservation for this request expired before the job was stored. Retry.")));
+        }
+        _settled = true;
+        await BestEffortAsync("settle the TPM bucket", () => SettleTokensAsync(0));
+        return (row, body, null);
+    }
+
     /// <summary>Ends the request with <paramref name="error"/>: releases the hold, gives back the key and the tokens.</summary>
     public async Task<IResult> FailAsync(ApiError error)
     {

@@ -35,6 +35,12 @@ public static class Pricing
         Amount(usage.TextOutput, Rate(model.CreditRates.Output, "text")));
 
     /// <summary>
+    /// The price of <paramref name="tokens"/> output tokens of one <paramref name="modality"/> (an image generator's
+    /// "image", a video generator's "video"), by the same rounding as every other charge.
+    /// </summary>
+    public static decimal OutputAmount(ModelManifest model, string modality, long tokens) => Amount(tokens, Rate(model.CreditRates.Output, modality));
+
+    /// <summary>
     /// The charge, never more than <paramref name="hold"/>: a request is not charged past what it reserved (the hold is
     /// an upper bound by construction, so this only guards against a wrong estimate). Over the hold, each modality is
     /// scaled down (rounded toward zero) and the rounding remainder is given back to modalities that still have room,

@@ -32,9 +32,10 @@ public sealed record ApiError(int Status, string Type, string Code, string Messa
     private ErrorEnvelope Envelope(HttpContext context) =>
         new(new ErrorBody(Type, Code, Message.Length <= MaxMessageLength ? Message : ErrorText.BoundTo(Message, MaxMessageLength), DocsBase + Code, RequestContext.Of(context).RequestId));
 
-    internal sealed record ErrorEnvelope([property: JsonPropertyName("error")] ErrorBody Error);
+    /// <summary>The error envelope every non-2xx response carries (public so the OpenAPI document can describe it).</summary>
+    public sealed record ErrorEnvelope([property: JsonPropertyName("error")] ErrorBody Error);
 
-    internal sealed record ErrorBody(string Type, string Code, string Message, string DocUrl, string RequestId);
+    public sealed record ErrorBody(string Type, string Code, string Message, string DocUrl, string RequestId);
 
     // The catalogue of errors, by the codes of the product documents.
     public static ApiError InvalidRequest(string code, ErrorText message) => new(400, "invalid_request", code, message);
@@ -45,5 +46,6 @@ public sealed record ApiError(int Status, string Type, string Code, string Messa
     public static ApiError MethodNotAllowed(HttpContext c) => new(405, "invalid_request", "method_not_allowed", $"{c.Request.Method} is not allowed on {c.Request.Path}.");
     public static ApiError PayloadTooLarge(long limit) => new(413, "invalid_request", "request_too_large", $"The request body exceeds the {limit / (1024 * 1024)} MiB limit.");
     public static ApiError UnsupportedMediaType() => new(415, "invalid_request", "unsupported_media_type", "Send the body as application/json.");
+    public static ApiError RangeNotSatisfiable() => new(416, "invalid_request", "range_not_satisfiable", "The requested byte range is outside the file; see Content-Range for its length.");
     public static ApiError Internal() => new(500, "api_error", "internal_error", "The server hit an unexpected error. Retry, and quote the request id if it persists.");
 }

@@ -75,6 +75,16 @@ public static class PipelineExtensions
     public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new ScopeRequirement(scope));
 
+    /// <summary>Documents the error statuses a route answers (each with the error envelope) in the OpenAPI document.</summary>
+    public static RouteHandlerBuilder ProducesErrors(this RouteHandlerBuilder builder, params int[] statuses)
+    {
+        foreach (var status in statuses)
+        {
+            builder.Produces<ApiError.ErrorEnvelope>(status, "application/json");
+        }
+        return builder;
+    }
+
     /// <summary>The route also meters tokens per minute, so its responses carry the X-RateLimit-TPM-* headers.</summary>
     public static TBuilder MetersTokens<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(TokenMeteredRoute.Instance);
@@ -186,6 +196,7 @@ public static class PipelineExtensions
             StatusCodes.Status405MethodNotAllowed => ApiError.MethodNotAllowed(context),
             StatusCodes.Status413PayloadTooLarge => ApiError.PayloadTooLarge(MaxRequestBodyBytes),
             StatusCodes.Status415UnsupportedMediaType => ApiError.UnsupportedMediaType(),
+            StatusCodes.Status416RangeNotSatisfiable => ApiError.RangeNotSatisfiable(),
             var s when s < 500 => new ApiError(s, "invalid_request", "bad_request", "The request could not be processed."),
             var s => new ApiError(s, "api_error", "internal_error", "The server could not process the request."),
         };

@@ -53,3 +53,8 @@ CREATE TABLE generation_outputs (
     UNIQUE (job_id, index)
 );
 CREATE INDEX generation_outputs_expiry ON generation_outputs (expires_at) WHERE deleted_at IS NULL;
+
+-- Videos have their own scope. A key that may generate images may generate videos too, so every existing key keeps
+-- working; a new key gets all four scopes unless it asks for fewer.
+ALTER TABLE api_keys ALTER COLUMN scopes SET DEFAULT ARRAY['chat', 'embeddings', 'images', 'videos'];
+UPDATE api_keys SET scopes = array_append(scopes, 'videos') WHERE 'images' = ANY(scopes) AND NOT 'videos' = ANY(scopes);
