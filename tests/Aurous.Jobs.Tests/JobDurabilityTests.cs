@@ -18,7 +18,7 @@ public sealed class JobDurabilityTests(JobsSystem fixture, ITestOutputHelper out
         await System.EnsureHealthyAsync(JobsSystem.Worker);
         var (teamId, key) = await System.CreateTeamAsync();
         using var api = System.CreateApiClient(key);
-        const int Images = 6;
+        const int Images = 4;
         var id = (await JobClient.CreateImageAsync(api, "A mountain village in winter", n: Images, size: "2k_1_1")).GetProperty("id").GetString()!;
 
         // Kill the worker once the job has stored its first output (and is still making the others).

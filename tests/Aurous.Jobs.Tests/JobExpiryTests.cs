@@ -24,7 +24,7 @@ public sealed class JobExpiryTests(JobsSystem fixture)
         var busy = new List<string>();
         for (var i = 0; i < 2; i++)
         {
-            busy.Add((await JobClient.CreateImageAsync(api, "A crowded market, detailed", n: 8, size: "2k_1_1")).GetProperty("id").GetString()!);
+            busy.Add((await JobClient.CreateImageAsync(api, "A crowded market, detailed", n: 4, size: "2k_1_1")).GetProperty("id").GetString()!);
         }
         foreach (var id in busy)
         {

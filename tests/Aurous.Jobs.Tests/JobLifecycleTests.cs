@@ -60,7 +60,7 @@ public sealed class JobLifecycleTests(JobsSystem fixture)
         var busy = new List<string>();
         for (var i = 0; i < 2; i++)
         {
-            busy.Add((await JobClient.CreateImageAsync(api, "A busy harbour, detailed", n: 8, size: "2k_1_1")).GetProperty("id").GetString()!);
+            busy.Add((await JobClient.CreateImageAsync(api, "A busy harbour, detailed", n: 4, size: "2k_1_1")).GetProperty("id").GetString()!);
         }
         foreach (var id in busy)
         {

@@ -34,8 +34,6 @@ public sealed class GenerationJobRunner(
     public static readonly TimeSpan ImageOutputLifetime = TimeSpan.FromDays(7);
     public static readonly TimeSpan VideoOutputLifetime = TimeSpan.FromHours(24);
 
-    public const string LoraSourceDispatcher = "dispatcher";
-
     public async Task RunAsync(string jobId, CancellationToken cancellationToken)
     {
         var job = await store.StartAsync(jobId, cancellationToken);
@@ -89,7 +87,7 @@ public sealed class GenerationJobRunner(
         // The deadline bounds the wait for a first start; a run again after a crash finishes what was started in time.
         if (firstRun && now > job.QueueDeadline)
         {
-            return await EndAsync(job, JobStatus.Expired, "job_expired", "The job waited longer than its queue deadline and was not started.", ct);
+            return await EndAsync(job, JobStatus.Expired, "job_expired", "The job was not started before its queue deadline; nothing was charged.", ct);
         }
 
         using (var moderationSpan = JobTelemetry.StartStep("moderation"))
@@ -108,7 +106,7 @@ public sealed class GenerationJobRunner(
             loraId = await dispatcher.PickAsync(job.Model, job.Spec.Prompt, ct);
             if (loraId is not null)
             {
-                await store.SetLoraAsync(job.Id, loraId, LoraSourceDispatcher, ct);
+                await store.SetLoraAsync(job.Id, loraId, JobStore.LoraFromDispatcher, ct);
             }
         }
 
@@ -125,6 +123,11 @@ public sealed class GenerationJobRunner(
                 return await EndAsync(job, JobStatus.Failed, "generation_failed", "The generator could not produce this output.", ct);
         }
 
+        // A cancel that arrived after the last step still wins over success: the client was told it would stop.
+        if (await store.IsCancelRequestedAsync(job.Id, ct))
+        {
+            return await EndAsync(job, JobStatus.Cancelled, null, null, ct);
+        }
         if (!await store.SucceedAsync(job.Id, expiresAt, ct))
         {
             return null; // a cancel won meanwhile; its own status stands
