@@ -89,7 +89,10 @@ public static class JobHosting
             // global defaults of the same kind.
             foreach (var filter in services.GetServices<JobFilterAttribute>())
             {
-                GlobalJobFilters.Filters.Remove(filter.GetType());
+                foreach (var same in GlobalJobFilters.Filters.Where(f => f.Instance.GetType() == filter.GetType()).Select(f => f.Instance).ToList())
+                {
+                    GlobalJobFilters.Filters.Remove(same);
+                }
                 config.UseFilter(filter);
             }
         });

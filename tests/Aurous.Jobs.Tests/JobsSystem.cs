@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using System.Text.Json;
 using Aspire.Hosting.ApplicationModel;
 using Aurous.Testing;
 
@@ -39,6 +41,34 @@ public sealed class JobsSystem : IAsyncLifetime
     });
 
     public async Task DisposeAsync() => await System.DisposeAsync();
+
+    /// <summary>
+    /// Starts a stopped service again and, since a new process starts with its clock unmoved, moves its clock to where
+    /// the API's is (a test may have moved every clock forward before).
+    /// </summary>
+    public async Task RestartedAsync(string resource)
+    {
+        await System.EnsureHealthyAsync(resource);
+        var behind = await ClockOffsetAsync("api") - await ClockOffsetAsync(resource);
+        if (behind > TimeSpan.Zero)
+        {
+            await System.AdvanceClockAsync(behind, resource);
+        }
+    }
+
+    private async Task<TimeSpan> ClockOffsetAsync(string resource)
+    {
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(System.Endpoint(resource), "/internal/clock"))
+        {
+            Content = JsonContent.Create(new { advance_seconds = 0 }),
+        };
+        request.Headers.Authorization = new("Bearer", System.InternalApiKey);
+        using var response = await http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        return TimeSpan.FromSeconds(body.GetProperty("offset_seconds").GetDouble());
+    }
 }
 
 [CollectionDefinition(Name)]
