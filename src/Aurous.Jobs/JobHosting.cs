@@ -1,5 +1,6 @@
 using Hangfire;
 using Hangfire.Common;
+using Hangfire.States;
 using Hangfire.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -85,6 +86,7 @@ public static class JobHosting
                     InvisibilityTimeout = options.InvisibilityTimeout,
                     QueuePollInterval = options.QueuePollInterval,
                 });
+            config.UseFilter(new GenerationQueueFilter());
             // Filters a service registers (the worker's retry policy and its end-of-retries handler) replace Hangfire's
             // global defaults of the same kind.
             foreach (var filter in services.GetServices<JobFilterAttribute>())
@@ -145,5 +147,21 @@ public static class JobHosting
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         PostgreSqlObjectsInstaller.Install(connection, SchemaName);
+    }
+
+    /// <summary>
+    /// Keeps generation jobs on <see cref="JobQueues.Generation"/> whenever they are enqueued, including a retry moved
+    /// back from Scheduled (which Hangfire would otherwise put on its "default" queue, served by no server here): the
+    /// effect of a [Queue] attribute, for a job type declared in the contract without one.
+    /// </summary>
+    private sealed class GenerationQueueFilter : JobFilterAttribute, IElectStateFilter
+    {
+        public void OnStateElection(ElectStateContext context)
+        {
+            if (context.CandidateState is EnqueuedState enqueued && context.BackgroundJob.Job?.Type == typeof(IGenerationJobs))
+            {
+                enqueued.Queue = JobQueues.Generation;
+            }
+        }
     }
 }
