@@ -26,10 +26,10 @@ v1.MapModelsApi();
 v1.MapBalanceApi();
 v1.MapEmbeddingsApi();
 v1.MapChatApi();
+v1.MapWebhookEndpointsApi();
 v1.MapImagesApi();
 v1.MapVideosApi();
 v1.MapLorasApi();
-v1.MapWebhookEndpointsApi();
 app.MapOutputsApi();
 app.MapLoraPreviews();
 

@@ -23,11 +23,14 @@ var migrations = builder.AddProject<Projects.Aurous_MigrationService>("migration
 
 var models = builder.AddModelGenerator(local);
 
+// The worker also runs the image and video jobs (Hangfire's servers next to the generator, docs/jobs.md): it needs the
+// database and blob storage, and the schema (Hangfire's included) before it starts taking jobs.
 var worker = builder.AddProject<Projects.Aurous_InferenceWorker>("inference-worker")
     .WithDirectEndpoint(local)
     .WithLocalModels(local, models)
     .WithEnvironment("InternalApi__Key", internalApiKey)
-    .WithStore(postgres) // the worker runs the Hangfire servers (generation, webhook delivery) on Postgres
+    .WithStore(postgres).WithStore(blobs)
+    .WithJobRunnerSettings(builder.Configuration)
     .WaitForCompletion(migrations)
     .WithHttpHealthCheck("/health");
 
@@ -48,9 +51,20 @@ var apis = Enumerable.Range(1, apiReplicas).Select(i =>
         .WithHttpHealthCheck("/health")
         .WithExternalHttpEndpoints()).ToArray();
 
+// Output links (/v1/outputs/{token}) point at the first API instance, from the API and in the worker's webhook events.
+foreach (var service in apis.Append(worker))
+{
+    service.WithEnvironment("Outputs__PublicBaseUrl", apis[0].GetEndpoint("http"));
+}
+
+// The operators' Hangfire dashboard (/hangfire) signs in with this password (kept in the state folder locally).
+var operatorPassword = builder.AddParameter("operator-password", () => local.Secret("operator-password"), secret: true);
+
 var dashboard = builder.AddProject<Projects.Aurous_Dashboard>("dashboard")
     .WithDirectEndpoint(local)
     .WithStore(postgres)
+    .WithEnvironment("Operator__Password", operatorPassword)
+    .WaitForCompletion(migrations)
     .WithReference(apis[0])
     .WithHttpHealthCheck("/health")
     .WithExternalHttpEndpoints();

@@ -1,6 +1,7 @@
 using Aurous.Inference.Contracts;
 using Aurous.InferenceWorker.Embeddings;
 using Aurous.InferenceWorker.Info;
+using Aurous.InferenceWorker.Jobs;
 using Aurous.InferenceWorker.Media;
 using Aurous.InferenceWorker.Models;
 using Aurous.InferenceWorker.Security;
@@ -15,7 +16,8 @@ public static class InferenceServiceExtensions
     /// The model host (ONNX Runtime sessions, created once at start-up in the background), its loader and the "models"
     /// readiness check. Configuration: <c>Models:Path</c>, <c>Inference:ExecutionProvider</c>
     /// (auto|cpu|cuda), <c>Inference:CudaDeviceId</c>, <c>Inference:MaxBatchSize</c>, <c>Inference:MaxBatchWaitMs</c>,
-    /// <c>Inference:MaxBatchTokens</c>; <c>InternalApi:Key</c> (required); media: <c>Media:AllowPrivateNetworks</c> (tests only), <c>Media:DecodeTimeoutSeconds</c>.
+    /// <c>Inference:MaxBatchTokens</c>; <c>InternalApi:Key</c> (required); media: <c>Media:AllowPrivateNetworks</c> (tests only), <c>Media:DecodeTimeoutSeconds</c>; jobs (with
+    /// <c>ConnectionStrings:postgres</c>): <c>JobRunner</c>, <c>Moderation</c>, <c>Outputs:PublicBaseUrl</c> (docs/jobs.md).
     /// </summary>
     public static TBuilder AddInferenceServices<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -29,6 +31,7 @@ public static class InferenceServiceExtensions
         builder.Services.AddSingleton<FfmpegDecoder>();
         builder.Services.AddSingleton<EmbeddingService>();
         builder.Services.AddSingleton<Chat.ChatEngine>();
+        builder.AddGenerationJobs();
         // No key, no start: an open /internal would let anyone on the network generate on the operator's hardware.
         builder.Services.AddOptions<InternalApiKeyOptions>()
             .BindConfiguration(InternalApiKeyOptions.Section)

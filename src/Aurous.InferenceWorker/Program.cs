@@ -1,7 +1,6 @@
 using Aurous.InferenceWorker;
 using Aurous.InferenceWorker.Chat;
 using Aurous.InferenceWorker.Embeddings;
-using Aurous.Jobs;
 using Aurous.Jobs.Webhooks;
 using Aurous.ServiceDefaults;
 
@@ -10,10 +9,9 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddInferenceServices();
 builder.AddMediaGeneration();
-// The Hangfire servers (generation, webhook delivery) run where Postgres is configured, as the AppHost does.
+// Webhook delivery runs on the job servers, which start where Postgres is configured (AddInferenceServices), as the AppHost does.
 if (builder.Configuration.GetConnectionString("postgres") is not null)
 {
-    builder.AddJobServers();
     builder.AddWebhooks();
 }
 

@@ -1,0 +1,13 @@
+using Hangfire.Dashboard;
+
+namespace Aurous.Dashboard.Operators;
+
+/// <summary>The Hangfire dashboard's own check: only the signed-in operator (Hangfire's default admits local requests).</summary>
+public sealed class OperatorDashboardAuthorization : IDashboardAuthorizationFilter
+{
+    public bool Authorize(DashboardContext context)
+    {
+        var user = context.GetHttpContext().User;
+        return user.Identity?.IsAuthenticated == true && user.IsInRole("operator");
+    }
+}
