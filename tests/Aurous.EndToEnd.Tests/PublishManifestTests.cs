@@ -31,7 +31,7 @@ public sealed class PublishManifestTests : IDisposable
 
         var resources = JsonDocument.Parse(await File.ReadAllTextAsync(path)).RootElement.GetProperty("resources");
         resources.EnumerateObject().Select(r => r.Name).ShouldBe(
-            ["postgres", "redis", "blobs", "internal-api-key", "migrations", "inference-worker", "api", "dashboard"], ignoreOrder: true);
+            ["postgres", "redis", "blobs", "internal-api-key", "migrations", "inference-worker", "api", "operator-password", "dashboard"], ignoreOrder: true);
 
         foreach (var store in new[] { "postgres", "redis", "blobs" })
         {
@@ -40,9 +40,15 @@ public sealed class PublishManifestTests : IDisposable
             resource.GetProperty("connectionString").GetString().ShouldBe($"{{{store}.value}}");
         }
         resources.GetProperty("internal-api-key").GetProperty("inputs").GetProperty("value").GetProperty("secret").GetBoolean().ShouldBeTrue();
+        resources.GetProperty("operator-password").GetProperty("inputs").GetProperty("value").GetProperty("secret").GetBoolean().ShouldBeTrue();
 
         Env(resources, "migrations").ShouldContainKeyAndValue("ConnectionStrings__postgres", "{postgres.connectionString}");
-        Env(resources, "inference-worker").ShouldContainKeyAndValue("InternalApi__Key", "{internal-api-key.value}");
+        var worker = Env(resources, "inference-worker");
+        worker.ShouldContainKeyAndValue("InternalApi__Key", "{internal-api-key.value}");
+        // The worker runs the job servers: database, blobs, and the API's address for output links.
+        worker.ShouldContainKeyAndValue("ConnectionStrings__postgres", "{postgres.connectionString}");
+        worker.ShouldContainKeyAndValue("ConnectionStrings__blobs", "{blobs.connectionString}");
+        worker.ShouldContainKeyAndValue("Outputs__PublicBaseUrl", "{api.bindings.http.url}");
         var api = Env(resources, "api");
         api.ShouldContainKeyAndValue("ConnectionStrings__postgres", "{postgres.connectionString}");
         api.ShouldContainKeyAndValue("ConnectionStrings__redis", "{redis.connectionString}");
@@ -52,6 +58,7 @@ public sealed class PublishManifestTests : IDisposable
         var dashboard = Env(resources, "dashboard");
         dashboard.ShouldContainKeyAndValue("ConnectionStrings__postgres", "{postgres.connectionString}");
         dashboard.ShouldContainKeyAndValue("services__api__http__0", "{api.bindings.http.url}");
+        dashboard.ShouldContainKeyAndValue("Operator__Password", "{operator-password.value}");
 
         // Public ingress for the API and the dashboard only; the worker is internal.
         External(resources, "api").ShouldBeTrue();

@@ -38,7 +38,7 @@ public sealed class SystemTests(SystemFixture fixture)
         var models = client.GetOpenAIModelClient();
 
         var list = (await models.GetModelsAsync()).Value;
-        list.Select(m => m.Id).ShouldBe(["aurous-embed-vision-1.0", "aurous-grow-2.0-pro"], ignoreOrder: true);
+        list.Select(m => m.Id).ShouldBe(["aurous-canvas-1.0", "aurous-embed-vision-1.0", "aurous-grow-2.0-pro", "aurous-motion-1.0"], ignoreOrder: true);
         list.ShouldAllBe(m => m.OwnedBy == "aurous-labs");
         list.First().CreatedAt.ShouldBe(DateTimeOffset.FromUnixTimeSeconds(1778803200));
 

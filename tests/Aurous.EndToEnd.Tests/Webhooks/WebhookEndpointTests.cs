@@ -321,6 +321,9 @@ public sealed class WebhookEndpointTests(WebhookSystemFixture fixture)
         await CreateAsync(api, other, "video.succeeded");
 
         // What the runner does when a job ends: publish through IWebhookEvents with the job object as GET returns it.
+        // Hangfire keeps its log provider in a static: another host of this test process (now disposed) may have set
+        // it to its own logger factory, so this client logs nowhere instead.
+        Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
         var hangfireOptions = new Hangfire.PostgreSql.PostgreSqlStorageOptions { SchemaName = Aurous.Jobs.JobHosting.SchemaName, PrepareSchemaIfNecessary = false };
         var storage = new Hangfire.PostgreSql.PostgreSqlStorage(
             new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(fixture.System.ConnectionString("postgres"), hangfireOptions), hangfireOptions);
