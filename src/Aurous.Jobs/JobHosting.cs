@@ -26,7 +26,7 @@ public sealed class JobRunnerOptions
     /// </summary>
     public TimeSpan InvisibilityTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>How often an idle server looks for new jobs (it is also woken at once by Postgres notifications).</summary>
+    /// <summary>How often an idle server looks for new jobs: a job submitted to an idle runner waits up to this long to start.</summary>
     public TimeSpan QueuePollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How often the servers move due retries and recurring upkeep onto their queues.</summary>
