@@ -261,7 +261,7 @@ public sealed class WebhookEndpointTests(WebhookSystemFixture fixture)
         var disabled = await WaitForAsync(async () =>
         {
             var endpoint = await api.GetFromJsonAsync<JsonElement>($"/v1/webhook_endpoints/{id}");
-            return endpoint.GetProperty("status").GetString() == "disabled" ? endpoint : (JsonElement?)null;
+            return (endpoint.GetProperty("status").GetString() == "disabled", endpoint);
         }, TimeSpan.FromMinutes(3));
         disabled.GetProperty("disabled_reason").GetString()!.ShouldContain("connection refused");
         disabled.GetProperty("disabled_at").ValueKind.ShouldBe(JsonValueKind.Number);
@@ -362,31 +362,16 @@ public sealed class WebhookEndpointTests(WebhookSystemFixture fixture)
     }
 
     private static async Task<JsonElement[]> WaitForLogAsync(HttpClient api, string endpointId, Func<JsonElement[], bool> done) =>
-        await WaitForAsync(async () => await DeliveryLogAsync(api, endpointId) is var rows && done(rows) ? rows : null, TimeSpan.FromMinutes(2));
+        await WaitForAsync(async () => await DeliveryLogAsync(api, endpointId) is var rows ? (done(rows), rows) : default, TimeSpan.FromMinutes(2));
 
-    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe, TimeSpan timeout) where T : struct
+    /// <summary>Probes every 250 ms until it reports done, and returns what it saw then.</summary>
+    private static async Task<T> WaitForAsync<T>(Func<Task<(bool Done, T Value)>> probe, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            if (await probe() is { } value)
-            {
-                return value;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("The condition was not met in time.");
-            }
-            await Task.Delay(250);
-        }
-    }
-
-    private static async Task<T[]> WaitForAsync<T>(Func<Task<T[]?>> probe, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            if (await probe() is { } value)
+            var (done, value) = await probe();
+            if (done)
             {
                 return value;
             }
