@@ -1,4 +1,5 @@
 using Aurous.Dashboard.Components;
+using Aurous.Dashboard.Components.Shared;
 using Aurous.Dashboard.Operators;
 using Aurous.ServiceDefaults;
 
@@ -7,6 +8,7 @@ builder.AddServiceDefaults();
 builder.Services.AddRazorComponents();
 builder.AddOperatorSignIn();
 builder.AddJobsDashboard();
+builder.AddTeamTools();
 
 var app = builder.Build();
 app.UseAuthentication();
