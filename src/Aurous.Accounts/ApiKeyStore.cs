@@ -31,6 +31,14 @@ public sealed record ApiKeySummary(
     string Id, string TeamId, string Name, string Hint, string[] Scopes, ApiKeyState State, DateTimeOffset CreatedAt,
     DateTimeOffset? LastUsedAt, DateTimeOffset? GraceUntil, DateTimeOffset? RotatedAt, DateTimeOffset? RevokedAt, string? ReplacedBy, string? CreatedBy)
 {
+    /// <summary>The status shown for the key: active, rotated (still in its grace), expired (rotated, grace over), revoked.</summary>
+    public string StatusAt(DateTimeOffset now) => State switch
+    {
+        ApiKeyState.Active => "active",
+        ApiKeyState.Rotated => IsUsableAt(now) ? "rotated" : "expired",
+        _ => "revoked",
+    };
+
     /// <summary>Whether the key authenticates at <paramref name="now"/> (a rotated key until its grace ends).</summary>
     public bool IsUsableAt(DateTimeOffset now) => State switch
     {
@@ -49,6 +57,9 @@ public sealed class ApiKeyStore(NpgsqlDataSource db)
 {
     /// <summary>How long a rotated key keeps working after its replacement is issued.</summary>
     public static readonly TimeSpan RotationGrace = TimeSpan.FromHours(24);
+
+    /// <summary>The longest key name the dashboard and the API accept.</summary>
+    public const int MaxNameLength = 100;
 
     /// <summary>The scopes a key gets from <see cref="CreateAsync"/> when none are named (seeds and tests).</summary>
     public static readonly string[] AllScopes = [.. ApiKeyScopes.All];

@@ -11,8 +11,8 @@ public readonly record struct BucketState(bool Allowed, long Limit, long Remaini
 
 public sealed class RateLimitOptions
 {
-    public int DefaultRequestsPerMinute { get; set; } = 600;
-    public int DefaultTokensPerMinute { get; set; } = 2_000_000;
+    public int DefaultRequestsPerMinute { get; set; } = Accounts.PlatformRateLimits.RequestsPerMinute;
+    public int DefaultTokensPerMinute { get; set; } = Accounts.PlatformRateLimits.TokensPerMinute;
 
     /// <summary>The most one rate-limit decision waits for Redis before the instance's local limits judge instead.</summary>
     public TimeSpan RedisBudget { get; set; } = TimeSpan.FromSeconds(1);

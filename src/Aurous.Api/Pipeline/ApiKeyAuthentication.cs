@@ -16,9 +16,10 @@ public sealed record ScopeRequirement(string Scope);
 /// against the stored SHA-256 hashes. Runs after routing and before model binding, so an unauthenticated request
 /// learns nothing about its body's validity. Keys come from <see cref="ApiKeyCache"/>; whether one is usable now
 /// (revoked, or past its rotation grace) is judged on every request, so a cached key's grace still ends on time.
+/// Every key that authenticates is noted in <see cref="KeyUsageRecorder"/> (memory; written in batches) for "last used".
 /// A client address with too many failed keys (<see cref="AuthFailureLimiter"/>) gets 429 without a lookup.
 /// </summary>
-public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyCache keys, AuthFailureLimiter failures, TimeProvider clock)
+public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyCache keys, AuthFailureLimiter failures, KeyUsageRecorder usage, TimeProvider clock)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -53,7 +54,12 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyCache keys,
             }
             key ??= await keys.FindAsync(hash, context.RequestAborted);
             RequestContext.Of(context).Time("auth", started);
-            if (key is null || !key.IsUsableAt(clock.GetUtcNow()))
+            var now = clock.GetUtcNow();
+            if (key is not null && key.IsUsableAt(now))
+            {
+                usage.Record(key.Id, now);
+            }
+            if (key is null || !key.IsUsableAt(now))
             {
                 failures.RecordFailure(client);
                 error = ApiError.InvalidApiKey(key is null

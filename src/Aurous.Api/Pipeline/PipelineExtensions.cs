@@ -36,6 +36,10 @@ public static class PipelineExtensions
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiKeyCacheOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddHostedService<ApiKeyCacheListener>();
         builder.Services.AddAuthFailureLimits(builder.Configuration);
+        builder.Services.AddSingleton<KeyUsageRecorder>();
+        builder.Services.AddOptions<KeyUsageOptions>().Bind(builder.Configuration.GetSection("KeyUsage"))
+            .Validate(o => o.FlushInterval > TimeSpan.Zero, "KeyUsage:FlushInterval must be positive.").ValidateOnStart();
+        builder.Services.AddHostedService<KeyUsageFlusher>();
         builder.Services.TryAddSingleton<Accounts.CreditHolds>();
         builder.Services.AddSingleton<OrphanedHolds>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OrphanedHolds>());

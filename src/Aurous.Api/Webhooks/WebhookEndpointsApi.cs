@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Aurous.Accounts;
 using Aurous.Api.Pipeline;
 using Aurous.Jobs.Webhooks;
 using Microsoft.Extensions.Options;
@@ -6,9 +7,9 @@ using Microsoft.Extensions.Options;
 namespace Aurous.Api.Webhooks;
 
 /// <summary>
-/// /v1/webhook_endpoints: a team's webhook endpoints (any key of the team manages them): create (the signing secret is
-/// shown once), list, get, delete, send a test event, rotate the secret (the old one signs too for the grace period),
-/// read the delivery log, enable again after the failure rule disabled it.
+/// /v1/webhook_endpoints: a team's webhook endpoints (reading needs management:read, changes management:write):
+/// create (the signing secret is shown once), list, get, delete, send a test event, rotate the secret (the old one
+/// signs too for the grace period), read the delivery log, enable again after the failure rule disabled it.
 /// </summary>
 public static class WebhookEndpointsApi
 {
@@ -17,28 +18,28 @@ public static class WebhookEndpointsApi
     public static RouteGroupBuilder MapWebhookEndpointsApi(this RouteGroupBuilder v1)
     {
         var group = v1.MapGroup("/webhook_endpoints").WithTags("Webhooks");
-        group.MapPost("/", Create).WithName("CreateWebhookEndpoint")
+        group.MapPost("/", Create).WithName("CreateWebhookEndpoint").RequireScope(ApiKeyScopes.ManagementWrite)
             .WithSummary("Registers an endpoint for job events; the answer carries its whsec_ signing secret, shown only this once.")
             .Accepts<JsonElement>("application/json")
-            .Produces<WebhookEndpointView>(StatusCodes.Status201Created).Errors(400);
-        group.MapGet("/", List).WithName("ListWebhookEndpoints").WithSummary("Lists the team's webhook endpoints (without secrets).")
-            .Produces<WebhookEndpointList>();
-        group.MapGet("/{id}", Get).WithName("GetWebhookEndpoint").WithSummary("Returns one webhook endpoint (without its secret).")
-            .Produces<WebhookEndpointView>().Errors(404);
-        group.MapDelete("/{id}", Delete).WithName("DeleteWebhookEndpoint").WithSummary("Deletes the endpoint; its pending deliveries stop.")
-            .Produces<WebhookEndpointDeleted>().Errors(404);
-        group.MapPost("/{id}/test", Test).WithName("TestWebhookEndpoint")
+            .Produces<WebhookEndpointView>(StatusCodes.Status201Created).Errors(400, 403);
+        group.MapGet("/", List).WithName("ListWebhookEndpoints").RequireScope(ApiKeyScopes.ManagementRead).WithSummary("Lists the team's webhook endpoints (without secrets).")
+            .Produces<WebhookEndpointList>().Errors(403);
+        group.MapGet("/{id}", Get).WithName("GetWebhookEndpoint").RequireScope(ApiKeyScopes.ManagementRead).WithSummary("Returns one webhook endpoint (without its secret).")
+            .Produces<WebhookEndpointView>().Errors(404, 403);
+        group.MapDelete("/{id}", Delete).WithName("DeleteWebhookEndpoint").RequireScope(ApiKeyScopes.ManagementWrite).WithSummary("Deletes the endpoint; its pending deliveries stop.")
+            .Produces<WebhookEndpointDeleted>().Errors(404, 403);
+        group.MapPost("/{id}/test", Test).WithName("TestWebhookEndpoint").RequireScope(ApiKeyScopes.ManagementWrite)
             .WithSummary("Sends a signed webhook.test event to the endpoint; follow it in the delivery log.")
-            .Produces<WebhookTestSent>(StatusCodes.Status202Accepted).Errors(404, 409);
-        group.MapPost("/{id}/rotate_secret", Rotate).WithName("RotateWebhookSecret")
+            .Produces<WebhookTestSent>(StatusCodes.Status202Accepted).Errors(404, 409, 403);
+        group.MapPost("/{id}/rotate_secret", Rotate).WithName("RotateWebhookSecret").RequireScope(ApiKeyScopes.ManagementWrite)
             .WithSummary("Replaces the signing secret (shown once); for 24 hours deliveries carry signatures by both the old and the new secret.")
-            .Produces<WebhookEndpointView>().Errors(404);
-        group.MapGet("/{id}/deliveries", Deliveries).WithName("ListWebhookDeliveries")
+            .Produces<WebhookEndpointView>().Errors(404, 403);
+        group.MapGet("/{id}/deliveries", Deliveries).WithName("ListWebhookDeliveries").RequireScope(ApiKeyScopes.ManagementRead)
             .WithSummary("The endpoint's delivery log, newest attempt first: status code, latency, error, next retry, delivered at.")
-            .Produces<WebhookDeliveryLog>().Errors(400, 404);
-        group.MapPost("/{id}/enable", Enable).WithName("EnableWebhookEndpoint")
+            .Produces<WebhookDeliveryLog>().Errors(400, 404, 403);
+        group.MapPost("/{id}/enable", Enable).WithName("EnableWebhookEndpoint").RequireScope(ApiKeyScopes.ManagementWrite)
             .WithSummary("Enables an endpoint again after it was disabled for failing; new events are delivered again.")
-            .Produces<WebhookEndpointView>().Errors(404);
+            .Produces<WebhookEndpointView>().Errors(404, 403);
         return group;
     }
 

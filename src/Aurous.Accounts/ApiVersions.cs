@@ -1,10 +1,11 @@
 using System.Globalization;
 
-namespace Aurous.Api.Pipeline;
+namespace Aurous.Accounts;
 
 /// <summary>
 /// Dated API versions (<c>Aurous-Version: YYYY-MM-DD</c>). A requested date selects the newest released version on or
-/// before it, so pinning to the day you integrated keeps working when new versions ship.
+/// before it, so pinning to the day you integrated keeps working when new versions ship. A team's pin (the version a
+/// request without the header gets) is always one of <see cref="Released"/>; the API and the dashboard share this list.
 /// </summary>
 public static class ApiVersions
 {
@@ -12,6 +13,8 @@ public static class ApiVersions
 
     /// <summary>Released versions, oldest first.</summary>
     public static readonly IReadOnlyList<string> Released = [Default];
+
+    public static bool IsReleased(string version) => Released.Contains(version, StringComparer.Ordinal);
 
     public enum Outcome { Resolved, Malformed, BeforeFirstRelease }
 
