@@ -62,6 +62,7 @@ public static class DashboardAccounts
             .AddPolicy(PlatformRoles.OperatorPolicy, p => p.RequireAuthenticatedUser().RequireRole(PlatformRoles.Operator));
         services.AddCascadingAuthenticationState();
         services.AddScoped<TeamAccess>();
+        services.AddSingleton<Operators.PlatformTeams>();
 
         var signInLimit = builder.Configuration.GetValue("SignIn:AttemptsPerMinute", 20);
         services.AddRateLimiter(o =>
