@@ -22,7 +22,12 @@ public sealed class Ledger(NpgsqlDataSource db)
     }
 
     /// <summary>Adds credits to a team (a grant or a purchase); <paramref name="amount"/> must be positive.</summary>
-    public async Task GrantAsync(string teamId, decimal amount, string kind, string description, CancellationToken ct = default)
+    public Task GrantAsync(string teamId, decimal amount, string kind, string description, CancellationToken ct = default) =>
+        GrantAsync(teamId, amount, kind, description, createdBy: null, ct);
+
+    /// <summary>Adds credits as <see cref="GrantAsync(string, decimal, string, string, CancellationToken)"/>, recording who did it
+    /// (an operator's user id); returns the ledger entry's id.</summary>
+    public async Task<long> GrantAsync(string teamId, decimal amount, string kind, string description, string? createdBy, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(amount);
         if (kind is not ("grant" or "purchase"))
@@ -30,9 +35,11 @@ public sealed class Ledger(NpgsqlDataSource db)
             throw new ArgumentException("Only grants and purchases add credits.", nameof(kind));
         }
         await using var conn = await db.OpenConnectionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("""
-            WITH e AS (INSERT INTO ledger_entries (team_id, kind, amount, description) VALUES (@teamId, @kind, @amount, @description) RETURNING team_id, amount)
-            UPDATE team_balances b SET credits = b.credits + e.amount FROM e WHERE b.team_id = e.team_id
-            """, new { teamId, kind, amount, description }, cancellationToken: ct));
+        return await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
+            WITH e AS (INSERT INTO ledger_entries (team_id, kind, amount, description, created_by)
+                       VALUES (@teamId, @kind, @amount, @description, @createdBy) RETURNING id, team_id, amount),
+                 b AS (UPDATE team_balances b SET credits = b.credits + e.amount FROM e WHERE b.team_id = e.team_id)
+            SELECT id FROM e
+            """, new { teamId, kind, amount, description, createdBy }, cancellationToken: ct));
     }
 }

@@ -80,7 +80,7 @@ internal static class LocalRun
     }
 
     /// <summary>
-    /// Writes dev.env (base URL, development key, dashboard URL) and prints where everything is, only once every
+    /// Writes dev.env (base URL, development key, dashboard URL and sign-in) and prints where everything is, only once every
     /// resource is healthy (and the schema step has finished), so a script that waits for the file can call the API at once.
     /// </summary>
     private sealed class DevEnvironmentWriter(IServiceProvider services, LocalState local, ProjectResource api, ProjectResource dashboard) : BackgroundService
@@ -127,8 +127,10 @@ internal static class LocalRun
             var previous = File.Exists(local.DevEnvPath) ? await File.ReadAllTextAsync(local.DevEnvPath, stoppingToken) : "";
             var apiUrl = api.GetEndpoint("http").Url.TrimEnd('/');
             var dashboardUrl = model.Resources.Contains(dashboard) ? dashboard.GetEndpoint("http").Url.TrimEnd('/') : "(not started)";
+            var dashboardPassword = DashboardAccount.DevelopmentPassword(local);
             await File.WriteAllTextAsync(local.DevEnvPath, string.Join('\n',
-                $"AUROUS_BASE_URL={apiUrl}/v1", $"AUROUS_API_KEY={key}", $"AUROUS_DASHBOARD_URL={dashboardUrl}", ""), stoppingToken);
+                $"AUROUS_BASE_URL={apiUrl}/v1", $"AUROUS_API_KEY={key}", $"AUROUS_DASHBOARD_URL={dashboardUrl}",
+                $"AUROUS_DASHBOARD_EMAIL={DashboardAccount.DevelopmentEmail}", $"AUROUS_DASHBOARD_PASSWORD={dashboardPassword}", ""), stoppingToken);
             File.SetUnixFileMode(local.DevEnvPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             log.LogInformation(previous.Contains(key, StringComparison.Ordinal)
                 ? "development key still valid ({Path})"
@@ -147,7 +149,7 @@ internal static class LocalRun
 
                 Aurous is running.
                   API:               {apiUrl}/v1   (OpenAPI: {apiUrl}/openapi/v1.json)
-                  Dashboard:         {dashboardUrl}
+                  Dashboard:         {dashboardUrl}   (sign in as {DashboardAccount.DevelopmentEmail} / {dashboardPassword})
                   Aspire dashboard:  {aspire}
                   Dev key:           {local.DevEnvPath}   (source it, then: curl -H "X-Api-Key: $AUROUS_API_KEY" $AUROUS_BASE_URL/balance)
                 Press Ctrl+C to stop.

@@ -57,13 +57,12 @@ foreach (var service in apis.Append(worker))
     service.WithEnvironment("Outputs__PublicBaseUrl", apis[0].GetEndpoint("http"));
 }
 
-// The operators' Hangfire dashboard (/hangfire) signs in with this password (kept in the state folder locally).
-var operatorPassword = builder.AddParameter("operator-password", () => local.Secret("operator-password"), secret: true);
-
+// The team dashboard, with its accounts in Postgres; it seeds one account at start-up (DashboardAccount): locally the
+// development user, published an operator from parameters.
 var dashboard = builder.AddProject<Projects.Aurous_Dashboard>("dashboard")
     .WithDirectEndpoint(local)
     .WithStore(postgres)
-    .WithEnvironment("Operator__Password", operatorPassword)
+    .WithSeededAccount(builder, local)
     .WaitForCompletion(migrations)
     .WithReference(apis[0])
     .WithHttpHealthCheck("/health")

@@ -1,22 +1,24 @@
 using Aurous.Dashboard.Components;
+using Aurous.Dashboard.Identity;
 using Aurous.Dashboard.Operators;
 using Aurous.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.Services.AddRazorComponents();
-builder.AddOperatorSignIn();
+builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+builder.AddDashboardAccounts();
 builder.AddJobsDashboard();
 
 var app = builder.Build();
+app.UseStatusCodePagesWithReExecute("/status/{0}", createScopeForStatusCodePages: true);
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
 app.UseAntiforgery();
 app.MapDefaultEndpoints();
 app.MapStaticAssets();
-app.MapOperatorSignIn();
+app.MapDashboardAccounts();
 app.MapJobsDashboard();
-app.MapRazorComponents<App>();
+app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 app.Run();

@@ -1,3 +1,4 @@
+using Aurous.Dashboard.Identity;
 using Aurous.Jobs;
 using Hangfire;
 
@@ -5,7 +6,8 @@ namespace Aurous.Dashboard.Operators;
 
 /// <summary>
 /// The operators' view of the job queues at <see cref="Path"/>: Hangfire's dashboard over the jobs' storage (queues,
-/// running, retries, failures, recurring upkeep, servers), behind the operator sign-in.
+/// running, retries, failures, recurring upkeep, servers), for platform operators only
+/// (the Identity role <see cref="PlatformRoles.Operator"/>; anyone else signs in first or is refused).
 /// </summary>
 public static class JobsDashboard
 {
@@ -19,7 +21,7 @@ public static class JobsDashboard
 
     public static WebApplication MapJobsDashboard(this WebApplication app)
     {
-        app.MapHangfireDashboardWithAuthorizationPolicy(OperatorSignIn.Policy, Path, new DashboardOptions
+        app.MapHangfireDashboardWithAuthorizationPolicy(PlatformRoles.OperatorPolicy, Path, new DashboardOptions
         {
             Authorization = [new OperatorDashboardAuthorization()],
             DashboardTitle = "Aurous jobs",

@@ -1,0 +1,98 @@
+using System.Threading.RateLimiting;
+using Aurous.Accounts;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+
+namespace Aurous.Dashboard.Identity;
+
+/// <summary>
+/// Dashboard accounts: ASP.NET Core Identity in Postgres, the session cookie, rate-limited sign-in, the stores every
+/// team page reads through, and the account seeded at start-up.
+/// </summary>
+public static class DashboardAccounts
+{
+    public const string SignInPath = "/account/sign-in";
+    public const string SignOutPath = "/account/sign-out";
+    public const string CookieName = "aurous_session";
+    public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(8);
+
+    public static WebApplicationBuilder AddDashboardAccounts(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        builder.AddNpgsqlDataSource("postgres");
+        builder.AddAccountStores();
+        services.AddDbContext<AccountsDbContext>((sp, o) => o.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
+
+        services.AddIdentity<IdentityUser, IdentityRole>(o =>
+            {
+                o.User.RequireUniqueEmail = true;
+                o.Password.RequiredLength = 12;
+                o.Password.RequireDigit = false;
+                o.Password.RequireLowercase = false;
+                o.Password.RequireUppercase = false;
+                o.Password.RequireNonAlphanumeric = false;
+                o.Lockout.MaxFailedAccessAttempts = 5;
+                o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(15);
+                o.Lockout.AllowedForNewUsers = true;
+                o.SignIn.RequireConfirmedAccount = false;
+            })
+            .AddEntityFrameworkStores<AccountsDbContext>()
+            .AddDefaultTokenProviders();
+        services.ConfigureApplicationCookie(o =>
+        {
+            o.Cookie.Name = CookieName;
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Lax;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            o.ExpireTimeSpan = SessionLifetime;
+            o.SlidingExpiration = true;
+            o.LoginPath = SignInPath;
+            o.LogoutPath = SignOutPath;
+            o.ReturnUrlParameter = "returnUrl";
+            // A signed-in user without the right gets a plain 403, not a page that does not exist.
+            o.Events.OnRedirectToAccessDenied = context =>
+            {
+                context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                return Task.CompletedTask;
+            };
+        });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(PlatformRoles.OperatorPolicy, p => p.RequireAuthenticatedUser().RequireRole(PlatformRoles.Operator));
+        services.AddCascadingAuthenticationState();
+        services.AddScoped<TeamAccess>();
+        services.AddSingleton<Operators.PlatformTeams>();
+
+        var signInLimit = builder.Configuration.GetValue("SignIn:AttemptsPerMinute", 20);
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            // Sign-in posts, per client address; everything else is not limited here.
+            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                HttpMethods.IsPost(context.Request.Method) && context.Request.Path.StartsWithSegments(SignInPath)
+                    ? RateLimitPartition.GetFixedWindowLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                        _ => new FixedWindowRateLimiterOptions { PermitLimit = signInLimit, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 })
+                    : RateLimitPartition.GetNoLimiter("other"));
+        });
+
+        builder.AddAccountSeed();
+        return builder;
+    }
+
+    public static WebApplication MapDashboardAccounts(this WebApplication app)
+    {
+        app.MapPost(SignOutPath, async (HttpContext context, IAntiforgery antiforgery, SignInManager<IdentityUser> signIn) =>
+            {
+                if (!await antiforgery.IsRequestValidAsync(context))
+                {
+                    return Results.BadRequest();
+                }
+                await signIn.SignOutAsync();
+                return Results.LocalRedirect(SignInPath);
+            })
+            .DisableAntiforgery() // validated above
+            .ExcludeFromDescription();
+        return app;
+    }
+}
