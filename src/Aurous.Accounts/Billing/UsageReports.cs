@@ -47,8 +47,8 @@ public sealed class UsageReports(NpgsqlDataSource db, TimeProvider clock)
             },
             cancellationToken: ct));
         return new UsageReport(from, to, rows.Select(r => new UsageRow(
-            DateOnly.FromDateTime(r.day), r.model, r.modality, r.direction, r.tokens, CreditAmount.Normalize(r.credits))).ToList());
+            r.day, r.model, r.modality, r.direction, r.tokens, CreditAmount.Normalize(r.credits))).ToList());
     }
 
-    private sealed record Row(DateTime day, string model, string modality, string direction, long tokens, decimal credits);
+    private sealed record Row(DateOnly day, string model, string modality, string direction, long tokens, decimal credits);
 }
