@@ -15,7 +15,7 @@ public static class PlatformRateLimits
 /// (null: the platform default).</summary>
 public sealed record TeamSettings(string Id, string Name, string ApiVersion, int? RpmLimit, int? TpmLimit);
 
-public enum SetApiVersionOutcome { Done, NotFound, NotReleased }
+public enum SetApiVersionOutcome { Done, Unchanged, NotFound, NotReleased }
 
 public sealed class TeamStore(NpgsqlDataSource db)
 {
@@ -57,11 +57,16 @@ public sealed class TeamStore(NpgsqlDataSource db)
             return SetApiVersionOutcome.NotReleased;
         }
         await using var conn = await db.OpenConnectionAsync(ct);
-        var found = await conn.ExecuteScalarAsync<bool>(new CommandDefinition("""
+        var outcome = await conn.ExecuteScalarAsync<string?>(new CommandDefinition("""
             WITH t AS (SELECT id FROM teams WHERE id = @teamId),
                  u AS (UPDATE teams SET api_version = @version WHERE id = @teamId AND api_version <> @version RETURNING id)
-            SELECT EXISTS (SELECT 1 FROM t) OR EXISTS (SELECT 1 FROM u)
+            SELECT CASE WHEN EXISTS (SELECT 1 FROM u) THEN 'done' WHEN EXISTS (SELECT 1 FROM t) THEN 'unchanged' END
             """, new { teamId, version }, cancellationToken: ct));
-        return found ? SetApiVersionOutcome.Done : SetApiVersionOutcome.NotFound;
+        return outcome switch
+        {
+            "done" => SetApiVersionOutcome.Done,
+            "unchanged" => SetApiVersionOutcome.Unchanged,
+            _ => SetApiVersionOutcome.NotFound,
+        };
     }
 }

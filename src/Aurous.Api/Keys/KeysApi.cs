@@ -8,7 +8,9 @@ namespace Aurous.Api.Keys;
 /// /v1/keys: the team's API keys over REST, through the same <see cref="ApiKeyStore"/> the dashboard uses. Reading
 /// needs management:read, changes need management:write. A key never hands out more than it holds: creating a key with
 /// a scope, or rotating a key that has one, which the calling key lacks is refused (403). Another team's key is not
-/// found (404). POSTs take no Idempotency-Key: a stored replay would have to keep the plaintext secret.
+/// found (404). A rotation or revocation answers once the key-cache notification has reached the instances, so the
+/// revoked key's very next request fails on any of them. POSTs take no Idempotency-Key: a stored replay would have to
+/// keep the plaintext secret.
 /// </summary>
 public static class KeysApi
 {
@@ -67,7 +69,10 @@ public static class KeysApi
         return TypedResults.Created($"/v1/keys/{created.Key.Id}", ApiKeyView.From(created.Key, clock.GetUtcNow(), created.Plaintext));
     }
 
-    private static async Task<IResult> Rotate(string id, HttpContext context, ApiKeyStore store, TimeProvider clock)
+    /// <summary>How long a change waits for its cache notification before evicting locally and answering anyway.</summary>
+    private static readonly TimeSpan NotificationWait = TimeSpan.FromSeconds(2);
+
+    private static async Task<IResult> Rotate(string id, HttpContext context, ApiKeyStore store, ApiKeyCache cache, TimeProvider clock)
     {
         var caller = RequestContext.Of(context).ApiKey!;
         var old = await store.GetAsync(caller.TeamId, id, context.RequestAborted);
@@ -80,7 +85,8 @@ public static class KeysApi
             return denied.ToResult(context);
         }
         var now = clock.GetUtcNow();
-        var (outcome, replacement) = await store.RotateAsync(caller.TeamId, id, caller.Id, now, context.RequestAborted);
+        var (outcome, replacement) = await cache.ChangeAndAwaitNotificationAsync(caller.TeamId,
+            () => store.RotateAsync(caller.TeamId, id, caller.Id, now, context.RequestAborted), r => r.Outcome == KeyChangeOutcome.Done, NotificationWait);
         if (outcome != KeyChangeOutcome.Done)
         {
             return Refused(context, id, outcome, "rotated", "Only an active key can be rotated; rotate its replacement instead.");
@@ -89,11 +95,12 @@ public static class KeysApi
         return TypedResults.Ok(new ApiKeyRotation("api_key_rotation", ApiKeyView.From(replacement!.Key, now, replacement.Plaintext), ApiKeyView.From(previous!, now)));
     }
 
-    private static async Task<IResult> Revoke(string id, HttpContext context, ApiKeyStore store, TimeProvider clock)
+    private static async Task<IResult> Revoke(string id, HttpContext context, ApiKeyStore store, ApiKeyCache cache, TimeProvider clock)
     {
         var teamId = RequestContext.Of(context).TeamId;
         var now = clock.GetUtcNow();
-        var outcome = await store.RevokeAsync(teamId, id, now, context.RequestAborted);
+        var outcome = await cache.ChangeAndAwaitNotificationAsync(teamId, () => store.RevokeAsync(teamId, id, now, context.RequestAborted),
+            o => o == KeyChangeOutcome.Done, NotificationWait);
         if (outcome != KeyChangeOutcome.Done)
         {
             return Refused(context, id, outcome, "revoked", "It is already revoked.");

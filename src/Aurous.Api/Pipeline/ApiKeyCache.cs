@@ -117,15 +117,52 @@ public sealed class ApiKeyCache
             if (payload == "*")
             {
                 _entries.Clear();
-                return;
             }
-            foreach (var (hash, entry) in _entries)
+            else
             {
-                if (entry.Key.TeamId == payload)
+                foreach (var (hash, entry) in _entries)
                 {
-                    _entries.TryRemove(hash, out _);
+                    if (entry.Key.TeamId == payload)
+                    {
+                        _entries.TryRemove(hash, out _);
+                    }
                 }
             }
+        }
+        foreach (var (seen, teamId) in _watches)
+        {
+            if (payload == "*" || payload == teamId)
+            {
+                seen.TrySetResult();
+            }
+        }
+    }
+
+    private readonly ConcurrentDictionary<TaskCompletionSource, string> _watches = new();
+
+    /// <summary>
+    /// Waits, at most <paramref name="timeout"/>, for the notification of a change to <paramref name="teamId"/>'s keys
+    /// that <paramref name="change"/> commits; Postgres sends it to every instance's listener at once, so once this
+    /// instance has handled it the others have it too, and the change's answer reaches its caller only then. Without a
+    /// listener (hits are not served then), or when <paramref name="changed"/> says nothing was written, it does not
+    /// wait; on timeout it evicts the team's keys here itself.
+    /// </summary>
+    public async Task<T> ChangeAndAwaitNotificationAsync<T>(string teamId, Func<Task<T>> change, Func<T, bool> changed, TimeSpan timeout)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _watches[seen] = teamId;
+        try
+        {
+            var result = await change();
+            if (changed(result) && _listening && await Task.WhenAny(seen.Task, Task.Delay(timeout)) != seen.Task)
+            {
+                Invalidate(teamId);
+            }
+            return result;
+        }
+        finally
+        {
+            _watches.TryRemove(seen, out _);
         }
     }
 

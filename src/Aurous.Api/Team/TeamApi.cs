@@ -37,7 +37,7 @@ public static class TeamApi
     private static async Task<IResult> Get(HttpContext context, TeamStore teams, IOptions<RateLimitOptions> limits) =>
         await View(context, teams, limits.Value);
 
-    private static async Task<IResult> Update(HttpContext context, TeamStore teams, IOptions<RateLimitOptions> limits)
+    private static async Task<IResult> Update(HttpContext context, TeamStore teams, ApiKeyCache cache, IOptions<RateLimitOptions> limits)
     {
         var (body, bodyError) = await JsonBody.ReadAsync(context);
         if (bodyError is not null)
@@ -56,7 +56,10 @@ public static class TeamApi
         {
             return error.ToResult(context);
         }
-        var outcome = await teams.SetApiVersionAsync(RequestContext.Of(context).TeamId, version, context.RequestAborted);
+        var teamId = RequestContext.Of(context).TeamId;
+        // Answer once the instances have dropped the team's cached keys: the next request anywhere gets the new pin.
+        var outcome = await cache.ChangeAndAwaitNotificationAsync(teamId, () => teams.SetApiVersionAsync(teamId, version, context.RequestAborted),
+            o => o == SetApiVersionOutcome.Done, TimeSpan.FromSeconds(2));
         if (outcome == SetApiVersionOutcome.NotReleased)
         {
             return ApiError.InvalidRequest("unsupported_api_version",
