@@ -65,8 +65,9 @@ public sealed class ApiKeyStore(NpgsqlDataSource db)
     public static readonly string[] AllScopes = [.. ApiKeyScopes.All];
 
     private const string SummaryColumns = """
-        k.id, k.team_id, k.name, k.key_hint, k.scopes, k.state, k.created_at, u.last_used_at, k.grace_until, k.rotated_at,
-        k.revoked_at, k.replaced_by, k.created_by
+        k.id AS Id, k.team_id AS TeamId, k.name AS Name, k.key_hint AS Hint, k.scopes AS Scopes, k.state AS State,
+        k.created_at AS CreatedAt, u.last_used_at AS LastUsedAt, k.grace_until AS GraceUntil, k.rotated_at AS RotatedAt,
+        k.revoked_at AS RevokedAt, k.replaced_by AS ReplacedBy, k.created_by AS CreatedBy
         """;
 
     /// <summary>Creates a key and returns its plaintext, which is never stored and cannot be shown again.</summary>
@@ -166,12 +167,25 @@ public sealed class ApiKeyStore(NpgsqlDataSource db)
 
     private static DateTimeOffset? Utc(DateTime? t) => t is { } v ? new DateTimeOffset(DateTime.SpecifyKind(v, DateTimeKind.Utc)) : null;
 
-    private sealed record SummaryRow(
-        string id, string team_id, string name, string key_hint, string[] scopes, string state, DateTime created_at, DateTime? last_used_at,
-        DateTime? grace_until, DateTime? rotated_at, DateTime? revoked_at, string? replaced_by, string? created_by)
+    /// <summary>A key row as Dapper fills it (by property name; a positional record cannot take text[] and null times).</summary>
+    private sealed class SummaryRow
     {
-        public ApiKeySummary ToSummary() => new(id, team_id, name, key_hint, scopes, Enum.Parse<ApiKeyState>(state, ignoreCase: true),
-            Utc(created_at)!.Value, Utc(last_used_at), Utc(grace_until), Utc(rotated_at), Utc(revoked_at), replaced_by, created_by);
+        public string Id { get; set; } = "";
+        public string TeamId { get; set; } = "";
+        public string Name { get; set; } = "";
+        public string Hint { get; set; } = "";
+        public string[] Scopes { get; set; } = [];
+        public string State { get; set; } = "";
+        public DateTime CreatedAt { get; set; }
+        public DateTime? LastUsedAt { get; set; }
+        public DateTime? GraceUntil { get; set; }
+        public DateTime? RotatedAt { get; set; }
+        public DateTime? RevokedAt { get; set; }
+        public string? ReplacedBy { get; set; }
+        public string? CreatedBy { get; set; }
+
+        public ApiKeySummary ToSummary() => new(Id, TeamId, Name, Hint, Scopes, Enum.Parse<ApiKeyState>(State, ignoreCase: true),
+            Utc(CreatedAt)!.Value, Utc(LastUsedAt), Utc(GraceUntil), Utc(RotatedAt), Utc(RevokedAt), ReplacedBy, CreatedBy);
     }
 
     public async Task<ApiKeyRecord?> FindByHashAsync(byte[] hash, CancellationToken ct = default)

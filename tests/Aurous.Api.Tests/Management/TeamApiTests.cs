@@ -89,6 +89,28 @@ public sealed class TeamApiTests(ManagementFixture fixture)
         (await new TeamStore(fixture.System.Database).GetSettingsAsync(teamId))!.ApiVersion.ShouldBe(ApiVersions.Default);
     }
 
+    [Fact]
+    public async Task The_settings_store_pins_only_released_versions_of_existing_teams_and_skips_no_op_writes()
+    {
+        var (teamId, _) = await fixture.TeamAsync();
+        var teams = new TeamStore(fixture.System.Database);
+        (await teams.SetApiVersionAsync(teamId, "2026-06-01")).ShouldBe(SetApiVersionOutcome.NotReleased);
+        (await teams.SetApiVersionAsync(teamId, "")).ShouldBe(SetApiVersionOutcome.NotReleased);
+        (await teams.SetApiVersionAsync("team_01JNOSUCHTEAM0000000000000", ApiVersions.Default)).ShouldBe(SetApiVersionOutcome.NotFound);
+        (await teams.SetApiVersionAsync(teamId, ApiVersions.Default)).ShouldBe(SetApiVersionOutcome.Unchanged);
+
+        await using (var cmd = fixture.System.Database.CreateCommand("UPDATE teams SET api_version = '2026-01-01' WHERE id = @t"))
+        {
+            cmd.Parameters.AddWithValue("t", teamId);
+            await cmd.ExecuteNonQueryAsync();
+        }
+        (await teams.SetApiVersionAsync(teamId, ApiVersions.Default)).ShouldBe(SetApiVersionOutcome.Done);
+        var settings = (await teams.GetSettingsAsync(teamId)).ShouldNotBeNull();
+        settings.ApiVersion.ShouldBe(ApiVersions.Default);
+        settings.RpmLimit.ShouldBeNull();
+        (await teams.GetSettingsAsync("team_01JNOSUCHTEAM0000000000000")).ShouldBeNull();
+    }
+
     private static async Task<string> VersionAsync(HttpClient client, string? header = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models");

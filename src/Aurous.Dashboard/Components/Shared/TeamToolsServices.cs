@@ -21,7 +21,6 @@ public static class TeamToolsServices
         services.TryAddSingleton<CreditHolds>();
         services.TryAddSingleton<JobStore>();
         services.TryAddSingleton<OutputLinks>();
-        services.TryAddScoped<CurrentMembership>();
         return builder;
     }
 }
