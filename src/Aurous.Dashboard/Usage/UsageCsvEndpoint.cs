@@ -3,9 +3,11 @@ using System.Text;
 using Aurous.Accounts;
 using Aurous.Accounts.Billing;
 using Aurous.Dashboard.Identity;
+using Aurous.Dashboard.Usage;
 using Npgsql;
 
-namespace Aurous.Dashboard.Usage;
+// In the builder's namespace, as the framework's own Map* extensions, so Program.cs needs no extra using.
+namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>/teams/{teamId}/usage.csv: the usage page's report as a download, for the team's members only.</summary>
 public static class UsageCsvEndpoint
