@@ -21,6 +21,7 @@ app.MapDefaultEndpoints();
 app.MapStaticAssets();
 app.MapDashboardAccounts();
 app.MapJobsDashboard();
+app.MapUsageCsv();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 app.Run();
