@@ -1,4 +1,5 @@
 using Aurous.Dashboard.Components;
+using Aurous.Dashboard.Components.Shared;
 using Aurous.Dashboard.Identity;
 using Aurous.Dashboard.Operators;
 using Aurous.ServiceDefaults;
@@ -8,6 +9,7 @@ builder.AddServiceDefaults();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.AddDashboardAccounts();
 builder.AddJobsDashboard();
+builder.AddTeamTools();
 
 var app = builder.Build();
 app.UseStatusCodePagesWithReExecute("/status/{0}", createScopeForStatusCodePages: true);
@@ -19,6 +21,7 @@ app.MapDefaultEndpoints();
 app.MapStaticAssets();
 app.MapDashboardAccounts();
 app.MapJobsDashboard();
+app.MapUsageCsv();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 app.Run();

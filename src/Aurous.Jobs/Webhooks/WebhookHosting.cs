@@ -33,6 +33,7 @@ public static class WebhookHosting
         services.AddSingleton<WebhookStore>();
         services.AddSingleton<WebhookSender>();
         services.AddSingleton<WebhookEvents>();
+        services.AddSingleton<WebhookRedelivery>();
         services.AddSingleton<IWebhookEvents>(sp => sp.GetRequiredService<WebhookEvents>());
         services.AddTransient<WebhookDelivery>();
         services.AddHostedService<WebhookRecurringJobs>();
