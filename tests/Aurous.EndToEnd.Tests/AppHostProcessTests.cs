@@ -74,6 +74,14 @@ public sealed partial class AppHostProcessTests : IDisposable
         await ProcessTree.WaitUntilGoneAsync(children, TimeSpan.FromSeconds(5));
         children.Where(ProcessTree.IsAlive).ShouldBeEmpty();
 
+        // The banner also names the team dashboard with the development user's sign-in, as dev.env has it.
+        var dashboardPassword = env.Split('\n').Single(l => l.StartsWith("AUROUS_DASHBOARD_PASSWORD=", StringComparison.Ordinal))["AUROUS_DASHBOARD_PASSWORD=".Length..];
+        dashboardPassword.Length.ShouldBeGreaterThanOrEqualTo(12);
+        lock (firstLog)
+        {
+            firstLog.Single(l => l.Contains(" Dashboard:", StringComparison.Ordinal)).ShouldContain($"dev@aurous.local / {dashboardPassword}");
+        }
+
         // Same state folder: the database and the development key are still there (headless this time).
         var (second, secondLog) = await StartAppHostAsync("--no-dashboard");
         var secondChildren = ProcessTree.OrchestratedBy(second.Id);
@@ -81,6 +89,7 @@ public sealed partial class AppHostProcessTests : IDisposable
         secondLog.ShouldContain(l => l.Contains("development key still valid"));
         var envAgain = File.ReadAllText(Path.Combine(_home, "dev.env"));
         envAgain.ShouldContain(key);
+        envAgain.ShouldContain($"AUROUS_DASHBOARD_PASSWORD={dashboardPassword}");
         var urlAgain = envAgain.Split('\n').Single(l => l.StartsWith("AUROUS_BASE_URL=", StringComparison.Ordinal))["AUROUS_BASE_URL=".Length..];
         (await BalanceAsync(urlAgain, key)).ShouldBe(1000m);
 

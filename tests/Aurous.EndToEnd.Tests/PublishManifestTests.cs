@@ -31,7 +31,7 @@ public sealed class PublishManifestTests : IDisposable
 
         var resources = JsonDocument.Parse(await File.ReadAllTextAsync(path)).RootElement.GetProperty("resources");
         resources.EnumerateObject().Select(r => r.Name).ShouldBe(
-            ["postgres", "redis", "blobs", "internal-api-key", "migrations", "inference-worker", "api", "operator-password", "dashboard"], ignoreOrder: true);
+            ["postgres", "redis", "blobs", "internal-api-key", "migrations", "inference-worker", "api", "operator-email", "operator-password", "dashboard"], ignoreOrder: true);
 
         foreach (var store in new[] { "postgres", "redis", "blobs" })
         {
@@ -58,7 +58,11 @@ public sealed class PublishManifestTests : IDisposable
         var dashboard = Env(resources, "dashboard");
         dashboard.ShouldContainKeyAndValue("ConnectionStrings__postgres", "{postgres.connectionString}");
         dashboard.ShouldContainKeyAndValue("services__api__http__0", "{api.bindings.http.url}");
-        dashboard.ShouldContainKeyAndValue("Operator__Password", "{operator-password.value}");
+        // Published, the dashboard seeds one platform operator from the deployment's parameters.
+        dashboard.ShouldContainKeyAndValue("Seed__Email", "{operator-email.value}");
+        dashboard.ShouldContainKeyAndValue("Seed__Password", "{operator-password.value}");
+        dashboard.ShouldContainKeyAndValue("Seed__Operator", "true");
+        dashboard.ShouldNotContainKey("Seed__TeamName");
 
         // Public ingress for the API and the dashboard only; the worker is internal.
         External(resources, "api").ShouldBeTrue();

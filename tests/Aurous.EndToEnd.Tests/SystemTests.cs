@@ -87,14 +87,20 @@ public sealed class SystemTests(SystemFixture fixture)
     }
 
     [Fact]
-    public async Task The_dashboard_serves_its_shell()
+    public async Task The_dashboard_asks_for_a_sign_in_and_dev_env_names_the_development_user()
     {
+        var env = DevEnv();
+        env["AUROUS_DASHBOARD_EMAIL"].ShouldBe("dev@aurous.local");
+        env["AUROUS_DASHBOARD_PASSWORD"].Length.ShouldBeGreaterThanOrEqualTo(12);
+
         using var http = new HttpClient { BaseAddress = fixture.System.Endpoint("dashboard") };
         using var response = await http.GetAsync("/");
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        response.RequestMessage!.RequestUri!.AbsolutePath.ShouldBe("/account/sign-in");
         var html = await response.Content.ReadAsStringAsync();
-        html.ShouldContain("<title>Aurous dashboard</title>");
-        html.ShouldContain("API keys");
+        html.ShouldContain("<h1>Sign in</h1>");
+        html.ShouldContain("<label for=\"email\">Email</label>");
+        html.ShouldContain("<label for=\"password\">Password</label>");
         (await http.GetAsync("/health")).StatusCode.ShouldBe(HttpStatusCode.OK);
     }
 

@@ -25,19 +25,7 @@ public static class DashboardAccounts
         builder.AddAccountStores();
         services.AddDbContext<AccountsDbContext>((sp, o) => o.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
 
-        services.AddIdentity<IdentityUser, IdentityRole>(o =>
-            {
-                o.User.RequireUniqueEmail = true;
-                o.Password.RequiredLength = 12;
-                o.Password.RequireDigit = false;
-                o.Password.RequireLowercase = false;
-                o.Password.RequireUppercase = false;
-                o.Password.RequireNonAlphanumeric = false;
-                o.Lockout.MaxFailedAccessAttempts = 5;
-                o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(15);
-                o.Lockout.AllowedForNewUsers = true;
-                o.SignIn.RequireConfirmedAccount = false;
-            })
+        services.AddIdentity<IdentityUser, IdentityRole>(ConfigureIdentity)
             .AddEntityFrameworkStores<AccountsDbContext>()
             .AddDefaultTokenProviders();
         services.ConfigureApplicationCookie(o =>
@@ -68,6 +56,14 @@ public static class DashboardAccounts
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.OnRejected = async (context, ct) =>
+            {
+                context.HttpContext.Response.ContentType = "text/html; charset=utf-8";
+                await context.HttpContext.Response.WriteAsync(
+                    "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Too many attempts · Aurous</title></head><body>"
+                    + "<h1>Too many attempts</h1><p role=\"alert\">Too many sign-in attempts from this address. Wait a minute and try again.</p>"
+                    + "<p><a href=\"/account/sign-in\">Back to sign in</a></p></body></html>", ct);
+            };
             // Sign-in posts, per client address; everything else is not limited here.
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
                 HttpMethods.IsPost(context.Request.Method) && context.Request.Path.StartsWithSegments(SignInPath)
@@ -80,13 +76,29 @@ public static class DashboardAccounts
         return builder;
     }
 
+    /// <summary>Account rules: unique emails, passwords of at least 12 characters (length over character classes),
+    /// 15 minutes of lockout after 5 failed sign-ins.</summary>
+    public static void ConfigureIdentity(IdentityOptions o)
+    {
+        o.User.RequireUniqueEmail = true;
+        o.Password.RequiredLength = 12;
+        o.Password.RequireDigit = false;
+        o.Password.RequireLowercase = false;
+        o.Password.RequireUppercase = false;
+        o.Password.RequireNonAlphanumeric = false;
+        o.Lockout.MaxFailedAccessAttempts = 5;
+        o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(15);
+        o.Lockout.AllowedForNewUsers = true;
+        o.SignIn.RequireConfirmedAccount = false;
+    }
+
     public static WebApplication MapDashboardAccounts(this WebApplication app)
     {
         app.MapPost(SignOutPath, async (HttpContext context, IAntiforgery antiforgery, SignInManager<IdentityUser> signIn) =>
             {
                 if (!await antiforgery.IsRequestValidAsync(context))
                 {
-                    return Results.BadRequest();
+                    return Results.BadRequest("The form could not be accepted. Reload the page and try again.");
                 }
                 await signIn.SignOutAsync();
                 return Results.LocalRedirect(SignInPath);
