@@ -30,7 +30,7 @@ public sealed partial class RotationFlowTests(DashboardSystem dashboard, Chromiu
         await VisitedAsync(page, "rotate-confirm");
         await confirm.ClickAsync();
 
-        var newSecret = await Ui.NewSecretAsync(page);
+        var newSecret = await Ui.NewSecretAsync(page, previous: oldSecret);
         newSecret.ShouldNotBe(oldSecret);
         var oldRow = Ui.KeyRow(page, oldId);
         await Expect(oldRow).ToContainTextAsync("Rotated");
