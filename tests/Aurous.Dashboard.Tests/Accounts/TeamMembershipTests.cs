@@ -51,6 +51,8 @@ public sealed partial class TeamMembershipTests(DashboardSystem fixture)
         using var owner = new FormBrowser(fixture.DashboardUrl, FormBrowser.Address(21));
         var team = await owner.SignUpAsync(FormBrowser.NewEmail("owner"), FormBrowser.Password, "Invite team");
         var token = await CreateInvitationAsync(owner, team, "member");
+        var unused = await CreateInvitationAsync(owner, team, "admin"); // two pending rows, each with its own form
+        unused.ShouldNotBe(token);
 
         var guests = new List<FormBrowser>();
         for (var i = 0; i < 2; i++)
@@ -106,7 +108,7 @@ public sealed partial class TeamMembershipTests(DashboardSystem fixture)
             new Dictionary<string, string> { ["Remove.UserId"] = ownerId });
         removed.ShouldContain("role=\"alert\"");
         removed.ShouldContain("at least one owner");
-        var demoted = await owner.SubmitForPageAsync($"/teams/{team}/members", "change-role",
+        var demoted = await owner.SubmitForPageAsync($"/teams/{team}/members", $"change-role-{ownerId}",
             new Dictionary<string, string> { ["Change.UserId"] = ownerId, ["Change.Role"] = "member" });
         demoted.ShouldContain("at least one owner");
         (await RoleAsync(team, ownerId)).ShouldBe("owner");
@@ -127,16 +129,16 @@ public sealed partial class TeamMembershipTests(DashboardSystem fixture)
         html.ShouldNotContain("Change role");
 
         // The form a manager sees, posted by the member: refused.
-        using var forged = await member.ForgeAsync($"/teams/{team}/members", "change-role",
+        using var forged = await member.ForgeAsync($"/teams/{team}/members", $"change-role-{ownerId}",
             new Dictionary<string, string> { ["Change.UserId"] = ownerId, ["Change.Role"] = "member" });
         forged.StatusCode.ShouldBe(HttpStatusCode.BadRequest); // no such form for a member
         (await RoleAsync(team, ownerId)).ShouldBe("owner");
 
         // With a second owner, the first can step down.
         var memberId = await UserIdAsync(memberEmail);
-        (await owner.SubmitForPageAsync($"/teams/{team}/members", "change-role",
+        (await owner.SubmitForPageAsync($"/teams/{team}/members", $"change-role-{memberId}",
             new Dictionary<string, string> { ["Change.UserId"] = memberId, ["Change.Role"] = "owner" })).ShouldContain("Role changed.");
-        (await owner.SubmitForPageAsync($"/teams/{team}/members", "change-role",
+        (await owner.SubmitForPageAsync($"/teams/{team}/members", $"change-role-{ownerId}",
             new Dictionary<string, string> { ["Change.UserId"] = ownerId, ["Change.Role"] = "member" })).ShouldContain("Role changed.");
         (await RoleAsync(team, ownerId)).ShouldBe("member");
     }

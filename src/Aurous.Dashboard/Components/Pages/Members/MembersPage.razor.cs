@@ -14,9 +14,10 @@ public partial class MembersPage
     [SupplyParameterFromQuery(Name = "remove")] public string? RemoveUserId { get; set; }
 
     [SupplyParameterFromForm(FormName = "create-invitation")] private InviteForm Invite { get; set; } = default!;
-    [SupplyParameterFromForm(FormName = "change-role")] private ChangeForm Change { get; set; } = default!;
+    // One form per row (form names are unique on a page): these bind whichever row's form was posted.
+    [SupplyParameterFromForm] private ChangeForm Change { get; set; } = default!;
     [SupplyParameterFromForm(FormName = "remove-member")] private RemoveForm Remove { get; set; } = default!;
-    [SupplyParameterFromForm(FormName = "revoke-invitation")] private RevokeForm Revoke { get; set; } = default!;
+    [SupplyParameterFromForm] private RevokeForm Revoke { get; set; } = default!;
 
     private IReadOnlyList<TeamMember> _members = [];
     private IReadOnlyList<PendingInvitation> _pending = [];
