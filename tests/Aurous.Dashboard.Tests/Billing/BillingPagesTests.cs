@@ -106,4 +106,42 @@ public sealed class BillingPagesTests(DashboardSystem fixture)
         notOurs.QuerySelector("[data-testid='receipt-request-id']").ShouldBeNull();
         badFilter.QuerySelector("[role='alert']")!.TextContent.ShouldContain("bogus");
     }
+
+    [Fact]
+    public async Task The_ledger_pages_by_next_and_previous_links_that_keep_the_filter()
+    {
+        var (member, teamId) = await SignedInClient.SignUpAsync(fixture);
+        using var _ = member;
+        var ledger = new Ledger(fixture.System.Database);
+        for (var i = 1; i <= 60; i++)
+        {
+            await ledger.GrantAsync(teamId, i, i % 2 == 0 ? "grant" : "purchase", $"entry {i}");
+        }
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
+        static string[] Amounts(AngleSharp.Html.Dom.IHtmlDocument page) =>
+            page.QuerySelectorAll("table tbody tr").Select(r => r.Children[2].TextContent).ToArray();
+        static string? Link(AngleSharp.Html.Dom.IHtmlDocument page, string name) =>
+            page.QuerySelectorAll("nav[aria-label='Ledger pages'] a").FirstOrDefault(a => a.TextContent == name)?.GetAttribute("href");
+
+        var first = Html(await member.GetStringAsync($"/teams/{teamId}/billing"));
+        Amounts(first).ShouldBe(Enumerable.Range(11, 50).Reverse().Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        first.QuerySelector("[data-testid='balance-credits']")!.TextContent.ShouldBe("1830");
+        Link(first, "Previous").ShouldBeNull();
+        var second = Html(await member.GetStringAsync(Link(first, "Next")!));
+        Amounts(second).ShouldBe(Enumerable.Range(1, 10).Reverse().Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        Link(second, "Next").ShouldBeNull();
+        var back = Html(await member.GetStringAsync(Link(second, "Previous")!));
+        Amounts(back).ShouldBe(Amounts(first));
+
+        var purchases = Html(await member.GetStringAsync($"/teams/{teamId}/billing?kind=purchase&from={today}&to={today}"));
+        Amounts(purchases).Length.ShouldBe(30);
+        purchases.QuerySelectorAll("table tbody tr").ShouldAllBe(r => r.Children[1].TextContent == "purchase");
+        Link(purchases, "Next").ShouldBeNull();
+        purchases.QuerySelector("select#ledger-kind option[selected]")!.GetAttribute("value").ShouldBe("purchase");
+        var fewer = Html(await member.GetStringAsync($"/teams/{teamId}/billing?kind=grant"));
+        Amounts(fewer).Length.ShouldBe(30);
+        var none = Html(await member.GetStringAsync($"/teams/{teamId}/billing?kind=refund"));
+        Amounts(none).ShouldBeEmpty();
+    }
 }
