@@ -79,7 +79,8 @@ public sealed partial class AppHostProcessTests : IDisposable
         dashboardPassword.Length.ShouldBeGreaterThanOrEqualTo(12);
         lock (firstLog)
         {
-            firstLog.Single(l => l.Contains(" Dashboard:", StringComparison.Ordinal)).ShouldContain($"dev@aurous.local / {dashboardPassword}");
+            firstLog.ShouldContain(l => l.Contains(" Dashboard:", StringComparison.Ordinal)
+                && l.Contains($"(sign in as dev@aurous.local / {dashboardPassword})", StringComparison.Ordinal));
         }
 
         // Same state folder: the database and the development key are still there (headless this time).
