@@ -75,11 +75,18 @@ public static partial class Ui
         return (id, secret);
     }
 
-    /// <summary>The secret shown once after a create or a rotate, with its copy button and note.</summary>
-    public static async Task<string> NewSecretAsync(IPage page)
+    /// <summary>
+    /// The secret shown once after a create or a rotate, with its copy button and note; <paramref name="previous"/> is
+    /// a secret shown before on the same page, which the new one replaces.
+    /// </summary>
+    public static async Task<string> NewSecretAsync(IPage page, string? previous = null)
     {
         var secret = page.GetByTestId("new-key-secret");
         await Expect(secret).ToBeVisibleAsync();
+        if (previous is not null)
+        {
+            await Expect(secret).Not.ToHaveValueAsync(previous);
+        }
         await Expect(page.GetByLabel("Your new key", new() { Exact = true })).ToBeVisibleAsync();
         await Expect(page.GetByText("Copy it now: it will not be shown again.")).ToBeVisibleAsync();
         await Expect(Button(page, "Copy")).ToBeVisibleAsync();

@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -21,11 +20,19 @@ public sealed class IsolationFlowTests(DashboardSystem dashboard, ChromiumFixtur
         var (status, requestId) = await Api.EmbedAsync(System, secret);
         status.ShouldBe(200);
         var hookUrl = $"https://hooks.example.com/{Guid.NewGuid():N}";
-        using (var api = System.CreateApiClient(Dashboard.DevEnv["AUROUS_API_KEY"]))
+        // Stored directly: the API checks that an endpoint's host resolves, and these tests reach no outside host.
+        await using (var insert = System.Database.CreateCommand("""
+            INSERT INTO webhook_endpoints (id, team_id, url, description, events, secret, status, created_at)
+            VALUES (@id, @t, @url, 'first team', ARRAY['image.succeeded'], 'whsec_dGVzdA==', 'enabled', now())
+            """))
         {
-            using var created = await api.PostAsJsonAsync("/v1/webhook_endpoints", new { url = hookUrl, events = new[] { "image.succeeded" }, description = "first team" });
-            ((int)created.StatusCode).ShouldBe(201, await created.Content.ReadAsStringAsync());
+            insert.Parameters.AddWithValue("id", "we_" + Guid.NewGuid().ToString("N")[..26].ToUpperInvariant());
+            insert.Parameters.AddWithValue("t", firstTeam);
+            insert.Parameters.AddWithValue("url", hookUrl);
+            await insert.ExecuteNonQueryAsync();
         }
+        await first.GotoAsync($"/teams/{firstTeam}/webhooks");
+        await Expect(first.Locator("table:has(caption:text-is('Webhook endpoints'))")).ToContainTextAsync(hookUrl);
         var firstJobs = await FirstTeamJobIdsAsync(firstTeam);
 
         var second = await NewUserAsync();

@@ -30,7 +30,7 @@ public sealed partial class RotationFlowTests(DashboardSystem dashboard, Chromiu
         await VisitedAsync(page, "rotate-confirm");
         await confirm.ClickAsync();
 
-        var newSecret = await Ui.NewSecretAsync(page);
+        var newSecret = await Ui.NewSecretAsync(page, previous: oldSecret);
         newSecret.ShouldNotBe(oldSecret);
         var oldRow = Ui.KeyRow(page, oldId);
         await Expect(oldRow).ToContainTextAsync("Rotated");
@@ -52,7 +52,10 @@ public sealed partial class RotationFlowTests(DashboardSystem dashboard, Chromiu
 
         (await Api.EmbedAsync(System, oldSecret)).Status.ShouldBe(401);
         (await Api.EmbedAsync(System, newSecret)).Status.ShouldBe(200);
-        await page.ReloadAsync();
+        // A day later the dashboard session has lapsed as well: sign in again.
+        await Ui.SignInAsync(page, Dashboard.DevEmail, Dashboard.DevPassword);
+        await Ui.TeamOverviewAsync(page);
+        await page.GotoAsync($"/teams/{teamId}/keys");
         await Expect(Ui.KeyRow(page, oldId)).ToContainTextAsync("Expired");
         await Expect(Ui.KeyRow(page, oldId).GetByTestId("grace-countdown")).ToHaveCountAsync(0);
         await Expect(newRow).ToContainTextAsync("Active");
