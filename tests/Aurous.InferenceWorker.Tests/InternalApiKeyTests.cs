@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Aurous.Inference.Contracts;
 using Aurous.ModelForge;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 
@@ -111,30 +112,32 @@ public sealed class InternalApiKeyTests(KeyedWorkerFixture fx) : IClassFixture<K
     }
 }
 
-/// <summary>Run alone: WebApplicationFactory finds the host being built through a process-wide hook, so a host that fails
-/// to start while others start in parallel may report another host's outcome.</summary>
+/// <summary>Run alone: these hosts start and stop in-process, next to nothing else.</summary>
 [CollectionDefinition(nameof(WorkerStartupTests), DisableParallelization = true)]
 public sealed class WorkerStartupCollection;
 
 [Collection(nameof(WorkerStartupTests))]
 public sealed class WorkerStartupTests
 {
+    /// <summary>
+    /// The worker's own service registration (what its Program runs), started as a host: start-up validation must refuse
+    /// it with a message naming the setting. The host is built here rather than through WebApplicationFactory, whose
+    /// deferred host can lose a failed start's exception to a disposed service provider when the machine is busy.
+    /// </summary>
     [Theory]
     [InlineData(null)]
     [InlineData("short")]
-    public void A_worker_without_a_usable_key_refuses_to_start_and_says_why(string? key)
+    public async Task A_worker_without_a_usable_key_refuses_to_start_and_says_why(string? key)
     {
         using var models = new TempModels(copyRepositoryManifests: false);
-        using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
-        {
-            builder.UseSetting("Models:Path", models.Directory);
-            if (key is not null)
-            {
-                builder.UseSetting(InternalApiKeyOptions.ConfigurationKey, key);
-            }
-        });
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
+        builder.Configuration["Models:Path"] = models.Directory;
+        builder.Configuration[InternalApiKeyOptions.ConfigurationKey] = key;
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.AddInferenceServices();
+        await using var app = builder.Build();
 
-        var error = Should.Throw<Exception>(() => factory.CreateClient());
+        var error = await Should.ThrowAsync<Exception>(() => app.StartAsync());
 
         Messages(error).ShouldContain(m => m.Contains("InternalApi:Key", StringComparison.Ordinal) && m.Contains("InternalApi__Key", StringComparison.Ordinal),
             error.ToString());

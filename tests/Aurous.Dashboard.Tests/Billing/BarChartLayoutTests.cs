@@ -44,7 +44,7 @@ public sealed class BarChartLayoutTests
         layout.Bars.ShouldAllBe(b => Math.Abs(b.Y + b.Height - BarChartLayout.Baseline) < 1e-9);
         // Left to right, in order, each inside the plot area and none overlapping the next.
         layout.Bars.Zip(layout.Bars.Skip(1)).ShouldAllBe(p => p.First.X + p.First.Width < p.Second.X);
-        layout.Bars[0].X.ShouldBeGreaterThanOrEqualTo(BarChartLayout.Left);
+        layout.Bars[0].X.ShouldBeGreaterThanOrEqualTo(layout.Left);
         (layout.Bars[^1].X + layout.Bars[^1].Width).ShouldBeLessThanOrEqualTo(BarChartLayout.Width - BarChartLayout.Right);
         layout.Bars[1].Tooltip.ShouldBe("b: 30");
     }
@@ -81,4 +81,17 @@ public sealed class BarChartLayoutTests
     [InlineData("2500000", "2.5M")]
     public void Axis_labels_are_compact(string value, string label) =>
         BarChartLayout.Compact(decimal.Parse(value, System.Globalization.CultureInfo.InvariantCulture)).ShouldBe(label);
+
+    [Fact]
+    public void The_plot_leaves_room_for_the_longest_axis_label()
+    {
+        var tiny = new BarChartLayout([new ChartBar("2026-12-03", 0.0000031m, "0.0000031 credits")]);
+        var small = new BarChartLayout([new ChartBar("2026-12-03", 3m, "3 credits")]);
+
+        tiny.Ticks.Max(t => t.Label.Length).ShouldBe("0.000004".Length);
+        tiny.Left.ShouldBeGreaterThan(small.Left);
+        // About 7 units per character at the axis's font size, plus the gap to the plot.
+        tiny.Left.ShouldBeGreaterThanOrEqualTo(7 * "0.000004".Length + 6);
+        tiny.Bars.ShouldAllBe(b => b.X >= tiny.Left);
+    }
 }

@@ -22,7 +22,8 @@ public sealed class BarChartLayout
 {
     public const double Width = 640;
     public const double Height = 240;
-    public const double Left = 56;
+    private const double MinLeft = 32;
+    private const double LabelCharWidth = 7.5;
     public const double Right = 8;
     public const double Top = 12;
     public const double Bottom = 36;
@@ -42,6 +43,8 @@ public sealed class BarChartLayout
             .Select(i => i * Step)
             .Select(v => new AxisTick(v, YOf(v), Compact(v)))
             .ToList();
+        // The vertical axis's labels sit left of the plot, right-aligned: leave room for the longest one.
+        Left = Math.Max(MinLeft, 12 + LabelCharWidth * Ticks.Max(t => t.Label.Length));
         var slot = PlotWidth / Math.Max(bars.Count, 1);
         var labelEvery = (int)Math.Ceiling(bars.Count / (double)MaxAxisLabels);
         Bars = bars.Select((b, i) => new PlacedBar(
@@ -49,7 +52,10 @@ public sealed class BarChartLayout
             i % Math.Max(labelEvery, 1) == 0 ? b.Label : null)).ToList();
     }
 
-    public static double PlotWidth => Width - Left - Right;
+    /// <summary>Where the plot starts: wide enough for the vertical axis's longest label.</summary>
+    public double Left { get; }
+
+    public double PlotWidth => Width - Left - Right;
 
     public static double Baseline => Height - Bottom;
 
