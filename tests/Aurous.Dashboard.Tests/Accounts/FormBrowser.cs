@@ -40,6 +40,9 @@ public sealed partial class FormBrowser : IDisposable
 
     public CookieContainer Cookies { get; }
 
+    /// <summary>The client underneath, with this browser's cookies, for plain requests.</summary>
+    public HttpClient Http => _http;
+
     public Task<HttpResponseMessage> GetAsync(string path) => _http.GetAsync(path);
 
     public async Task<(HttpResponseMessage Response, string Html)> GetPageAsync(string path)
