@@ -57,6 +57,9 @@ public static partial class Ui
     public static async Task<(string Id, string Secret)> CreateKeyAsync(IPage page, string teamId, string name, IReadOnlyCollection<string>? scopes = null)
     {
         await page.GotoAsync($"/teams/{teamId}/keys");
+        // The prerendered table is replaced while the interactive page loads the keys again: count the rows once the
+        // page is interactive and loaded (its Create key button is then enabled).
+        await Expect(Button(page, "Create key")).ToBeEnabledAsync();
         var before = await KeyIdsAsync(page);
         var dialog = CreateKeyDialog(page);
         await ClickUntilAsync(Button(page, "Create key"), dialog);
