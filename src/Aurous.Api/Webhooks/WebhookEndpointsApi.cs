@@ -21,35 +21,26 @@ public static class WebhookEndpointsApi
         group.MapPost("/", Create).WithName("CreateWebhookEndpoint").RequireScope(ApiKeyScopes.ManagementWrite)
             .WithSummary("Registers an endpoint for job events; the answer carries its whsec_ signing secret, shown only this once.")
             .Accepts<JsonElement>("application/json")
-            .Produces<WebhookEndpointView>(StatusCodes.Status201Created).Errors(400, 403);
+            .Produces<WebhookEndpointView>(StatusCodes.Status201Created).ProducesErrors(400, 403);
         group.MapGet("/", List).WithName("ListWebhookEndpoints").RequireScope(ApiKeyScopes.ManagementRead).WithSummary("Lists the team's webhook endpoints (without secrets).")
-            .Produces<WebhookEndpointList>().Errors(403);
+            .Produces<WebhookEndpointList>().ProducesErrors(403);
         group.MapGet("/{id}", Get).WithName("GetWebhookEndpoint").RequireScope(ApiKeyScopes.ManagementRead).WithSummary("Returns one webhook endpoint (without its secret).")
-            .Produces<WebhookEndpointView>().Errors(404, 403);
+            .Produces<WebhookEndpointView>().ProducesErrors(404, 403);
         group.MapDelete("/{id}", Delete).WithName("DeleteWebhookEndpoint").RequireScope(ApiKeyScopes.ManagementWrite).WithSummary("Deletes the endpoint; its pending deliveries stop.")
-            .Produces<WebhookEndpointDeleted>().Errors(404, 403);
+            .Produces<WebhookEndpointDeleted>().ProducesErrors(404, 403);
         group.MapPost("/{id}/test", Test).WithName("TestWebhookEndpoint").RequireScope(ApiKeyScopes.ManagementWrite)
             .WithSummary("Sends a signed webhook.test event to the endpoint; follow it in the delivery log.")
-            .Produces<WebhookTestSent>(StatusCodes.Status202Accepted).Errors(404, 409, 403);
+            .Produces<WebhookTestSent>(StatusCodes.Status202Accepted).ProducesErrors(404, 409, 403);
         group.MapPost("/{id}/rotate_secret", Rotate).WithName("RotateWebhookSecret").RequireScope(ApiKeyScopes.ManagementWrite)
             .WithSummary("Replaces the signing secret (shown once); for 24 hours deliveries carry signatures by both the old and the new secret.")
-            .Produces<WebhookEndpointView>().Errors(404, 403);
+            .Produces<WebhookEndpointView>().ProducesErrors(404, 403);
         group.MapGet("/{id}/deliveries", Deliveries).WithName("ListWebhookDeliveries").RequireScope(ApiKeyScopes.ManagementRead)
             .WithSummary("The endpoint's delivery log, newest attempt first: status code, latency, error, next retry, delivered at.")
-            .Produces<WebhookDeliveryLog>().Errors(400, 404, 403);
+            .Produces<WebhookDeliveryLog>().ProducesErrors(400, 404, 403);
         group.MapPost("/{id}/enable", Enable).WithName("EnableWebhookEndpoint").RequireScope(ApiKeyScopes.ManagementWrite)
             .WithSummary("Enables an endpoint again after it was disabled for failing; new events are delivered again.")
-            .Produces<WebhookEndpointView>().Errors(404, 403);
+            .Produces<WebhookEndpointView>().ProducesErrors(404, 403);
         return group;
-    }
-
-    private static RouteHandlerBuilder Errors(this RouteHandlerBuilder route, params int[] statuses)
-    {
-        foreach (var status in statuses)
-        {
-            route.Produces(status, contentType: "application/json");
-        }
-        return route;
     }
 
     private static async Task<IResult> Create(HttpContext context, WebhookStore store, IOptions<WebhookOptions> options, TimeProvider clock)
