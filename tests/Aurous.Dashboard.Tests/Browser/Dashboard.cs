@@ -53,13 +53,20 @@ public static partial class Ui
 
     public static ILocator CreateKeyDialog(IPage page) => page.GetByRole(AriaRole.Dialog, new() { Name = "Create API key" });
 
+    /// <summary>
+    /// Opens the keys page and waits until it is interactive and has loaded (its Create key button is then enabled): the
+    /// prerendered table is replaced while the interactive page loads the keys again, so rows counted earlier can be none.
+    /// </summary>
+    public static async Task OpenKeysAsync(IPage page, string teamId)
+    {
+        await page.GotoAsync($"/teams/{teamId}/keys");
+        await Expect(Button(page, "Create key")).ToBeEnabledAsync();
+    }
+
     /// <summary>Creates a key in the UI with <paramref name="scopes"/> (null: the default ones) and returns its id and secret.</summary>
     public static async Task<(string Id, string Secret)> CreateKeyAsync(IPage page, string teamId, string name, IReadOnlyCollection<string>? scopes = null)
     {
-        await page.GotoAsync($"/teams/{teamId}/keys");
-        // The prerendered table is replaced while the interactive page loads the keys again: count the rows once the
-        // page is interactive and loaded (its Create key button is then enabled).
-        await Expect(Button(page, "Create key")).ToBeEnabledAsync();
+        await OpenKeysAsync(page, teamId);
         var before = await KeyIdsAsync(page);
         var dialog = CreateKeyDialog(page);
         await ClickUntilAsync(Button(page, "Create key"), dialog);

@@ -38,7 +38,7 @@ public sealed class KeyFlowTests(DashboardSystem dashboard, ChromiumFixture chro
     public Task A_key_without_a_name_is_refused_next_to_the_form() => FlowAsync(async page =>
     {
         var teamId = await SignInAsync(page);
-        await page.GotoAsync($"/teams/{teamId}/keys");
+        await Ui.OpenKeysAsync(page, teamId);
         var before = await Ui.KeyIdsAsync(page);
         var dialog = Ui.CreateKeyDialog(page);
         await Ui.ClickUntilAsync(Ui.Button(page, "Create key"), dialog);
