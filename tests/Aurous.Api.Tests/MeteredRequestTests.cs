@@ -27,14 +27,20 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
     private static readonly TokenUsage Estimate = new(TextInput: 20, TextOutput: 100);
     private ConnectionMultiplexer _redis = null!;
     private CatalogModel _model = null!;
+    private CreditCommitQueue _ledger = null!;
 
     public async Task InitializeAsync()
     {
         _redis = await ConnectionMultiplexer.ConnectAsync(fixture.System.ConnectionString("redis"));
+        _ledger = new CreditCommitQueue(fixture.System.Database, new CreditHolds(fixture.System.Database), Options.Create(new CreditCommitOptions()), NullLogger<CreditCommitQueue>.Instance);
         ModelCatalog.Load(fixture.System.Settings.ModelsDirectory).TryResolve(Model, out _model).ShouldBeTrue();
     }
 
-    public async Task DisposeAsync() => await _redis.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await _ledger.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
 
     private MeteringPipeline Pipeline(MeteringOptions? options = null)
     {
@@ -42,7 +48,7 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
         var db = fixture.System.Database;
         var limits = Options.Create(new RateLimitOptions());
         return new MeteringPipeline(new RateLimiter(_redis, limits, NullLogger<RateLimiter>.Instance), new IdempotencyStore(db, metering), new CreditHolds(db),
-            limits, metering, NullLogger<MeteringPipeline>.Instance);
+            limits, metering, NullLogger<MeteringPipeline>.Instance, _ledger);
     }
 
     private static DefaultHttpContext Context(string teamId, string? idempotencyKey = null)

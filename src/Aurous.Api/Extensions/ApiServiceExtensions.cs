@@ -26,6 +26,7 @@ public static class ApiServiceExtensions
         services.AddSingleton<TeamStore>();
         services.AddSingleton<Ledger>();
         services.AddSingleton<CreditHolds>();
+        services.AddSingleton<CreditCommitQueue>().AddOptions<CreditCommitOptions>().BindConfiguration(CreditCommitOptions.Section);
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<MeteringPipeline>();
         services.AddMeteringOptions();

@@ -20,7 +20,7 @@ public sealed record AdmissionRequest(string Endpoint, CatalogModel Model, long 
 /// </summary>
 public sealed class MeteringPipeline(
     RateLimiter limiter, IdempotencyStore idempotency, CreditHolds holds, IOptions<RateLimitOptions> limits, IOptions<MeteringOptions> metering,
-    ILogger<MeteringPipeline> log)
+    ILogger<MeteringPipeline> log, CreditCommitQueue ledger)
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
     public const string ReplayedHeader = "Aurous-Idempotent-Replayed";
@@ -66,7 +66,7 @@ public sealed class MeteringPipeline(
         IResult? ended;
         try
         {
-            ended = await admitted.ReserveAsync(limiter, holds, RequestRateLimiting.TokensPerMinute(key, limits.Value));
+            ended = await admitted.ReserveAsync(limiter, ledger, RequestRateLimiting.TokensPerMinute(key, limits.Value));
         }
         catch
         {
@@ -150,6 +150,7 @@ public sealed class MeteringPipeline(
     }
 
     internal CreditHolds Holds => holds;
+    internal CreditCommitQueue Ledger => ledger;
     internal IdempotencyStore Idempotency => idempotency;
     internal RateLimiter Limiter => limiter;
     internal ILogger Log => log;
@@ -192,15 +193,15 @@ public sealed class MeteredRequest : IAsyncDisposable
     /// <summary>True once the request was captured or released: nothing more will be charged.</summary>
     public bool IsSettled => _settled;
 
-    internal async Task<IResult?> ReserveAsync(RateLimiter limiter, CreditHolds holds, long tpmLimit)
+    internal async Task<IResult?> ReserveAsync(RateLimiter limiter, CreditCommitQueue ledger, long tpmLimit)
     {
         var key = _rc.ApiKey!;
         // The TPM bucket (Redis) and the credit hold (Postgres) are independent: ask both at once. Whichever refuses,
         // DisposeAsync gives back what the other granted.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var tpmTask = limiter.AcquireTokensAsync(key.TeamId, tpmLimit, Request.EstimatedTokens);
-        // Not cancellable either: a hold committed as the client leaves must be known, so that it is released.
-        var holdTask = holds.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount, CancellationToken.None);
+        // Not cancellable either (group-committed): a hold committed as the client leaves must be known, so that it is released.
+        var holdTask = ledger.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount);
         try
         {
             await Task.WhenAll(tpmTask, holdTask);
@@ -313,7 +314,8 @@ public sealed class MeteredRequest : IAsyncDisposable
 
         // The work is done: finish the bookkeeping even if the client has gone.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var receipt = await _pipeline.Holds.CaptureAsync(capture, stored, CancellationToken.None);
+        // An idempotent capture completes its key in the same statement; any other joins the instance's group commit.
+        var receipt = stored is null ? await _pipeline.Ledger.CaptureAsync(capture) : await _pipeline.Holds.CaptureAsync(capture, stored, CancellationToken.None);
         _rc.Time("capture", started);
         if (receipt is null)
         {
@@ -364,7 +366,7 @@ public sealed class MeteredRequest : IAsyncDisposable
         var charge = Pricing.WithinHold(Pricing.Price(Request.Model.Manifest, usage), Request.HoldAmount);
         LogIfCapped(usage, charge);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var receipt = await _pipeline.Holds.CaptureAsync(BuildCapture(usage, charge), null, CancellationToken.None);
+        var receipt = await _pipeline.Ledger.CaptureAsync(BuildCapture(usage, charge));
         _rc.Time("capture", started);
         if (receipt is null)
         {
@@ -475,7 +477,7 @@ public sealed class MeteredRequest : IAsyncDisposable
         // Each release stands alone: one failing (a Redis blip) must not keep the others from happening.
         if (_holdId is not null)
         {
-            await BestEffortAsync("release the credit hold", () => _pipeline.Holds.ReleaseAsync(_holdId, CancellationToken.None));
+            await BestEffortAsync("release the credit hold", () => _pipeline.Ledger.ReleaseAsync(_rc.ApiKey!.TeamId, _holdId));
         }
         if (_idempotencyKey is not null)
         {

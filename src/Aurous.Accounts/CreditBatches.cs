@@ -1,0 +1,160 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Aurous.Accounts;
+
+/// <summary>A hold asked of a batch: its id is chosen before the batch runs.</summary>
+internal sealed record HoldAsk(string Id, string TeamId, string RequestId, string Endpoint, string Model, decimal Amount);
+
+/// <summary>A capture asked of a batch, with the receipt id it will have if it is charged.</summary>
+internal sealed record CaptureAsk(Capture Capture, string ReceiptId);
+
+/// <summary>A release asked of a batch; the team is known to the caller, so its balance row is locked up front.</summary>
+internal sealed record ReleaseAsk(string TeamId, string HoldId);
+
+/// <summary>
+/// The statements of a group commit: many holds, captures or releases in one transaction and one round trip. Each batch
+/// first locks the balance rows of its teams in team order (so two batches never wait on each other in a cycle), then
+/// runs one statement whose snapshot is taken after those locks, so it reads every team's current balance. The CHECKs of
+/// <c>team_balances</c> stay the last line of defence: a batch that would overdraw fails as a whole.
+/// </summary>
+internal static class CreditBatches
+{
+    private const string LockTeams = """
+        SELECT tb.team_id FROM team_balances tb, (SELECT set_config('synchronous_commit', $2, true)) relaxed
+        WHERE tb.team_id = ANY($1) ORDER BY tb.team_id FOR UPDATE OF tb
+        """;
+
+    // Per team, in arrival order, admits holds while their running sum fits the team's available credits: a prefix.
+    private const string PlaceHolds = """
+        WITH req AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::text[])
+                WITH ORDINALITY AS r(id, team_id, request_id, amount, endpoint, model, ord)),
+        ranked AS (
+            SELECT r.*, tb.credits - tb.held AS available,
+                   sum(r.amount) OVER (PARTITION BY r.team_id ORDER BY r.ord) AS running
+            FROM req r JOIN team_balances tb ON tb.team_id = r.team_id),
+        ok AS (SELECT * FROM ranked WHERE running <= available),
+        b AS (
+            UPDATE team_balances tb SET held = tb.held + s.total
+            FROM (SELECT team_id, sum(amount) AS total FROM ok GROUP BY team_id) s
+            WHERE tb.team_id = s.team_id
+            RETURNING tb.team_id)
+        INSERT INTO credit_holds (id, team_id, request_id, amount, state, endpoint, model)
+        SELECT ok.id, ok.team_id, ok.request_id, ok.amount, 'held', ok.endpoint, ok.model FROM ok JOIN b ON b.team_id = ok.team_id
+        RETURNING id
+        """;
+
+    // The batch form of CreditHolds.CaptureAsync without an idempotent response: one row per charged hold, plus the
+    // first receipt of holds that were already captured (a retried capture charges nothing new).
+    private const string CaptureHolds = """
+        WITH req AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[],
+                                 $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                AS r(hold_id, team_id, request_id, api_key_id, endpoint, model, amount, tokens, rates, breakdown, end_user, receipt_id)),
+        h AS (
+            UPDATE credit_holds c SET state = 'captured', settled_at = now(), captured_amount = r.amount
+            FROM req r
+            WHERE c.id = r.hold_id AND c.team_id = r.team_id AND c.state = 'held' AND c.amount >= r.amount
+            RETURNING c.id, c.team_id, c.amount AS held_amount, r.amount, r.request_id, r.api_key_id, r.endpoint, r.model,
+                      r.tokens, r.rates, r.breakdown, r.end_user, r.receipt_id),
+        per_team AS (SELECT team_id, sum(held_amount) AS held, sum(amount) AS charged FROM h GROUP BY team_id),
+        b AS (
+            UPDATE team_balances tb SET held = tb.held - p.held, credits = tb.credits - p.charged
+            FROM per_team p WHERE tb.team_id = p.team_id
+            RETURNING tb.team_id),
+        l AS (
+            INSERT INTO ledger_entries (team_id, kind, amount, request_id, hold_id, description)
+            SELECT h.team_id, 'charge', -h.amount, h.request_id, h.id, h.endpoint || ' ' || h.model FROM h JOIN b ON b.team_id = h.team_id
+            RETURNING id, hold_id),
+        receipt AS (
+            INSERT INTO usage_receipts (id, team_id, ledger_entry_id, request_id, api_key_id, endpoint, model, tokens, rates, breakdown, amount, end_user)
+            SELECT h.receipt_id, h.team_id, l.id, h.request_id, h.api_key_id, h.endpoint, h.model,
+                   h.tokens::jsonb, h.rates::jsonb, h.breakdown::jsonb, h.amount, h.end_user
+            FROM h JOIN l ON l.hold_id = h.id
+            RETURNING id)
+        SELECT h.id, receipt.id FROM receipt JOIN h ON h.receipt_id = receipt.id
+        UNION ALL
+        SELECT e.hold_id, u.id FROM req r
+        JOIN ledger_entries e ON e.hold_id = r.hold_id AND e.kind = 'charge' AND e.team_id = r.team_id
+        JOIN usage_receipts u ON u.ledger_entry_id = e.id
+        """;
+
+    private const string ReleaseHolds = """
+        WITH h AS (
+            UPDATE credit_holds SET state = 'released', settled_at = now()
+            WHERE id = ANY($1) AND state = 'held'
+            RETURNING id, team_id, amount),
+        per_team AS (SELECT team_id, sum(amount) AS amount FROM h GROUP BY team_id),
+        b AS (UPDATE team_balances tb SET held = tb.held - p.amount FROM per_team p WHERE tb.team_id = p.team_id)
+        SELECT id FROM h
+        """;
+
+    /// <summary>Places what fits of <paramref name="asks"/> (relaxed commit); returns the ids of the holds placed.</summary>
+    public static async Task<HashSet<string>> PlaceAsync(NpgsqlDataSource db, IReadOnlyList<HoldAsk> asks, CancellationToken ct)
+    {
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(LockCommand(asks.Select(a => a.TeamId), relaxed: true));
+        batch.BatchCommands.Add(Command(PlaceHolds,
+            Texts(asks.Select(a => a.Id)), Texts(asks.Select(a => a.TeamId)), Texts(asks.Select(a => a.RequestId)),
+            Numerics(asks.Select(a => a.Amount)), Texts(asks.Select(a => a.Endpoint)), Texts(asks.Select(a => a.Model))));
+        var ids = new HashSet<string>();
+        await ReadSecondResultAsync(batch, r => ids.Add(r.GetString(0)), ct);
+        return ids;
+    }
+
+    /// <summary>Captures <paramref name="asks"/> in one durable transaction; returns the receipt id of each hold charged.</summary>
+    public static async Task<Dictionary<string, string>> CaptureAsync(NpgsqlDataSource db, IReadOnlyList<CaptureAsk> asks, CancellationToken ct)
+    {
+        await using var batch = db.CreateBatch();
+        var c = asks.Select(a => a.Capture).ToArray();
+        batch.BatchCommands.Add(LockCommand(c.Select(x => x.TeamId), relaxed: false));
+        batch.BatchCommands.Add(Command(CaptureHolds,
+            Texts(c.Select(x => x.HoldId)), Texts(c.Select(x => x.TeamId)), Texts(c.Select(x => x.RequestId)),
+            Texts(c.Select(x => x.ApiKeyId)), Texts(c.Select(x => x.Endpoint)), Texts(c.Select(x => x.Model)),
+            Numerics(c.Select(x => x.Amount)), Texts(c.Select(x => x.TokensJson)), Texts(c.Select(x => x.RatesJson)),
+            Texts(c.Select(x => x.BreakdownJson)), Texts(c.Select(x => x.EndUser)), Texts(asks.Select(a => a.ReceiptId))));
+        var receipts = new Dictionary<string, string>();
+        await ReadSecondResultAsync(batch, r => receipts[r.GetString(0)] = r.GetString(1), ct);
+        return receipts;
+    }
+
+    /// <summary>Releases the open holds among <paramref name="asks"/> (relaxed commit); returns the ids released.</summary>
+    public static async Task<HashSet<string>> ReleaseAsync(NpgsqlDataSource db, IReadOnlyList<ReleaseAsk> asks, CancellationToken ct)
+    {
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(LockCommand(asks.Select(a => a.TeamId), relaxed: true));
+        batch.BatchCommands.Add(Command(ReleaseHolds, Texts(asks.Select(a => a.HoldId))));
+        var ids = new HashSet<string>();
+        await ReadSecondResultAsync(batch, r => ids.Add(r.GetString(0)), ct);
+        return ids;
+    }
+
+    private static async Task ReadSecondResultAsync(NpgsqlBatch batch, Action<NpgsqlDataReader> row, CancellationToken ct)
+    {
+        // Without an explicit transaction, the batch's commands run in one implicit transaction.
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        await reader.NextResultAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            row(reader);
+        }
+    }
+
+    private static NpgsqlBatchCommand LockCommand(IEnumerable<string> teams, bool relaxed) =>
+        Command(LockTeams, Texts(teams.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)),
+            new NpgsqlParameter<string> { TypedValue = relaxed ? "off" : "on", NpgsqlDbType = NpgsqlDbType.Text });
+
+    private static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        command.Parameters.AddRange(parameters);
+        return command;
+    }
+
+    private static NpgsqlParameter Texts(IEnumerable<string?> values) =>
+        new NpgsqlParameter<string?[]> { TypedValue = values.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
+
+    private static NpgsqlParameter Numerics(IEnumerable<decimal> values) =>
+        new NpgsqlParameter<decimal[]> { TypedValue = values.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Numeric };
+}
