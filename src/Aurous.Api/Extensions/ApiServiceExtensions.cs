@@ -26,7 +26,8 @@ public static class ApiServiceExtensions
         services.AddSingleton<TeamStore>();
         services.AddSingleton<Ledger>();
         services.AddSingleton<CreditHolds>();
-        services.AddSingleton<CreditCommitQueue>().AddOptions<CreditCommitOptions>().BindConfiguration(CreditCommitOptions.Section);
+        services.AddSingleton<CreditCommitQueue>().AddOptions<CreditCommitOptions>().BindConfiguration(CreditCommitOptions.Section)
+            .Validate(o => o.MaxBatchSize >= 1, "Ledger:MaxBatchSize must be at least 1.").ValidateOnStart();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<MeteringPipeline>();
         services.AddMeteringOptions();
