@@ -156,6 +156,7 @@ public sealed class MeteringPipeline(
     internal ILogger Log => log;
     internal TimeSpan Heartbeat => metering.Value.Heartbeat;
     internal long TokensPerMinute(ApiKeyRecord key) => RequestRateLimiting.TokensPerMinute(key, limits.Value);
+    internal RateLimitOptions Limits => limits.Value;
 }
 
 /// <summary>
@@ -199,7 +200,10 @@ public sealed class MeteredRequest : IAsyncDisposable
         // The TPM bucket (Redis) and the credit hold (Postgres) are independent: ask both at once. Whichever refuses,
         // DisposeAsync gives back what the other granted.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var tpmTask = limiter.AcquireTokensAsync(key.TeamId, tpmLimit, Request.EstimatedTokens);
+        // A request whose RPM unit is still pending takes it here, in the same Redis call as the estimate.
+        var rpmLimit = _rc.RequestUnitPending ? RequestRateLimiting.RequestsPerMinute(key, _pipeline.Limits) : (long?)null;
+        _rc.RequestUnitPending = false;
+        var tpmTask = limiter.AcquireAsync(key.TeamId, rpmLimit, tpmLimit, Request.EstimatedTokens);
         // Not cancellable either (group-committed): a hold committed as the client leaves must be known, so that it is released.
         var holdTask = ledger.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount);
         try
@@ -209,16 +213,21 @@ public sealed class MeteredRequest : IAsyncDisposable
         catch
         {
             // Keep whatever succeeded so that it is given back, then let the failure surface.
-            _tokensTaken = tpmTask.IsCompletedSuccessfully && tpmTask.Result.Allowed;
+            _tokensTaken = tpmTask.IsCompletedSuccessfully && tpmTask.Result.Tpm.Allowed;
             _holdId = holdTask.IsCompletedSuccessfully ? holdTask.Result : null;
             throw;
         }
         _rc.Time("tpm+hold", started);
-        var tpm = tpmTask.Result;
+        var (rpm, tpm) = tpmTask.Result;
+        _rc.RequestBucket = rpm ?? _rc.RequestBucket;
         _rc.TokenBucket = tpm;
         _tokensTaken = tpm.Allowed;
         _holdId = holdTask.Result;
 
+        if (rpm is { Allowed: false } emptied)
+        {
+            return RequestRateLimiting.Refusal(_context, emptied).ToResult(_context);
+        }
         if (!tpm.Allowed)
         {
             MeteringTelemetry.RecordRejection(Request.Endpoint, "tokens_per_minute");
@@ -456,14 +465,24 @@ public sealed class MeteredRequest : IAsyncDisposable
         return error.ToResult(_context);
     }
 
-    private async Task SettleTokensAsync(long actualTokens)
+    /// <summary>
+    /// Settles the TPM bucket to the real count in the background (no round trip before the response); the headers
+    /// show the bucket as judged at admission with this adjustment applied.
+    /// </summary>
+    private Task SettleTokensAsync(long actualTokens)
     {
         if (_tokensTaken && actualTokens != Request.EstimatedTokens)
         {
             var key = _rc.ApiKey!;
-            _rc.TokenBucket = await _pipeline.Limiter.AdjustTokensAsync(key.TeamId, _pipeline.TokensPerMinute(key), actualTokens - Request.EstimatedTokens);
+            var delta = actualTokens - Request.EstimatedTokens;
+            _pipeline.Limiter.AdjustTokensLater(key.TeamId, _pipeline.TokensPerMinute(key), delta);
+            if (_rc.TokenBucket is { } judged)
+            {
+                _rc.TokenBucket = judged.Adjusted(delta);
+            }
         }
         _tokensTaken = false;
+        return Task.CompletedTask;
     }
 
     public async ValueTask DisposeAsync()

@@ -7,7 +7,15 @@ using StackExchange.Redis;
 namespace Aurous.Api.Metering;
 
 /// <summary>The state of one bucket after a request was judged. RetryAfterSeconds is -1 when the cost exceeds the limit itself.</summary>
-public readonly record struct BucketState(bool Allowed, long Limit, long Remaining, int ResetSeconds, int RetryAfterSeconds);
+public readonly record struct BucketState(bool Allowed, long Limit, long Remaining, int ResetSeconds, int RetryAfterSeconds)
+{
+    /// <summary>The bucket once <paramref name="delta"/> more units are taken from it (negative: given back), as a header shows it.</summary>
+    public BucketState Adjusted(long delta)
+    {
+        var remaining = Math.Clamp(Remaining - delta, 0, Limit);
+        return this with { Remaining = remaining, ResetSeconds = (int)Math.Ceiling((Limit - remaining) * 60.0 / Math.Max(1, Limit)) };
+    }
+}
 
 public sealed class RateLimitOptions
 {
@@ -44,12 +52,15 @@ public sealed class RateLimiter
     private readonly LocalRateLimits _local;
     private readonly ResiliencePipeline _circuit;
     private readonly CircuitBreakerStateProvider _state = new();
+    private readonly TokenSettlements _settlements;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _exhausted = new(StringComparer.Ordinal);
 
     public RateLimiter(IConnectionMultiplexer redis, IOptions<RateLimitOptions> options, ILogger<RateLimiter> log)
     {
         _redis = redis;
         _options = options.Value;
         _local = new LocalRateLimits(Math.Max(1, _options.ApiInstances));
+        _settlements = new TokenSettlements(AdjustTokensAsync, log);
         _circuit = new ResiliencePipelineBuilder().AddCircuitBreaker(new CircuitBreakerStrategyOptions
         {
             // No token is passed, so a cancellation can only come from the client library (a connection being reset).
@@ -129,10 +140,24 @@ public sealed class RateLimiter
         if (tpmLimit is not { } tpm)
         {
             var only = await RunAsync([RpmKey(teamId)], [rpmLimit, 1], force: false);
-            return (only[0], null);
+            return (NoteRequests(teamId, only[0]), null);
         }
         var both = await RunAsync([RpmKey(teamId), TpmKey(teamId)], [rpmLimit, 1, tpm, 0], force: false);
-        return (both[0], both[1]);
+        return (NoteRequests(teamId, both[0]), both[1]);
+    }
+
+    /// <summary>
+    /// Takes <paramref name="tokens"/> from the TPM bucket and, when <paramref name="rpmLimit"/> is given, one request
+    /// from the RPM bucket in the same script run: both or neither.
+    /// </summary>
+    public async Task<(BucketState? Rpm, BucketState Tpm)> AcquireAsync(string teamId, long? rpmLimit, long tpmLimit, long tokens)
+    {
+        if (rpmLimit is not { } rpm)
+        {
+            return (null, (await RunAsync([TpmKey(teamId)], [tpmLimit, tokens], force: false))[0]);
+        }
+        var both = await RunAsync([RpmKey(teamId), TpmKey(teamId)], [rpm, 1, tpmLimit, tokens], force: false);
+        return (NoteRequests(teamId, both[0]), both[1]);
     }
 
     /// <summary>Loads the script into Redis and runs it once on a bucket of its own (no team's), bypassing the budget.</summary>
@@ -146,8 +171,48 @@ public sealed class RateLimiter
     public async Task<BucketState> AdjustTokensAsync(string teamId, long tpmLimit, long delta) =>
         (await RunAsync([TpmKey(teamId)], [tpmLimit, delta], force: true))[0];
 
-    private static RedisKey RpmKey(string teamId) => $"rl:{{{teamId}}}:rpm";
-    private static RedisKey TpmKey(string teamId) => $"rl:{{{teamId}}}:tpm";
+    /// <summary>
+    /// Queues a settlement of the TPM bucket (<see cref="AdjustTokensAsync"/>) to be applied in the background, summed
+    /// with the team's other pending settlements, so that it adds no round trip before a response.
+    /// </summary>
+    public void AdjustTokensLater(string teamId, long tpmLimit, long delta) => _settlements.Add(teamId, tpmLimit, delta);
+
+    /// <summary>Applies every queued settlement now (at shutdown, and for tests).</summary>
+    public Task FlushSettlementsAsync() => _settlements.FlushAsync();
+
+    /// <summary>
+    /// True while this instance last saw the team's RPM bucket empty (and it has not refilled a unit since): its
+    /// requests are then judged before anything else is done for them, as a flood of refused requests should cost
+    /// nothing more than that judgement.
+    /// </summary>
+    public bool RequestsLikelyExhausted(string teamId)
+    {
+        if (!_exhausted.TryGetValue(teamId, out var until))
+        {
+            return false;
+        }
+        if (System.Diagnostics.Stopwatch.GetTimestamp() < until)
+        {
+            return true;
+        }
+        _exhausted.TryRemove(teamId, out _);
+        return false;
+    }
+
+    private BucketState NoteRequests(string teamId, BucketState rpm)
+    {
+        if (rpm.Remaining > 0)
+        {
+            return rpm;
+        }
+        // Until the next unit refills: a denied request says when it fits, an allowed one took the last unit.
+        var seconds = rpm.Allowed || rpm.RetryAfterSeconds < 0 ? 60.0 / Math.Max(1, rpm.Limit) : rpm.RetryAfterSeconds;
+        _exhausted[teamId] = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(seconds * System.Diagnostics.Stopwatch.Frequency);
+        return rpm;
+    }
+
+    private static RedisKey RpmKey(string teamId) => "rl:{" + teamId + "}:rpm";
+    private static RedisKey TpmKey(string teamId) => "rl:{" + teamId + "}:tpm";
 
     /// <summary>Judges in Redis within the budget; when Redis fails, is too slow or is known down, judges locally.</summary>
     private async Task<BucketState[]> RunAsync(RedisKey[] keys, long[] args, bool force)
@@ -159,13 +224,18 @@ public sealed class RateLimiter
         }
         catch (Exception ex) when (ex is BrokenCircuitException or RedisException or TimeoutException or OperationCanceledException)
         {
-            return _local.Judge(keys.Select(k => (string)k!).ToArray(), args, force);
+            return _local.Judge(Array.ConvertAll(keys, k => (string)k!), args, force);
         }
     }
 
     private async Task<BucketState[]> RunOnRedisAsync(RedisKey[] keys, long[] args, bool force)
     {
-        var values = args.Select(a => (RedisValue)a).Append(force ? 1 : 0).ToArray();
+        var values = new RedisValue[args.Length + 1];
+        for (var i = 0; i < args.Length; i++)
+        {
+            values[i] = args[i];
+        }
+        values[^1] = force ? 1 : 0;
         var call = _redis.GetDatabase().ScriptEvaluateAsync(Script, keys, values);
         RedisResult[] raw;
         try

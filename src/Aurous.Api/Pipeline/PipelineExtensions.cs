@@ -65,7 +65,7 @@ public static class PipelineExtensions
 
     public static WebApplication UseAurousPipeline(this WebApplication app)
     {
-        app.Use(RequestContextMiddleware);
+        app.UseMiddleware<RequestContextMiddleware>();
         app.Use(ErrorEnvelopeMiddleware);
         app.UseMiddleware<DependencyOutage>();
         app.UseRouting();
@@ -91,65 +91,25 @@ public static class PipelineExtensions
         return builder;
     }
 
-    /// <summary>The route also meters tokens per minute, so its responses carry the X-RateLimit-TPM-* headers.</summary>
+    /// <summary>
+    /// The route also meters tokens per minute, so its responses carry the X-RateLimit-TPM-* headers. Its requests take
+    /// their RPM unit at admission with the token estimate; one that ends before admission takes it as it ends, and
+    /// is answered 429 instead when the RPM bucket is empty.
+    /// </summary>
     public static TBuilder MetersTokens<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(TokenMeteredRoute.Instance);
-
-    private static async Task RequestContextMiddleware(HttpContext context, RequestDelegate next)
-    {
-        string? requested = null;
-        ApiError? versionError = null;
-        if (context.Request.Headers.TryGetValue(AurousHeaders.Version, out var header))
+        builder.WithMetadata(TokenMeteredRoute.Instance).AddEndpointFilter(static async (invocation, next) =>
         {
-            switch (ApiVersions.TryResolve(header.ToString().Trim(), out var resolved))
+            var result = await next(invocation);
+            var context = invocation.HttpContext;
+            if (context.Features.Get<RequestContext>() is not { RequestUnitPending: true } request)
             {
-                case ApiVersions.Outcome.Resolved:
-                    requested = resolved;
-                    break;
-                case ApiVersions.Outcome.Malformed:
-                    versionError = ApiError.InvalidRequest("invalid_api_version", $"Aurous-Version must be a date in the form YYYY-MM-DD; received '{header}'.");
-                    break;
-                default:
-                    versionError = ApiError.InvalidRequest("unsupported_api_version",
-                        $"No API version was released on or before {header}; the first is {ApiVersions.Released[0]}.");
-                    break;
+                return result;
             }
-        }
-
-        var requestContext = new RequestContext { RequestId = Persistence.Ulid.NewId("req"), RequestedVersion = requested };
-        context.Features.Set(requestContext);
-        context.Response.OnStarting(() =>
-        {
-            var headers = context.Response.Headers;
-            headers[AurousHeaders.RequestId] = requestContext.RequestId;
-            headers[AurousHeaders.Version] = requestContext.ApiVersion;
-            if (requestContext.Timings.Count > 0)
-            {
-                headers["Server-Timing"] = string.Join(", ", requestContext.Timings.Select(t => $"{t.Stage};dur={t.Milliseconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}"));
-            }
-            if (requestContext.RequestBucket is { } rpm)
-            {
-                headers["X-RateLimit-Limit"] = rpm.Limit.ToString();
-                headers["X-RateLimit-Remaining"] = rpm.Remaining.ToString();
-                headers["X-RateLimit-Reset"] = rpm.ResetSeconds.ToString();
-            }
-            if (requestContext.TokenBucket is { } tpm)
-            {
-                headers["X-RateLimit-TPM-Limit"] = tpm.Limit.ToString();
-                headers["X-RateLimit-TPM-Remaining"] = tpm.Remaining.ToString();
-                headers["X-RateLimit-TPM-Reset"] = tpm.ResetSeconds.ToString();
-            }
-            return Task.CompletedTask;
+            var services = context.RequestServices;
+            var refusal = await RequestRateLimiting.CountPendingAsync(context, request, services.GetRequiredService<Metering.RateLimiter>(),
+                services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Metering.RateLimitOptions>>().Value);
+            return refusal is null || context.Response.HasStarted ? result : refusal.ToResult(context);
         });
-
-        // Line and header rules come first: a repeated Aurous-Version is refused as such, not parsed as "a,b".
-        if ((RequestLimits.Check(context.Request) ?? versionError) is { } error)
-        {
-            await error.WriteAsync(context);
-            return;
-        }
-        await next(context);
-    }
 
     private static async Task ErrorEnvelopeMiddleware(HttpContext context, RequestDelegate next)
     {

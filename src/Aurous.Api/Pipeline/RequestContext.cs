@@ -19,6 +19,12 @@ public sealed class RequestContext
     /// <summary>The RPM bucket after this request was counted (every authenticated /v1 route).</summary>
     public BucketState? RequestBucket { get; set; }
 
+    /// <summary>
+    /// True while this request's RPM unit is still to be taken: on token-metered routes it is taken at admission, in
+    /// the same Redis call as the token estimate, or when the request ends before admission (<see cref="RequestRateLimiting"/>).
+    /// </summary>
+    public bool RequestUnitPending { get; set; }
+
     /// <summary>The TPM bucket as this request last saw it (chat and embeddings routes).</summary>
     public BucketState? TokenBucket { get; set; }
 
