@@ -116,7 +116,7 @@ public sealed class InferenceWorkerClientTests
     private static string Chunk(string data) => $"{Encoding.UTF8.GetByteCount(data):x}\r\n{data}\r\n";
 
     /// <summary>The client as the API registers it, pointed at 127.0.0.1:<paramref name="port"/>.</summary>
-    private static ServiceProvider Client(int port, params (string Key, string Value)[] settings)
+    internal static ServiceProvider Client(int port, params (string Key, string Value)[] settings)
     {
         var values = new Dictionary<string, string?> { [InternalApiKeyOptions.ConfigurationKey] = Key };
         foreach (var (key, value) in settings)
@@ -133,7 +133,7 @@ public sealed class InferenceWorkerClientTests
     }
 
     /// <summary>A loopback TCP server that hands each accepted connection to <c>handle</c>, for workers that misbehave.</summary>
-    private sealed class RawServer : IAsyncDisposable
+    internal sealed class RawServer : IAsyncDisposable
     {
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
         private readonly CancellationTokenSource _stop = new();

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
@@ -51,7 +50,7 @@ public static class EmbeddingsApi
             return await metered.FailAsync(workerError);
         }
         var usage = new TokenUsage(embedding!.Usage.TextTokens, embedding.Usage.ImageTokens, embedding.Usage.VideoTokens);
-        return await metered.CompleteAsync(usage, charge => Render(request.RequestedModel, embedding.Embedding, UsageBlock.For(request.RequestedModel, usage, charge)));
+        return await metered.CompleteAsync(usage, charge => EmbeddingResponseWriter.Render(request.RequestedModel, embedding, UsageBlock.For(request.RequestedModel, usage, charge)));
     }
 
     private static async Task<IResult> Estimate(HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers)
@@ -62,7 +61,7 @@ public static class EmbeddingsApi
             return error.ToResult(context);
         }
         var usage = UsageBlock.For(request!.RequestedModel, request.Estimate, Pricing.Price(request.Model.Manifest, request.Estimate));
-        return new RawJsonResult(Render(request.RequestedModel, null, usage), "application/json");
+        return new RawJsonResult(EmbeddingResponseWriter.Render(request.RequestedModel, null, usage), "application/json");
     }
 
     private static async Task<(JsonElement Body, EmbeddingRequest? Request, ApiError? Error)> ReadAsync(
@@ -75,36 +74,5 @@ public static class EmbeddingsApi
         }
         var (request, error) = EmbeddingRequest.Parse(body, catalog, tokenizers);
         return (body, request, error);
-    }
-
-    /// <summary>The OpenAI embedding list shape, with our usage block; written directly for speed (2,048 floats).</summary>
-    private static byte[] Render(string model, float[]? vector, UsageBlock usage)
-    {
-        var buffer = new ArrayBufferWriter<byte>(vector is null ? 512 : vector.Length * 12 + 512);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteString("object", "list");
-            w.WriteStartArray("data");
-            w.WriteStartObject();
-            w.WriteString("object", "embedding");
-            w.WriteNumber("index", 0);
-            if (vector is not null)
-            {
-                w.WriteStartArray("embedding");
-                foreach (var v in vector)
-                {
-                    w.WriteNumberValue(v);
-                }
-                w.WriteEndArray();
-            }
-            w.WriteEndObject();
-            w.WriteEndArray();
-            w.WriteString("model", model);
-            w.WritePropertyName("usage");
-            JsonSerializer.Serialize(w, usage);
-            w.WriteEndObject();
-        }
-        return buffer.WrittenSpan.ToArray();
     }
 }

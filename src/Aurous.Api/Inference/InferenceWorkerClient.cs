@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Aurous.Api.Extensions;
@@ -17,8 +18,11 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
 {
     private readonly InferenceWorkerOptions _options = options.Value;
 
-    /// <summary>One combined embedding for the parts, or the error to answer with (the worker's 4xx names the part).</summary>
-    public async Task<(InternalEmbeddingResponse? Result, ApiError? Error)> EmbedAsync(InternalEmbeddingRequest request, CancellationToken ct)
+    /// <summary>
+    /// One combined embedding for the parts, or the error to answer with (the worker's 4xx names the part). The vector
+    /// arrives as <see cref="InternalEmbeddingFrame"/> (its float32 bytes); a worker that answers JSON is read too.
+    /// </summary>
+    public async Task<(WorkerEmbedding? Result, ApiError? Error)> EmbedAsync(InternalEmbeddingRequest request, CancellationToken ct)
     {
         if (liveness.IsDown)
         {
@@ -29,11 +33,15 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
         deadline.CancelAfter(_options.ResponseTimeout);
         try
         {
-            using var response = await client.PostAsJsonAsync(InternalRoutes.Embeddings, request, InternalJson.Options, deadline.Token);
+            using var message = new HttpRequestMessage(HttpMethod.Post, InternalRoutes.Embeddings) { Content = JsonContent.Create(request, options: InternalJson.Options) };
+            message.Headers.Accept.Add(FrameMediaType);
+            using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
             liveness.Heard();
             if (response.IsSuccessStatusCode)
             {
-                return (await response.Content.ReadFromJsonAsync<InternalEmbeddingResponse>(InternalJson.Options, deadline.Token), null);
+                return await ReadEmbeddingAsync(response, deadline.Token) is { } embedding && embedding.AllFinite()
+                    ? (embedding, null)
+                    : (null, LogUnavailable(response.StatusCode, new InternalError("unreadable_embedding", "the worker's embedding could not be read")));
             }
             var error = await ReadErrorAsync(response, deadline.Token);
             return response.StatusCode switch
@@ -43,9 +51,28 @@ public sealed class InferenceWorkerClient(IHttpClientFactory http, IOptions<Infe
                 _ => (null, LogUnavailable(response.StatusCode, error)),
             };
         }
-        catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException)
+        catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or IOException or OperationCanceledException)
         {
             return (null, Failed(ex, deadline.IsCancellationRequested));
+        }
+    }
+
+    private static readonly MediaTypeWithQualityHeaderValue FrameMediaType = new(InternalEmbeddingFrame.ContentType);
+
+    private static async Task<WorkerEmbedding?> ReadEmbeddingAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        if (response.Content.Headers.ContentType?.MediaType == InternalEmbeddingFrame.ContentType)
+        {
+            var frame = await response.Content.ReadAsByteArrayAsync(ct);
+            return InternalEmbeddingFrame.TryRead(frame, out var usage, out var vector) ? new WorkerEmbedding(usage, frame.AsMemory(vector)) : null;
+        }
+        try
+        {
+            return await response.Content.ReadFromJsonAsync<InternalEmbeddingResponse>(InternalJson.Options, ct) is { } json ? WorkerEmbedding.From(json) : null;
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 

@@ -66,17 +66,21 @@ internal sealed class InferenceWorkerOptionsValidator : IValidateOptions<Inferen
 
 public static class InferenceWorkerHttpClientExtensions
 {
-    /// <summary>Validated <see cref="InferenceWorkerOptions"/>, a connection handler with their connect timeout, and the
-    /// worker's liveness monitor.</summary>
+    /// <summary>Validated <see cref="InferenceWorkerOptions"/>, a warm connection pool with their connect timeout, and
+    /// the worker's liveness monitor.</summary>
     public static IHttpClientBuilder AddInferenceWorkerTimeouts(this IHttpClientBuilder builder)
     {
         builder.Services.AddSingleton<WorkerLiveness>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<WorkerLiveness>());
         builder.Services.AddOptions<InferenceWorkerOptions>().BindConfiguration(InferenceWorkerOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<InferenceWorkerOptions>, InferenceWorkerOptionsValidator>();
-        return builder.ConfigurePrimaryHttpMessageHandler(services => new SocketsHttpHandler
+        // One long-lived connection pool: the handler is never rotated, so the connections stay warm (each is
+        // replaced after PooledConnectionLifetime, and an idle one is closed after PooledConnectionIdleTimeout).
+        return builder.SetHandlerLifetime(Timeout.InfiniteTimeSpan).ConfigurePrimaryHttpMessageHandler(services => new SocketsHttpHandler
         {
             ConnectTimeout = services.GetRequiredService<IOptions<InferenceWorkerOptions>>().Value.ConnectTimeout,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(10),
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
         });
     }
 }

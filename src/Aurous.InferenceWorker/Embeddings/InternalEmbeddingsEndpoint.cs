@@ -5,7 +5,9 @@ using Microsoft.AspNetCore.Http.Features;
 namespace Aurous.InferenceWorker.Embeddings;
 
 /// <summary>
-/// <c>POST /internal/embeddings</c>: the API's call into the worker (internal network, internal API key). 200 with <see cref="InternalEmbeddingResponse"/>; 4xx/503 with <see cref="InternalErrorResponse"/>.
+/// <c>POST /internal/embeddings</c>: the API's call into the worker (internal network, internal API key). 200 with
+/// <see cref="InternalEmbeddingFrame"/> when the caller accepts it, else <see cref="InternalEmbeddingResponse"/> as JSON;
+/// 4xx/503 with <see cref="InternalErrorResponse"/>.
 /// </summary>
 public static class InternalEmbeddingsEndpoint
 {
@@ -44,7 +46,7 @@ public static class InternalEmbeddingsEndpoint
         try
         {
             var response = await service.EmbedAsync(request, context.RequestAborted);
-            return Results.Json(response, InternalJson.Options);
+            return WantsFrame(context.Request) ? new FrameResult(response) : Results.Json(response, InternalJson.Options);
         }
         catch (EmbeddingRequestException ex)
         {
@@ -53,6 +55,33 @@ public static class InternalEmbeddingsEndpoint
                 loggers.CreateLogger(typeof(InternalEmbeddingsEndpoint)).LogWarning("Embedding request refused with {Status} {Code}: {Message}", ex.Status, ex.Code, ex.Message);
             }
             return Error(ex.Status, ex.Code, ex.Message, ex.Part);
+        }
+    }
+
+    private static bool WantsFrame(HttpRequest request)
+    {
+        foreach (var accept in request.Headers.Accept)
+        {
+            if (accept is not null && accept.Contains(InternalEmbeddingFrame.ContentType, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The vector as <see cref="InternalEmbeddingFrame"/>: its float32 bytes, written once into the response.</summary>
+    private sealed class FrameResult(InternalEmbeddingResponse response) : IResult
+    {
+        public Task ExecuteAsync(HttpContext context)
+        {
+            var length = InternalEmbeddingFrame.Length(response.Embedding.Length);
+            context.Response.ContentType = InternalEmbeddingFrame.ContentType;
+            context.Response.ContentLength = length;
+            var writer = context.Response.BodyWriter;
+            InternalEmbeddingFrame.Write(writer.GetSpan(length), response.Embedding, response.Usage);
+            writer.Advance(length);
+            return writer.FlushAsync(context.RequestAborted).AsTask();
         }
     }
 
