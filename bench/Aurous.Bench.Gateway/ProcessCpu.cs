@@ -67,6 +67,30 @@ public sealed class ProcSnapshot
     public double NamedSeconds(int root, Func<string, bool> name) =>
         Tree(root).Where(pid => name(_processes[pid].Name)).Sum(pid => _processes[pid].Ticks) * SecondsPerTick;
 
+    /// <summary>The first process whose command line (arguments joined by spaces) satisfies <paramref name="match"/>.</summary>
+    public static int? FindByCommandLine(Func<string, bool> match)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+            try
+            {
+                if (match(File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ')))
+                {
+                    return pid;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // it exited while we looked
+            }
+        }
+        return null;
+    }
+
     /// <summary><paramref name="root"/> and its descendants, depth first, as one line each (for --show-processes).</summary>
     public IEnumerable<string> Describe(int root) => Tree(root).Select(pid => $"{pid,8} <- {_processes[pid].Parent,8}  {_processes[pid].Name}");
 

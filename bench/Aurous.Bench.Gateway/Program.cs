@@ -4,6 +4,8 @@ using Aspire.Hosting.ApplicationModel;
 using Aurous.Bench.Gateway;
 using Aurous.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 
 // Our metered API and an unmetered proxy side by side: Portkey's gateway in front of a mock upstream, our API in front
 // of our worker, each also measured alone, under one open-loop generator that alternates targets round by round.
@@ -25,7 +27,9 @@ catch (ArgumentException ex)
 
 Console.WriteLine($"Booting the system (postgres, redis, blobs, worker, api); rates {string.Join(", ", options.Rates)}/s, "
     + $"{options.Rounds} rounds of {options.Seconds} s, encoding_format {options.Format}, targets {string.Join(", ", options.Targets)}");
-await using var system = await AurousTestApp.StartAsync(only: ["api"]);
+// The services' console output is relayed to the AppHost's loggers; on this console it would bury the tables.
+await using var system = await AurousTestApp.StartAsync(only: ["api"], configure: builder => builder.Services.AddLogging(logging => logging
+    .AddFilter<ConsoleLoggerProvider>("Aurous.AppHost.Resources", LogLevel.None)));
 var children = new List<Process>();
 try
 {
@@ -108,10 +112,19 @@ try
     meters.Add(new Meter("mock", s => s.TreeSeconds(mock.Id)));
     // The load generator shares its process with the AppHost (which relays the services' console logs); DCP runs the services.
     meters.Add(new Meter("bench", s => s.ProcessSeconds(Environment.ProcessId)));
-    meters.Add(new Meter("dcp", s => s.NamedSeconds(Environment.ProcessId, n => n.StartsWith("dcp", StringComparison.Ordinal))));
+    // DCP's API server is not our child (it detaches) but watches us: "dcp start-apiserver --monitor <our pid>".
+    var dcp = ProcSnapshot.FindByCommandLine(c => c.Contains(" start-apiserver ", StringComparison.Ordinal) && c.Contains($" --monitor {Environment.ProcessId} ", StringComparison.Ordinal));
+    if (dcp is int dcpPid)
+    {
+        meters.Add(new Meter("dcp", s => s.NamedSeconds(dcpPid, n => n == "dcp")));
+    }
     if (options.ShowProcesses)
     {
-        ProcSnapshot.Take().Describe(Environment.ProcessId).ToList().ForEach(Console.WriteLine);
+        var now = ProcSnapshot.Take();
+        foreach (var root in new[] { Environment.ProcessId, dcp ?? 0 })
+        {
+            now.Describe(root).ToList().ForEach(Console.WriteLine);
+        }
     }
 
     // Warm-up (JIT, pools, caches), which also stops a broken target (e.g. a gateway answering 500) before it is timed.
@@ -125,6 +138,13 @@ try
         }
     }
 
+    // What each process spends with no load at all (timers, pollers, background services): read the rounds against it.
+    await Task.Delay(1000);
+    var idleStart = ProcSnapshot.Take();
+    await Task.Delay(TimeSpan.FromSeconds(3));
+    var idleEnd = ProcSnapshot.Take();
+    Console.WriteLine();
+    Console.WriteLine("CPU at rest, ms per second: " + string.Join(", ", meters.Select(m => $"{m.Name} {(m.Seconds(idleEnd) - m.Seconds(idleStart)) * 1000 / 3:0}")));
     Console.WriteLine();
     Console.WriteLine(Report.RoundHeader(meters));
     var all = new List<Measured>();
