@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Text;
+using Aspire.Hosting.ApplicationModel;
+using Aurous.Bench.Gateway;
+using Aurous.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+// Our metered API and an unmetered proxy side by side: Portkey's gateway in front of a mock upstream, our API in front
+// of our worker, each also measured alone, under one open-loop generator that alternates targets round by round.
+// Prints latency from each request's scheduled start, throughput, and the CPU each process spends per request.
+if (args is [MockUpstream.Command, var base64Path, var floatPath])
+{
+    return await MockUpstream.ServeAsync(base64Path, floatPath);
+}
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 64;
+}
+
+Console.WriteLine($"Booting the system (postgres, redis, blobs, worker, api); rates {string.Join(", ", options.Rates)}/s, "
+    + $"{options.Rounds} rounds of {options.Seconds} s, encoding_format {options.Format}, targets {string.Join(", ", options.Targets)}");
+// The services' console output is relayed to the AppHost's loggers; on this console it would bury the tables.
+await using var system = await AurousTestApp.StartAsync(only: ["api"], configure: builder => builder.Services.AddLogging(logging => logging
+    .AddFilter<ConsoleLoggerProvider>("Aurous.AppHost.Resources", LogLevel.None)));
+var children = new List<Process>();
+try
+{
+    // Team 0 takes every request of the "api" rows (its balance is the hot spot); "api-x32" spreads them over 32 teams.
+    var keys = new List<string>();
+    for (var i = 0; i < 33; i++)
+    {
+        var (teamId, key) = await system.CreateTeamAsync(credits: 1_000_000m);
+        await system.SetLimitsAsync(teamId, rpm: 100_000_000, tpm: 1_000_000_000);
+        keys.Add(key);
+    }
+    using var http = new HttpClient(new SocketsHttpHandler
+    {
+        MaxConnectionsPerServer = options.MaxInFlight,
+        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        UseCookies = false,
+        UseProxy = false,
+        ActivityHeadersPropagator = null,
+    })
+    { Timeout = TimeSpan.FromSeconds(60) };
+
+    var apiUrl = new Uri(system.Endpoint("api"), "/v1/embeddings");
+    var encoding = $",\"encoding_format\":\"{options.Format}\"";
+    var body = $$"""{"input":"Hello world","model":"aurous-embed-vision-1.0"{{encoding}}}""";
+
+    // The mock answers with exactly what our API answers for the same request.
+    async Task<byte[]> ApiAnswer(string format)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, apiUrl)
+        {
+            Content = new StringContent($$"""{"input":"Hello world","model":"aurous-embed-vision-1.0","encoding_format":"{{format}}"}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new("Bearer", keys[0]);
+        using var response = await http.SendAsync(request);
+        var bytes = await response.Content.ReadAsByteArrayAsync();
+        return response.IsSuccessStatusCode ? bytes
+            : throw new InvalidOperationException($"The API answered {(int)response.StatusCode} to a plain embeddings request: {Encoding.UTF8.GetString(bytes)}");
+    }
+    var (mock, mockUrl) = await MockUpstream.StartAsync(await ApiAnswer("base64"), await ApiAnswer("float"), system.Settings.HomeDirectory);
+    children.Add(mock);
+    Process? portkey = null;
+    Uri? portkeyUrl = null;
+    if (options.Targets.Contains("portkey"))
+    {
+        (portkey, portkeyUrl) = await Portkey.StartAsync(system.Settings.RepoRoot);
+        children.Add(portkey);
+    }
+
+    var targets = new List<Target>();
+    foreach (var name in options.Targets)
+    {
+        targets.Add(name switch
+        {
+            "mock" => new Target(name, new Uri(mockUrl, "/v1/embeddings"), body, [], ["sk-mock"]),
+            // Portkey's OpenAI provider, pointed at the mock by a custom host; the key is passed on to the upstream.
+            "portkey" => new Target(name, new Uri(portkeyUrl!, "/v1/embeddings"), body,
+                [new("x-portkey-provider", "openai"), new("x-portkey-custom-host", new Uri(mockUrl, "/v1").ToString())], ["sk-mock"]),
+            // What the API asks of the worker for this input: the GPT-2 ids of "Hello world".
+            "worker" => new Target(name, new Uri(system.Endpoint("inference-worker"), "/internal/embeddings"),
+                """{"model":"aurous-embed-vision-1.0","parts":[{"type":"text","token_ids":[15496,995]}]}""", [], [system.InternalApiKey]),
+            "api" => new Target(name, apiUrl, body, [], [keys[0]]),
+            _ => new Target(name, apiUrl, body, [], keys.Skip(1).ToArray()),
+        });
+    }
+
+    var model = system.App.Services.GetRequiredService<DistributedApplicationModel>();
+    var meters = new List<Meter>();
+    foreach (var (meter, resource) in new[] { ("api", "api"), ("postgres", "postgres"), ("redis", "redis"), ("blobs", "blobs"), ("worker", "inference-worker") })
+    {
+        if (model.Resources.Any(r => r.Name == resource))
+        {
+            var pid = await system.ProcessIdAsync(resource);
+            meters.Add(new Meter(meter, s => s.TreeSeconds(pid)));
+        }
+    }
+    if (portkey is not null)
+    {
+        meters.Add(new Meter("portkey", s => s.TreeSeconds(portkey.Id)));
+    }
+    meters.Add(new Meter("mock", s => s.TreeSeconds(mock.Id)));
+    // The load generator shares its process with the AppHost (which relays the services' console logs); DCP runs the services.
+    meters.Add(new Meter("bench", s => s.ProcessSeconds(Environment.ProcessId)));
+    // DCP's API server is not our child (it detaches) but watches us: "dcp start-apiserver --monitor <our pid>".
+    var dcp = ProcSnapshot.FindByCommandLine(c => c.Contains(" start-apiserver ", StringComparison.Ordinal) && c.Contains($" --monitor {Environment.ProcessId} ", StringComparison.Ordinal));
+    if (dcp is int dcpPid)
+    {
+        meters.Add(new Meter("dcp", s => s.NamedSeconds(dcpPid, n => n == "dcp")));
+    }
+    if (options.ShowProcesses)
+    {
+        var now = ProcSnapshot.Take();
+        foreach (var root in new[] { Environment.ProcessId, dcp ?? 0 })
+        {
+            now.Describe(root).ToList().ForEach(Console.WriteLine);
+        }
+    }
+
+    // Warm-up (JIT, pools, caches), which also stops a broken target (e.g. a gateway answering 500) before it is timed.
+    foreach (var target in targets)
+    {
+        var warm = await OpenLoop.RunAsync(http, target, options.Rates.Min(), TimeSpan.FromSeconds(options.Warmup), options.MaxInFlight);
+        if (warm.Errors * 2 > warm.Scheduled - warm.Unsent)
+        {
+            Console.Error.WriteLine($"{target.Name} ({target.Url}) failed {warm.Errors} of {warm.Scheduled - warm.Unsent} warm-up requests; first failure: {target.FirstFailure}");
+            return 2;
+        }
+    }
+
+    // What each process spends with no load at all (timers, pollers, background services): read the rounds against it.
+    await Task.Delay(1000);
+    var idleStart = ProcSnapshot.Take();
+    await Task.Delay(TimeSpan.FromSeconds(3));
+    var idleEnd = ProcSnapshot.Take();
+    Console.WriteLine();
+    Console.WriteLine("CPU at rest, ms per second: " + string.Join(", ", meters.Select(m => $"{m.Name} {(m.Seconds(idleEnd) - m.Seconds(idleStart)) * 1000 / 3:0}")));
+    Console.WriteLine();
+    Console.WriteLine(Report.RoundHeader(meters));
+    var all = new List<Measured>();
+    foreach (var rate in options.Rates)
+    {
+        for (var round = 1; round <= options.Rounds; round++)
+        {
+            foreach (var target in targets)
+            {
+                await Task.Delay(500); // let the previous round's stragglers and background work settle
+                var before = ProcSnapshot.Take();
+                var result = await OpenLoop.RunAsync(http, target, rate, TimeSpan.FromSeconds(options.Seconds), options.MaxInFlight);
+                var after = ProcSnapshot.Take();
+                var measured = new Measured(rate, round, target.Name, result, CpuPerRequest.Between(meters, before, after, result.Ok));
+                all.Add(measured);
+                Console.WriteLine(Report.RoundLine(measured, meters));
+            }
+        }
+    }
+    Report.PrintSummary(all, options.Targets, Console.Out);
+
+    // A target that failed most of a round is broken, not slow: say so and exit non-zero, so no one reads it as a speed.
+    var broken = all.Where(m => m.Result.Errors * 2 > m.Result.Scheduled - m.Result.Unsent).Select(m => m.Target).Distinct().ToList();
+    foreach (var name in broken)
+    {
+        Console.Error.WriteLine($"FAILED: {name} answered most requests of a round with an error; first failure: {targets.First(t => t.Name == name).FirstFailure}");
+    }
+    return broken.Count > 0 ? 2 : 0;
+}
+finally
+{
+    foreach (var child in children)
+    {
+        try
+        {
+            child.Kill(entireProcessTree: true);
+            child.WaitForExit(5000);
+        }
+        catch (InvalidOperationException)
+        {
+            // already gone
+        }
+        child.Dispose();
+    }
+}
