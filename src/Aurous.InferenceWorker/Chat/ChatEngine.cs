@@ -61,8 +61,8 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
     internal long FinishedGenerations => Interlocked.Read(ref _finished);
     /// <summary>The memory budget shared by every generation in flight.</summary>
     public MemoryAdmission Memory => _memory;
-    /// <summary>The batched decode loop of <paramref name="model"/>; null where decode steps are not batched.</summary>
-    internal DecodeBatcher? BatcherOf(ChatModel model) => _batchers.For(model);
+    /// <summary>The batched decode loop of the loaded chat model <paramref name="modelId"/>; null where decode steps are not batched.</summary>
+    internal DecodeBatcher? BatcherOf(string modelId) => host.Find(modelId)?.Chat is { } model ? _batchers.For(model) : null;
 
     public void Dispose() => _batchers.Dispose();
 
@@ -413,7 +413,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
                         feed.Add(id);
                         break;
                     }
-                    membership ??= batcher?.Join();
+                    membership ??= batcher?.Join(state);
                     logits = await DecodeStepAsync(batcher, model, state, id, cancellationToken);
                 }
                 if (!closed)
@@ -506,7 +506,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
                     finish = "length";
                     break;
                 }
-                membership ??= batcher?.Join();
+                membership ??= batcher?.Join(state);
                 logits = await DecodeStepAsync(batcher, model, state, id, cancellationToken);
             }
             membership?.Dispose();

@@ -7,8 +7,8 @@ namespace Aurous.InferenceWorker.Chat;
 /// each of its decode steps (one token against its own cache) is queued here. A dedicated thread runs the queued
 /// steps of up to <c>Inference:MaxDecodeBatch</c> members as ONE decoder run (<see cref="ChatModel.ForwardStep"/>)
 /// and hands each its logits; the members sample, stream and queue their next step, and the next run starts as soon
-/// as every member has queued one (or <c>Inference:DecodeBatchWaitMs</c> after the first, so a member held up by its
-/// client does not hold up the rest). A new generation prefills alone, off this thread, and joins between two runs;
+/// as every member of the last run has queued its next one or left (or <c>Inference:DecodeBatchWaitMs</c> after the
+/// first queued, so a member held up by its client does not hold up the rest: it joins a later run when it is ready). A new generation prefills alone, off this thread, and joins between two runs;
 /// a finished or cancelled one leaves between two runs. Sampling, constraints and stop strings stay per generation.
 /// </summary>
 public sealed class DecodeBatcher : IDisposable
@@ -18,6 +18,8 @@ public sealed class DecodeBatcher : IDisposable
     private readonly long _waitTicks;
     private readonly object _gate = new();
     private readonly List<Step> _queued = [];
+    /// <summary>Members of the last run that have neither queued their next step nor left: the next run waits for them.</summary>
+    private readonly HashSet<DecoderState> _awaited = new(ReferenceEqualityComparer.Instance);
     private readonly Thread _thread;
     private readonly CancellationTokenSource _stopping = new();
     private int _members;
@@ -43,15 +45,16 @@ public sealed class DecodeBatcher : IDisposable
     /// <summary>Decode steps so far, over all runs: <see cref="Steps"/> / <see cref="Runs"/> is the mean batch.</summary>
     public long Steps => Interlocked.Read(ref _steps);
 
-    /// <summary>Makes the caller a member until the returned handle is disposed: runs wait for its next step.</summary>
-    public IDisposable Join()
+    /// <summary>Makes the generation decoding <paramref name="state"/> a member until the returned handle is disposed:
+    /// after each run it took part in, the next run waits (briefly) for its next step.</summary>
+    public IDisposable Join(DecoderState state)
     {
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             _members++;
         }
-        return new Membership(this);
+        return new Membership(this, state);
     }
 
     /// <summary>
@@ -67,6 +70,7 @@ public sealed class DecodeBatcher : IDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             _queued.Add(step);
+            _awaited.Remove(state);
             Monitor.PulseAll(_gate);
         }
         if (cancellationToken.CanBeCanceled)
@@ -86,11 +90,12 @@ public sealed class DecodeBatcher : IDisposable
         return step.Done.Task;
     }
 
-    private void Leave()
+    private void Leave(DecoderState state)
     {
         lock (_gate)
         {
             _members--;
+            _awaited.Remove(state);
             Monitor.PulseAll(_gate);
         }
     }
@@ -115,6 +120,14 @@ public sealed class DecodeBatcher : IDisposable
                     Interlocked.Increment(ref _runs);
                     Interlocked.Add(ref _steps, batch.Count);
                     WorkerTelemetry.ChatDecodeBatch.Record(batch.Count);
+                    lock (_gate)
+                    {
+                        // Before the results go out: a member may queue its next step at once.
+                        foreach (var state in states)
+                        {
+                            _awaited.Add(state);
+                        }
+                    }
                     for (var i = 0; i < batch.Count; i++)
                     {
                         batch[i].Done.TrySetResult(logits[i]);
@@ -149,7 +162,7 @@ public sealed class DecodeBatcher : IDisposable
                 return null;
             }
             var deadline = Stopwatch.GetTimestamp() + _waitTicks;
-            while (!_disposed && _queued.Count < Math.Min(_members, _maxBatch))
+            while (!_disposed && _awaited.Count > 0 && _queued.Count < _maxBatch)
             {
                 var left = deadline - Stopwatch.GetTimestamp();
                 if (left <= 0)
@@ -158,6 +171,7 @@ public sealed class DecodeBatcher : IDisposable
                 }
                 Monitor.Wait(_gate, TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, left * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
             }
+            _awaited.Clear(); // whoever is late joins a later run
             var take = Math.Min(_queued.Count, _maxBatch);
             var batch = _queued.GetRange(0, take);
             _queued.RemoveRange(0, take);
@@ -196,7 +210,7 @@ public sealed class DecodeBatcher : IDisposable
         public CancellationTokenRegistration Registration { get; set; }
     }
 
-    private sealed class Membership(DecodeBatcher batcher) : IDisposable
+    private sealed class Membership(DecodeBatcher batcher, DecoderState state) : IDisposable
     {
         private int _left;
 
@@ -204,7 +218,7 @@ public sealed class DecodeBatcher : IDisposable
         {
             if (Interlocked.Exchange(ref _left, 1) == 0)
             {
-                batcher.Leave();
+                batcher.Leave(state);
             }
         }
     }
