@@ -52,7 +52,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
     private int _active;
     private int _queued;
     private long _finished;
-    private readonly DecodeBatchers _batchers = new(options.MaxDecodeBatch, options.DecodeBatchWaitMs);
+    private readonly DecodeBatchers _batchers = new(options.MaxDecodeBatch, options.DecodeBatchWaitMs, options.MaxDecodeBatchTokens);
 
     /// <summary>Decode loops running now (test hook and telemetry).</summary>
     internal int ActiveGenerations => Volatile.Read(ref _active);

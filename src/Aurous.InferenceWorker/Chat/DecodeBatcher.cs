@@ -9,12 +9,14 @@ namespace Aurous.InferenceWorker.Chat;
 /// and hands each its logits; the members sample, stream and queue their next step, and the next run starts as soon
 /// as every member of the last run has queued its next one or left (or <c>Inference:DecodeBatchWaitMs</c> after the
 /// first queued, so a member held up by its client does not hold up the rest: it joins a later run when it is ready). A new generation prefills alone, off this thread, and joins between two runs;
-/// a finished or cancelled one leaves between two runs. Sampling, constraints and stop strings stay per generation.
+/// a finished or cancelled one leaves between two runs. A run pads every cache to the longest, so its batch x longest
+/// stays within <c>Inference:MaxDecodeBatchTokens</c>: a much longer generation steps alone. Sampling, constraints and stop strings stay per generation.
 /// </summary>
 public sealed class DecodeBatcher : IDisposable
 {
     private readonly ChatModel _model;
     private readonly int _maxBatch;
+    private readonly int _maxTokens;
     private readonly long _waitTicks;
     private readonly object _gate = new();
     private readonly List<Step> _queued = [];
@@ -27,12 +29,13 @@ public sealed class DecodeBatcher : IDisposable
     private long _runs;
     private long _steps;
 
-    public DecodeBatcher(ChatModel model, int maxBatch, double waitMs)
+    public DecodeBatcher(ChatModel model, int maxBatch, double waitMs, int maxTokens = int.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(waitMs);
         _model = model;
         _maxBatch = maxBatch;
+        _maxTokens = maxTokens;
         _waitTicks = (long)(waitMs * Stopwatch.Frequency / 1000);
         _thread = new Thread(Loop) { IsBackground = true, Name = "aurous-decode-batcher" };
         _thread.Start();
@@ -172,9 +175,21 @@ public sealed class DecodeBatcher : IDisposable
                 Monitor.Wait(_gate, TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, left * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
             }
             _awaited.Clear(); // whoever is late joins a later run
-            var take = Math.Min(_queued.Count, _maxBatch);
-            var batch = _queued.GetRange(0, take);
-            _queued.RemoveRange(0, take);
+            // First come, first in; a step whose cache would pad the run past the token cap waits for a later run (at
+            // the head of the queue, so it goes first then, alone if need be).
+            var batch = new List<Step>(Math.Min(_queued.Count, _maxBatch));
+            var longest = 0;
+            for (var i = 0; i < _queued.Count && batch.Count < _maxBatch; i++)
+            {
+                var padded = Math.Max(longest, _queued[i].State.Length + 1);
+                if (batch.Count > 0 && (long)padded * (batch.Count + 1) > _maxTokens)
+                {
+                    continue;
+                }
+                longest = padded;
+                batch.Add(_queued[i]);
+                _queued.RemoveAt(i--);
+            }
             return batch;
         }
     }

@@ -1,7 +1,7 @@
 namespace Aurous.InferenceWorker.Chat;
 
 /// <summary>One <see cref="DecodeBatcher"/> per chat model (sequences of different models cannot share a run), made on first use.</summary>
-internal sealed class DecodeBatchers(int maxBatch, double waitMs) : IDisposable
+internal sealed class DecodeBatchers(int maxBatch, double waitMs, int maxTokens) : IDisposable
 {
     private readonly Dictionary<ChatModel, DecodeBatcher> _byModel = new(ReferenceEqualityComparer.Instance);
     private bool _disposed;
@@ -18,7 +18,7 @@ internal sealed class DecodeBatchers(int maxBatch, double waitMs) : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_byModel.TryGetValue(model, out var batcher))
             {
-                batcher = new DecodeBatcher(model, maxBatch, waitMs);
+                batcher = new DecodeBatcher(model, maxBatch, waitMs, maxTokens);
                 _byModel.Add(model, batcher);
             }
             return batcher;
