@@ -13,6 +13,13 @@ using Aurous.Tokenizers;
 // Usage: dotnet run -c Release --project bench/Aurous.Bench.Chat -- [ttfbRequests=200] [throughputSeconds=6] [throughputRounds=1] [hol|no-hol]
 // More than one throughput round alternates the three targets round by round, so that drifts of a shared machine
 // touch them alike; each cell then reports the median round.
+// Or: ... -- decode-ab [seconds=5] [rounds=3]: only the worker's batched decode against one decode loop per request
+// (DecodeAb.cs), alternating round by round.
+var decodeAbOnly = args.Length > 0 && args[0] == "decode-ab";
+if (decodeAbOnly)
+{
+    args = args.Length > 1 ? ["0", .. args[1..]] : ["0"];
+}
 var ttfbRequests = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 200;
 var throughputSeconds = args.Length > 1 ? double.Parse(args[1], CultureInfo.InvariantCulture) : 6;
 var throughputRounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1;
@@ -45,6 +52,12 @@ for (var i = 0; i < 20; i++)
 }
 await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => client.WorkerAsync(32, ignoreEos: true)));
 await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => client.ApiAsync(32)));
+if (decodeAbOnly)
+{
+    var abReport = await DecodeAb.RunAsync(client, throughputSeconds, args.Length <= 2 ? 3 : throughputRounds);
+    File.WriteAllText(Path.Combine(AppContext.BaseDirectory, "decode-ab.md"), abReport);
+    return;
+}
 
 // ---- 1. Time to first delta, sequential, alternating targets so that both see the same background noise.
 var workerRuns = new List<Run>();
@@ -223,7 +236,7 @@ sealed class Client(HttpClient http, Uri apiUrl, Uri workerUrl, string apiKey, i
     private static readonly string MessagesJson = JsonSerializer.Serialize(new[] { new { role = "user", content = "Write a short story about a fox who learns to sail." } });
 
     /// <summary>POST /internal/chat/completions; NDJSON lines {"type":"delta",...} then {"type":"done",...}.</summary>
-    public async Task<Run> WorkerAsync(int maxTokens, bool ignoreEos, CancellationToken ct = default, Action? onFirst = null)
+    public async Task<Run> WorkerAsync(int maxTokens, bool ignoreEos, CancellationToken ct = default, Action? onFirst = null, bool decodeAlone = false)
     {
         var body = $$"""{"model":"aurous-grow-2.0-pro","prompt_token_ids":{{_promptJson}},"max_tokens":{{maxTokens}},"temperature":1.0,"top_p":1.0,"seed":null,"stop":[],"ignore_eos":{{(ignoreEos ? "true" : "false")}}}""";
         var start = Stopwatch.GetTimestamp();
@@ -234,6 +247,10 @@ sealed class Client(HttpClient http, Uri apiUrl, Uri workerUrl, string apiKey, i
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, workerUrl) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
             request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", internalApiKey);
+            if (decodeAlone)
+            {
+                request.Headers.Add("Aurous-Decode", "alone"); // the worker's per-request switch: one decode loop of its own
+            }
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
             if (!response.IsSuccessStatusCode)
             {

@@ -47,6 +47,16 @@ public sealed record InferenceOptions
     /// <summary>Most prompt tokens the decoder runs at once (<c>Inference:PrefillChunkTokens</c>, default 256, 1 to 8192):
     /// a longer prompt is fed in chunks, so the attention scores of one run are chunk x length, not length x length.</summary>
     public int PrefillChunkTokens { get; init; } = 256;
+    /// <summary>Most generations one batched decode step runs together (<c>Inference:MaxDecodeBatch</c>, default 32; 1 turns
+    /// batching off: each generation then runs its own decoder run per token). See docs/chat.md.</summary>
+    public int MaxDecodeBatch { get; init; } = 32;
+    /// <summary>Longest a batched decode step waits, after the first generation queued its token, for the other decoding
+    /// generations to queue theirs (<c>Inference:DecodeBatchWaitMs</c>, default 2, 0 to 100): a generation held up by a
+    /// slow client delays the rest by at most this much per step.</summary>
+    public double DecodeBatchWaitMs { get; init; } = 2;
+    /// <summary>Cap on batch x longest cache (positions) of one batched decode step (<c>Inference:MaxDecodeBatchTokens</c>,
+    /// default 32768): each cache is padded to the longest for the run, so a generation much longer than the rest steps alone.</summary>
+    public int MaxDecodeBatchTokens { get; init; } = 32_768;
 
     /// <summary><see cref="MemoryBudgetMb"/> in bytes.</summary>
     public long MemoryBudgetBytes => MemoryBudgetMb * 1024L * 1024L;
@@ -75,6 +85,11 @@ public sealed record InferenceOptions
             PrefillChunkTokens = configuration.GetValue("Inference:PrefillChunkTokens", 256) is var chunk && chunk is >= 1 and <= 8192
                 ? chunk
                 : throw new InvalidOperationException($"Inference:PrefillChunkTokens must be from 1 to 8192, not {chunk}."),
+            MaxDecodeBatch = Positive(configuration.GetValue("Inference:MaxDecodeBatch", 32), "Inference:MaxDecodeBatch"),
+            MaxDecodeBatchTokens = Positive(configuration.GetValue("Inference:MaxDecodeBatchTokens", 32_768), "Inference:MaxDecodeBatchTokens"),
+            DecodeBatchWaitMs = configuration.GetValue("Inference:DecodeBatchWaitMs", 2.0) is var decodeWait && decodeWait is >= 0 and <= 100
+                ? decodeWait
+                : throw new InvalidOperationException($"Inference:DecodeBatchWaitMs must be from 0 to 100, not {decodeWait}."),
         };
     }
 

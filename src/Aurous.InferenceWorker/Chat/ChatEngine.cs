@@ -26,17 +26,23 @@ public sealed record ChatGeneration(
 {
     /// <summary>The images' features for the prompt's image pad tokens, once <see cref="ChatEngine.EncodeImagesAsync"/> has run.</summary>
     public float[]? ImageFeatures { get; init; }
+
+    /// <summary>Decode with a decoder run of its own per token even where <c>Inference:MaxDecodeBatch</c> batches the rest
+    /// (the internal endpoint's <c>Aurous-Decode: alone</c> header: a diagnostic and benchmark switch).</summary>
+    public bool DecodeAlone { get; init; }
 }
 
 /// <summary>
-/// Chat generation: every request runs its own decode loop (prefill of the prompt in chunks of
-/// <c>Inference:PrefillChunkTokens</c>, then one token per step against its own KV cache) on the shared, thread-safe
-/// ONNX Runtime session, so a long generation never holds back a short one. A generation first reserves its peak memory
+/// Chat generation: every request runs its own loop (prefill of the prompt in chunks of
+/// <c>Inference:PrefillChunkTokens</c> on the shared, thread-safe ONNX Runtime session, so a long generation never
+/// holds back a short one's first token; then one token per step against its own KV cache, sampled with its own
+/// sampler and constraints). The decode steps of all generations of a model run batched, one decoder run per step
+/// (<see cref="DecodeBatcher"/>, <c>Inference:MaxDecodeBatch</c>; 1: each loop runs its own). A generation first reserves its peak memory
 /// from <c>Inference:MemoryBudgetMb</c> (<see cref="MemoryAdmission"/>), then takes one of
 /// <c>Inference:MaxConcurrentGenerations</c> slots; either way the rest wait in FIFO order.
 /// Cancellation (the HTTP request aborting) is checked before every step and also terminates a run in flight.
 /// </summary>
-public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.SafeMediaFetcher fetcher, Media.FfmpegDecoder decoder)
+public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.SafeMediaFetcher fetcher, Media.FfmpegDecoder decoder) : IDisposable
 {
     /// <summary>A generation that reserved at least this much trims the C heap when it ends.</summary>
     private const long TrimAfterBytes = 32L << 20;
@@ -46,6 +52,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
     private int _active;
     private int _queued;
     private long _finished;
+    private readonly DecodeBatchers _batchers = new(options.MaxDecodeBatch, options.DecodeBatchWaitMs, options.MaxDecodeBatchTokens);
 
     /// <summary>Decode loops running now (test hook and telemetry).</summary>
     internal int ActiveGenerations => Volatile.Read(ref _active);
@@ -54,6 +61,10 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
     internal long FinishedGenerations => Interlocked.Read(ref _finished);
     /// <summary>The memory budget shared by every generation in flight.</summary>
     public MemoryAdmission Memory => _memory;
+    /// <summary>The batched decode loop of the loaded chat model <paramref name="modelId"/>; null where decode steps are not batched.</summary>
+    internal DecodeBatcher? BatcherOf(string modelId) => host.Find(modelId)?.Chat is { } model ? _batchers.For(model) : null;
+
+    public void Dispose() => _batchers.Dispose();
 
     /// <summary>
     /// What a generation reserves: its peak at its longest (prompt, reasoning markers and max_tokens), by the model's
@@ -284,6 +295,17 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
     /// </summary>
     private static YieldAwaitable YieldBetweenSteps() => Task.Yield();
 
+    /// <summary>Feeds one sampled token: in the model's next batched decode run, or (batching off) in a run of its own.</summary>
+    private static async ValueTask<float[]> DecodeStepAsync(DecodeBatcher? batcher, ChatModel model, DecoderState state, long id, CancellationToken cancellationToken)
+    {
+        if (batcher is not null)
+        {
+            return await batcher.StepAsync(state, id, cancellationToken);
+        }
+        await YieldBetweenSteps();
+        return model.Forward(state, [id], cancellationToken);
+    }
+
     /// <summary>Hidden reasoning reports its running token count this often, so a caller who hangs up can bill it.</summary>
     private const int ProgressEvery = 8;
 
@@ -331,6 +353,8 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
         long firstTokenAt = 0;
         var finish = "length";
         var ended = false;
+        // A member of the model's batched decode loop from its first decode step until it ends.
+        IDisposable? membership = null;
         try
         {
             using var state = model.NewState();
@@ -344,6 +368,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
             var filter = constraint is null ? null : new ConstrainedTokenFilter(constraint, model.ConstrainedTexts, eos);
             // Auto tool choice: tokens held back while the answer may still become a tool call.
             var held = new List<int>();
+            var batcher = g.DecodeAlone ? null : _batchers.For(model);
 
             var logits = g.ImageFeatures is { } features
                 ? model.Forward(state, g.Prompt, features, cancellationToken)
@@ -388,8 +413,8 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
                         feed.Add(id);
                         break;
                     }
-                    await YieldBetweenSteps();
-                    logits = model.Forward(state, [id], cancellationToken);
+                    membership ??= batcher?.Join(state);
+                    logits = await DecodeStepAsync(batcher, model, state, id, cancellationToken);
                 }
                 if (!closed)
                 {
@@ -481,9 +506,10 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
                     finish = "length";
                     break;
                 }
-                await YieldBetweenSteps();
-                logits = model.Forward(state, [id], cancellationToken);
+                membership ??= batcher?.Join(state);
+                logits = await DecodeStepAsync(batcher, model, state, id, cancellationToken);
             }
+            membership?.Dispose();
             var rest = detokenizer.Flush();
             if (rest.Length > 0)
             {
@@ -502,6 +528,7 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
         }
         finally
         {
+            membership?.Dispose();
             activity?.SetTag("gen_ai.usage.output_tokens", completion);
             activity?.SetTag("aurous.chat.completion_tokens", completion);
             if (!ended)

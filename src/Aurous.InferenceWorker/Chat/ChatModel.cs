@@ -22,7 +22,7 @@ namespace Aurous.InferenceWorker.Chat;
 /// </para>
 /// The sessions are shared and thread-safe; each generation owns a <see cref="DecoderState"/> (its KV cache).
 /// </summary>
-public sealed class ChatModel : IDisposable
+public sealed partial class ChatModel : IDisposable
 {
     public const string DecoderRole = "decoder";
     public const string EmbeddingsRole = "embeddings";
@@ -477,9 +477,9 @@ public sealed class ChatModel : IDisposable
                 for (var kv = 0; kv < 2; kv++)
                 {
                     names.Add(kv == 0 ? $"past_key_values.{l}.key" : $"past_key_values.{l}.value");
-                    if (state.Present is { } present)
+                    if (state.Past(2 * l + kv) is { } cache)
                     {
-                        values.Add(present[1 + 2 * l + kv]);
+                        values.Add(cache);
                     }
                     else
                     {
@@ -693,26 +693,56 @@ public sealed class ChatModel : IDisposable
     }
 }
 
-/// <summary>One generation's KV cache: the <c>present.*</c> outputs of its last run, fed back as <c>past_key_values.*</c>.</summary>
+/// <summary>
+/// One generation's KV cache: <c>past_key_values.*</c> for its next run, in input order (layer 0 key, layer 0 value,
+/// layer 1 key, ...), each [1, kv_heads, <see cref="Length"/>, head_dim]: the <c>present.*</c> outputs of its own last
+/// run, or its rows cut out of a batched decode step's outputs.
+/// </summary>
 public sealed class DecoderState : IDisposable
 {
-    internal IDisposableReadOnlyCollection<OrtValue>? Present { get; private set; }
+    private IDisposable? _owner;
+    private IReadOnlyList<OrtValue>? _caches;
+    private int _offset;
+
     /// <summary>Positions in the cache (prompt + generated tokens fed so far).</summary>
     public int Length { get; private set; }
     internal bool Disposed { get; private set; }
 
-    internal void Replace(IDisposableReadOnlyCollection<OrtValue> results, int length)
+    /// <summary>The cache fed as the <paramref name="index"/>-th past input; null while the cache is empty.</summary>
+    internal OrtValue? Past(int index) => _caches?[_offset + index];
+
+    /// <summary>Takes a run's outputs (logits first, then the <c>present.*</c> values) as the cache.</summary>
+    internal void Replace(IDisposableReadOnlyCollection<OrtValue> results, int length) => Replace(results, results, 1, length);
+
+    /// <summary>Takes caches built for this state alone (one per past input) as the cache.</summary>
+    internal void Replace(OrtValue[] caches, int length) => Replace(new OwnedValues(caches), caches, 0, length);
+
+    private void Replace(IDisposable owner, IReadOnlyList<OrtValue> caches, int offset, int length)
     {
-        Present?.Dispose();
-        Present = results;
+        _owner?.Dispose();
+        _owner = owner;
+        _caches = caches;
+        _offset = offset;
         Length = length;
     }
 
     public void Dispose()
     {
         Disposed = true;
-        Present?.Dispose();
-        Present = null;
+        _owner?.Dispose();
+        _owner = null;
+        _caches = null;
+    }
+
+    private sealed class OwnedValues(OrtValue[] values) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var value in values)
+            {
+                value.Dispose();
+            }
+        }
     }
 }
 

@@ -22,6 +22,9 @@ public static class InternalChatEndpoint
         return app;
     }
 
+    /// <summary>Request header: <c>alone</c> decodes this generation with runs of its own, outside the batched decode loop.</summary>
+    public const string DecodeHeader = "Aurous-Decode";
+
     private static async Task HandleAsync(HttpContext context, ChatEngine engine, ILoggerFactory loggers)
     {
         var receivedAt = Stopwatch.GetTimestamp();
@@ -50,6 +53,10 @@ public static class InternalChatEndpoint
         try
         {
             generation = await engine.EncodeImagesAsync(engine.Prepare(request), aborted);
+            if (string.Equals(context.Request.Headers[DecodeHeader], "alone", StringComparison.OrdinalIgnoreCase))
+            {
+                generation = generation with { DecodeAlone = true };
+            }
         }
         catch (ChatRequestException ex)
         {

@@ -1,0 +1,142 @@
+using Aurous.InferenceWorker.Models;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Aurous.InferenceWorker.Chat;
+
+public sealed partial class ChatModel
+{
+    /// <summary>
+    /// One decode step for several generations in a single decoder run: each state takes one token. The caches are
+    /// left-padded to the longest (padding masked out by <c>attention_mask</c>, each row keeps its own
+    /// <c>position_ids</c>), and afterwards each state gets its own rows of <c>present.*</c> back, without the padding,
+    /// so it can go on alone or in another batch. Returns each state's logits (length ≥ vocabulary), in order.
+    /// A single state runs as <see cref="Forward(DecoderState, ReadOnlySpan{long}, CancellationToken)"/> would.
+    /// </summary>
+    public float[][] ForwardStep(IReadOnlyList<DecoderState> states, ReadOnlySpan<long> tokens, CancellationToken cancellationToken)
+    {
+        var batch = states.Count;
+        if (batch == 0 || tokens.Length != batch)
+        {
+            throw new ArgumentException($"a decode step needs one token per state: {batch} states, {tokens.Length} tokens", nameof(tokens));
+        }
+        foreach (var state in states)
+        {
+            ObjectDisposedException.ThrowIf(state.Disposed, state);
+        }
+        Validate(tokens, []);
+        if (batch == 1)
+        {
+            return [ForwardOnce(states[0], tokens, [], cancellationToken)];
+        }
+
+        var past = 0;
+        foreach (var state in states)
+        {
+            past = Math.Max(past, state.Length);
+        }
+        var total = past + 1;
+        var names = new List<string>(3 + 2 * Layers);
+        var values = new List<OrtValue>(3 + 2 * Layers);
+        try
+        {
+            names.Add(_embeddings is null ? InputIds : InputsEmbeds);
+            values.Add(_embeddings is null
+                ? OrtValue.CreateTensorValueFromMemory(tokens.ToArray(), [batch, 1])
+                : EmbedStep(tokens, cancellationToken));
+            var mask = new long[batch * total];
+            var positions = new long[batch];
+            for (var b = 0; b < batch; b++)
+            {
+                var length = states[b].Length;
+                mask.AsSpan(b * total + past - length, length + 1).Fill(1L);
+                positions[b] = length;
+            }
+            names.Add(AttentionMask);
+            values.Add(OrtValue.CreateTensorValueFromMemory(mask, [batch, total]));
+            if (_hasPositionIds)
+            {
+                names.Add(PositionIds);
+                values.Add(OrtValue.CreateTensorValueFromMemory(positions, [batch, 1]));
+            }
+            for (var i = 0; i < 2 * Layers; i++)
+            {
+                names.Add(i % 2 == 0 ? $"past_key_values.{i / 2}.key" : $"past_key_values.{i / 2}.value");
+                values.Add(PaddedPast(states, i, past));
+            }
+
+            using var results = _session.RunCancellable(names, values, _outputNames, cancellationToken);
+            var shape = results[0].GetTensorTypeAndShape().Shape;
+            if (shape.Length != 3 || shape[0] != batch || shape[1] != 1 || shape[2] < VocabSize)
+            {
+                throw new InvalidDataException($"logits have shape [{string.Join(", ", shape)}], expected [{batch}, 1, >= {VocabSize}]");
+            }
+            var vocab = (int)shape[2];
+            var all = results[0].GetTensorDataAsSpan<float>();
+            var logits = new float[batch][];
+            for (var b = 0; b < batch; b++)
+            {
+                logits[b] = all.Slice(b * vocab, vocab).ToArray();
+            }
+            for (var b = 0; b < batch; b++)
+            {
+                var caches = new OrtValue[2 * Layers];
+                for (var i = 0; i < caches.Length; i++)
+                {
+                    caches[i] = OwnRows(results[1 + i], b, total, states[b].Length + 1);
+                }
+                states[b].Replace(caches, states[b].Length + 1);
+            }
+            return logits;
+        }
+        finally
+        {
+            foreach (var value in values)
+            {
+                value.Dispose();
+            }
+        }
+    }
+
+    /// <summary><c>inputs_embeds</c> [batch, 1, hidden] for one token per row, from one run of the embeddings graph.</summary>
+    private OrtValue EmbedStep(ReadOnlySpan<long> tokens, CancellationToken cancellationToken)
+    {
+        using var embedded = Embed(tokens, [], cancellationToken);
+        // [1, batch, hidden] and [batch, 1, hidden] are the same values in the same order.
+        return OrtValue.CreateTensorValueFromMemory(embedded[0].GetTensorDataAsSpan<float>().ToArray(), [tokens.Length, 1, HiddenSize]);
+    }
+
+    /// <summary>The <paramref name="index"/>-th past input for the batch: [batch, kv_heads, past, head_dim], each row's cache right-aligned, zeros before it.</summary>
+    private OrtValue PaddedPast(IReadOnlyList<DecoderState> states, int index, int past)
+    {
+        var batch = states.Count;
+        var value = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, [batch, KvHeads, past, HeadDim]);
+        var target = value.GetTensorMutableDataAsSpan<float>();
+        var stride = past * HeadDim;
+        for (var b = 0; b < batch; b++)
+        {
+            var length = states[b].Length;
+            var source = length == 0 ? [] : states[b].Past(index)!.GetTensorDataAsSpan<float>();
+            for (var h = 0; h < KvHeads; h++)
+            {
+                var row = target.Slice((b * KvHeads + h) * stride, stride);
+                row[..((past - length) * HeadDim)].Clear();
+                source.Slice(h * length * HeadDim, length * HeadDim).CopyTo(row[((past - length) * HeadDim)..]);
+            }
+        }
+        return value;
+    }
+
+    /// <summary>Row <paramref name="b"/> of a batched <c>present.*</c> output [batch, kv_heads, total, head_dim], without its padding: [1, kv_heads, length, head_dim].</summary>
+    private OrtValue OwnRows(OrtValue present, int b, int total, int length)
+    {
+        var value = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, [1, KvHeads, length, HeadDim]);
+        var target = value.GetTensorMutableDataAsSpan<float>();
+        var source = present.GetTensorDataAsSpan<float>();
+        for (var h = 0; h < KvHeads; h++)
+        {
+            source.Slice(((b * KvHeads + h) * total + total - length) * HeadDim, length * HeadDim).CopyTo(target.Slice(h * length * HeadDim, length * HeadDim));
+        }
+        return value;
+    }
+}
