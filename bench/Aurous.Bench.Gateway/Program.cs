@@ -139,12 +139,8 @@ try
     }
 
     // What each process spends with no load at all (timers, pollers, background services): read the rounds against it.
-    await Task.Delay(1000);
-    var idleStart = ProcSnapshot.Take();
-    await Task.Delay(TimeSpan.FromSeconds(3));
-    var idleEnd = ProcSnapshot.Take();
     Console.WriteLine();
-    Console.WriteLine("CPU at rest, ms per second: " + string.Join(", ", meters.Select(m => $"{m.Name} {(m.Seconds(idleEnd) - m.Seconds(idleStart)) * 1000 / 3:0}")));
+    Console.WriteLine("CPU at rest after the warm-up, ms per second: " + await AtRestAsync(meters));
     Console.WriteLine();
     Console.WriteLine(Report.RoundHeader(meters));
     var all = new List<Measured>();
@@ -157,13 +153,15 @@ try
                 await Task.Delay(500); // let the previous round's stragglers and background work settle
                 var before = ProcSnapshot.Take();
                 var result = await OpenLoop.RunAsync(http, target, rate, TimeSpan.FromSeconds(options.Seconds), options.MaxInFlight);
-                var after = ProcSnapshot.Take();
+                var after = await SettledAsync(meters);
                 var measured = new Measured(rate, round, target.Name, result, CpuPerRequest.Between(meters, before, after, result.Ok));
                 all.Add(measured);
                 Console.WriteLine(Report.RoundLine(measured, meters));
             }
         }
     }
+    Console.WriteLine();
+    Console.WriteLine("CPU at rest after the rounds, ms per second: " + await AtRestAsync(meters));
     Report.PrintSummary(all, options.Targets, Console.Out);
 
     // A target that failed most of a round is broken, not slow: say so and exit non-zero, so no one reads it as a speed.
@@ -189,4 +187,33 @@ finally
         }
         child.Dispose();
     }
+}
+
+// Work a round leaves behind (logs still being written out, commits, GC) belongs to that round: its closing reading is
+// taken once the measured processes are back near rest (under a tenth of a core together), or after 3 s at most.
+static async Task<ProcSnapshot> SettledAsync(IReadOnlyList<Meter> meters)
+{
+    var quiet = meters.Where(m => m.Name != "bench").ToList();
+    var previous = ProcSnapshot.Take();
+    for (var i = 0; i < 12; i++)
+    {
+        await Task.Delay(250);
+        var now = ProcSnapshot.Take();
+        var busy = quiet.Sum(m => m.Seconds(now) - m.Seconds(previous)) / 0.25;
+        previous = now;
+        if (busy < 0.1)
+        {
+            break;
+        }
+    }
+    return previous;
+}
+
+static async Task<string> AtRestAsync(IReadOnlyList<Meter> meters)
+{
+    await Task.Delay(1000);
+    var start = ProcSnapshot.Take();
+    await Task.Delay(TimeSpan.FromSeconds(3));
+    var end = ProcSnapshot.Take();
+    return string.Join(", ", meters.Select(m => $"{m.Name} {(m.Seconds(end) - m.Seconds(start)) * 1000 / 3:0}"));
 }
