@@ -132,7 +132,16 @@ public sealed class RateLimitRoundTripTests(ApiFixture fixture) : IAsyncLifetime
             var admitted = responses.Count(r => r.StatusCode == HttpStatusCode.OK);
             var limit = Math.Min(rpm, tpm / 2);
             var refill = (int)Math.Ceiling(seconds * Math.Min(rpm, tpm / 2.0) / 60);
-            admitted.ShouldBeInRange(limit, limit + refill, $"rpm {rpm}, tpm {tpm}: {admitted} admitted in {seconds:0.0} s");
+            if (admitted < limit || admitted > limit + refill)
+            {
+                // Exact only while Redis judges: say whether an instance fell back to its local share meanwhile.
+                var local = 0;
+                foreach (var instance in ApiFixture.Instances)
+                {
+                    local += (await fixture.System.ResourceLogAsync(instance)).Count(l => l.Contains("rate limits are enforced per API instance"));
+                }
+                admitted.ShouldBeInRange(limit, limit + refill, $"rpm {rpm}, tpm {tpm}: {admitted} admitted in {seconds:0.0} s; local fallbacks logged: {local}");
+            }
             foreach (var refused in responses.Where(r => r.StatusCode != HttpStatusCode.OK))
             {
                 await refused.ShouldBeErrorAsync(429, "rate_limit_error", code);
