@@ -17,7 +17,7 @@ public sealed class KeyUsageRecorder(NpgsqlDataSource db)
     public int PendingCount => _pending.Count;
 
     public void Record(string keyId, DateTimeOffset at) =>
-        _pending.AddOrUpdate(keyId, at, (_, seen) => at > seen ? at : seen);
+        _pending.AddOrUpdate(keyId, static (_, at) => at, static (_, seen, at) => at > seen ? at : seen, at);
 
     /// <summary>Writes what was recorded since the last flush; on failure it is kept for the next one. Returns the keys written.</summary>
     public async Task<int> FlushAsync(CancellationToken ct = default)

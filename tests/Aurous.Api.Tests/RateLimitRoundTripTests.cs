@@ -114,7 +114,7 @@ public sealed class RateLimitRoundTripTests(ApiFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Two_hundred_parallel_requests_on_three_instances_admit_exactly_the_tighter_limit_and_a_refusal_takes_nothing()
+    public async Task A_hundred_and_twenty_parallel_requests_on_three_instances_admit_exactly_the_tighter_limit_and_a_refusal_takes_nothing()
     {
         // RPM the tighter limit (20), then TPM (20 requests of two tokens), then TPM with RPM to spare: a request
         // refused for tokens must not have taken a request unit.
@@ -126,13 +126,22 @@ public sealed class RateLimitRoundTripTests(ApiFixture fixture) : IAsyncLifetime
             var clients = ApiFixture.Instances.Select(i => fixture.System.CreateApiClient(key, i)).ToArray();
 
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var responses = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => clients[i % clients.Length].PostAsync("/v1/embeddings", Embedding())));
+            var responses = await Task.WhenAll(Enumerable.Range(0, 120).Select(i => clients[i % clients.Length].PostAsync("/v1/embeddings", Embedding())));
             var seconds = clock.Elapsed.TotalSeconds;
 
             var admitted = responses.Count(r => r.StatusCode == HttpStatusCode.OK);
             var limit = Math.Min(rpm, tpm / 2);
             var refill = (int)Math.Ceiling(seconds * Math.Min(rpm, tpm / 2.0) / 60);
-            admitted.ShouldBeInRange(limit, limit + refill, $"rpm {rpm}, tpm {tpm}: {admitted} admitted in {seconds:0.0} s");
+            if (admitted < limit || admitted > limit + refill)
+            {
+                // Exact only while Redis judges: say whether an instance fell back to its local share meanwhile.
+                var local = 0;
+                foreach (var instance in ApiFixture.Instances)
+                {
+                    local += (await fixture.System.ResourceLogAsync(instance)).Count(l => l.Contains("rate limits are enforced per API instance"));
+                }
+                admitted.ShouldBeInRange(limit, limit + refill, $"rpm {rpm}, tpm {tpm}: {admitted} admitted in {seconds:0.0} s; local fallbacks logged: {local}");
+            }
             foreach (var refused in responses.Where(r => r.StatusCode != HttpStatusCode.OK))
             {
                 await refused.ShouldBeErrorAsync(429, "rate_limit_error", code);

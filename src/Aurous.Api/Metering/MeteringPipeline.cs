@@ -224,7 +224,8 @@ public sealed class MeteredRequest : IAsyncDisposable
         _tokensTaken = tpm.Allowed;
         _holdId = holdTask.Result;
 
-        if (rpm is { Allowed: false } emptied)
+        // Both buckets report the one verdict; the one that refused is the one without room (a wait to report).
+        if (rpm is { Allowed: false, RetryAfterSeconds: not 0 } emptied)
         {
             return RequestRateLimiting.Refusal(_context, emptied).ToResult(_context);
         }

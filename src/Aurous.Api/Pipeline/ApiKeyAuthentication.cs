@@ -29,20 +29,10 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyCache keys,
             return;
         }
 
-        var presented = ReadKey(context.Request);
-        ApiError? error = null;
-        if (presented is null)
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (hash, error) = HashPresentedKey(context.Request);
+        if (hash is not null)
         {
-            error = ApiError.InvalidApiKey("No API key provided. Send it in the X-Api-Key header or as Authorization: Bearer al_live_….");
-        }
-        else if (!ApiKeySecret.IsWellFormed(presented))
-        {
-            error = ApiError.InvalidApiKey("The API key is malformed; keys look like al_live_ followed by 64 hex characters.");
-        }
-        else
-        {
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var hash = ApiKeySecret.Hash(presented);
             var client = context.Connection.RemoteIpAddress;
             var key = keys.Cached(hash);
             if (key is null && failures.IsBlocked(client, out var retryAfter))
@@ -89,14 +79,26 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyCache keys,
         await next(context);
     }
 
-    private static string? ReadKey(HttpRequest request)
+    /// <summary>The SHA-256 of the presented key (read in place, without copying it), or why there is none.</summary>
+    private static (byte[]? Hash, ApiError? Error) HashPresentedKey(HttpRequest request)
     {
+        ReadOnlySpan<char> presented;
         if (request.Headers.TryGetValue(AurousHeaders.ApiKey, out var apiKey) && !string.IsNullOrWhiteSpace(apiKey))
         {
-            return apiKey.ToString().Trim();
+            presented = apiKey.ToString().AsSpan().Trim();
         }
-        var auth = request.Headers.Authorization.ToString();
-        const string bearer = "Bearer ";
-        return auth.StartsWith(bearer, StringComparison.OrdinalIgnoreCase) ? auth[bearer.Length..].Trim() : null;
+        else
+        {
+            var auth = request.Headers.Authorization.ToString().AsSpan();
+            const string bearer = "Bearer ";
+            if (!auth.StartsWith(bearer, StringComparison.OrdinalIgnoreCase))
+            {
+                return (null, ApiError.InvalidApiKey("No API key provided. Send it in the X-Api-Key header or as Authorization: Bearer al_live_…."));
+            }
+            presented = auth[bearer.Length..].Trim();
+        }
+        return ApiKeySecret.IsWellFormed(presented)
+            ? (ApiKeySecret.Hash(presented), null)
+            : (null, ApiError.InvalidApiKey("The API key is malformed; keys look like al_live_ followed by 64 hex characters."));
     }
 }
