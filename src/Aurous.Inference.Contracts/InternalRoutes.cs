@@ -4,7 +4,7 @@ namespace Aurous.Inference.Contracts;
 public static class InternalRoutes
 {
     public const string Prefix = "/internal";
-    /// <summary><c>POST</c> <see cref="InternalEmbeddingRequest"/>; 200 <see cref="InternalEmbeddingResponse"/>, 4xx/503 <see cref="InternalErrorResponse"/>.</summary>
+    /// <summary><c>POST</c> <see cref="InternalEmbeddingRequest"/>; 200 <see cref="InternalEmbeddingFrame"/> when accepted, else <see cref="InternalEmbeddingResponse"/>; 4xx/503 <see cref="InternalErrorResponse"/>.</summary>
     public const string Embeddings = Prefix + "/embeddings";
     /// <summary><c>POST</c> <see cref="InternalChatRequest"/>; 200 <see cref="ChatStreamContentType"/> lines of <see cref="InternalChatEvent"/>, 4xx/503 <see cref="InternalErrorResponse"/>.</summary>
     public const string ChatCompletions = Prefix + "/chat/completions";
