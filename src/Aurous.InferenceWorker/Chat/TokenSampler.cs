@@ -177,8 +177,11 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
     private const int Buckets = 1024;
     private const long OneBits = 0x3FF0000000000000L;
     private double[]? _bucketMass;
-    private double[]? _keys;
+    private ulong[]? _keys;
+    private ulong[]? _spareKeys;
     private int[]? _ids;
+    private int[]? _spareIds;
+    private readonly int[] _digitCounts = new int[256];
 
     /// <summary>
     /// The nucleus: the ids sorted by weight (descending, ties by id) whose running mass first reaches
@@ -204,11 +207,9 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
             }
         }
 
-        var keys = _keys is { Length: var length } && length == n ? _keys : _keys = new double[n];
-        var ids = _ids is { Length: var idLength } && idLength == n ? _ids : _ids = new int[n];
         while (true)
         {
-            var gathered = SortedDown(weights, n, last, keys, ids);
+            var (ids, gathered) = SortedDown(weights, n, last);
             double kept = 0;
             var count = 0;
             while (count < gathered)
@@ -233,35 +234,64 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         }
     }
 
-    /// <summary>The ids in buckets up to <paramref name="last"/> (a prefix of the sorted order), sorted by weight descending, ties by id.</summary>
-    private static int SortedDown(double[] weights, int n, int last, double[] keys, int[] ids)
+    /// <summary>
+    /// The ids in buckets up to <paramref name="last"/> (a prefix of the sorted order), sorted by weight descending,
+    /// ties by id, and their count.
+    /// </summary>
+    private (int[] Ids, int Count) SortedDown(double[] weights, int n, int last)
     {
+        var keys = _keys is { Length: var length } && length == n ? _keys : _keys = new ulong[n];
+        var ids = _ids is { Length: var idLength } && idLength == n ? _ids : _ids = new int[n];
         var m = 0;
         for (var i = 0; i < n; i++)
         {
             if (Bucket(weights[i]) <= last)
             {
-                keys[m] = -weights[i];
+                // Non-negative doubles order as their bits; complemented, the heaviest comes first.
+                keys[m] = ~(ulong)BitConverter.DoubleToInt64Bits(weights[i]);
                 ids[m] = i;
                 m++;
             }
         }
-        Array.Sort(keys, ids, 0, m);
-        // Array.Sort is not stable: put equal weights in id order.
-        for (var start = 0; start < m;)
+        return (RadixSort(keys, ids, m), m);
+    }
+
+    /// <summary>
+    /// Sorts <paramref name="keys"/>[..m] ascending, moving <paramref name="ids"/> alongside and keeping equal keys in
+    /// their given (id) order: least significant byte first, skipping bytes every key shares. Returns the buffer that
+    /// holds the sorted ids.
+    /// </summary>
+    private int[] RadixSort(ulong[] keys, int[] ids, int m)
+    {
+        var spareKeys = _spareKeys is { Length: var length } && length == keys.Length ? _spareKeys : _spareKeys = new ulong[keys.Length];
+        var spareIds = _spareIds is { Length: var idLength } && idLength == ids.Length ? _spareIds : _spareIds = new int[ids.Length];
+        var counts = _digitCounts;
+        for (var shift = 0; shift < 64 && m > 1; shift += 8)
         {
-            var end = start + 1;
-            while (end < m && keys[end] == keys[start])
+            Array.Clear(counts);
+            for (var i = 0; i < m; i++)
             {
-                end++;
+                counts[(int)(keys[i] >> shift) & 0xFF]++;
             }
-            if (end - start > 1)
+            if (counts[(int)(keys[0] >> shift) & 0xFF] == m)
             {
-                Array.Sort(ids, start, end - start);
+                continue;
             }
-            start = end;
+            var start = 0;
+            for (var digit = 0; digit < counts.Length; digit++)
+            {
+                (counts[digit], start) = (start, start + counts[digit]);
+            }
+            for (var i = 0; i < m; i++)
+            {
+                var at = counts[(int)(keys[i] >> shift) & 0xFF]++;
+                spareKeys[at] = keys[i];
+                spareIds[at] = ids[i];
+            }
+            (keys, spareKeys) = (spareKeys, keys);
+            (ids, spareIds) = (spareIds, ids);
         }
-        return m;
+        return ids;
     }
 
     /// <summary>0 for the largest weight (1) and higher for smaller ones; a larger weight never has a higher bucket.</summary>
