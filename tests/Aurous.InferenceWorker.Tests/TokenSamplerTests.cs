@@ -83,6 +83,35 @@ public sealed class TokenSamplerTests
         Assert.Equal([10, 11, 12, 13], picked.Order());
     }
 
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(1e3)]
+    [InlineData(1e6)]
+    public void NearlyEqualLogitsAreOrderedExactly(double temperature)
+    {
+        // Logits a few float steps apart (some equal): at high temperatures their weights differ only in the last bits,
+        // and with nearly uniform weights the drawn position shows whether the nucleus order is exact.
+        var random = new Random(17);
+        var logits = new float[4_000];
+        for (var i = 0; i < logits.Length; i++)
+        {
+            var value = 1f;
+            for (var step = random.Next(3_000); step > 0; step--)
+            {
+                value = MathF.BitIncrement(value);
+            }
+            logits[i] = value;
+        }
+        var picked = new HashSet<int>();
+        for (ulong seed = 0; seed < 300; seed++)
+        {
+            var id = new TokenSampler(temperature, 0.3, seed, logits.Length).Next(logits);
+            Assert.Equal(new ReferenceSampler(temperature, 0.3, seed, logits.Length).Next(logits), id);
+            picked.Add(id);
+        }
+        Assert.True(picked.Count > 100, $"{picked.Count} distinct ids");
+    }
+
     private static IEnumerable<(double Temperature, double TopP, ulong Seed, Random Random)> Cases(int vocab, int seeds)
     {
         foreach (var temperature in Temperatures)
