@@ -10,7 +10,7 @@ namespace Aurous.InferenceWorker.Chat;
 public sealed class TokenSampler(double temperature, double topP, ulong seed, int vocabSize)
 {
     private ulong _state = seed;
-    private int[]? _order;
+    private double[]? _weights;
 
     public int Next(float[] logits)
     {
@@ -43,33 +43,11 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
                     return i;
                 }
             }
-            return LastPositive(weights);
+            return LastPositive(weights, n);
         }
 
-        // Nucleus: sort by probability (descending, ties by id), keep the prefix whose mass reaches top_p.
-        var order = _order is { Length: var length } && length == n ? _order : _order = new int[n];
-        for (var i = 0; i < n; i++)
-        {
-            order[i] = i;
-        }
-        var keys = new double[n];
-        for (var i = 0; i < n; i++)
-        {
-            keys[i] = -weights[i];
-        }
-        Array.Sort(keys, order);
-        var limit = topP * sum;
-        double kept = 0;
-        var count = 0;
-        while (count < n)
-        {
-            kept += weights[order[count]];
-            count++;
-            if (kept >= limit)
-            {
-                break;
-            }
-        }
+        // Nucleus: the most likely ids (ties by id) whose mass reaches top_p.
+        var (order, count, kept) = Nucleus(weights, n, topP * sum);
         var pick = u * kept;
         double running = 0;
         for (var k = 0; k < count; k++)
@@ -117,26 +95,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         }
         else
         {
-            candidates = new int[n];
-            var keys = new double[n];
-            for (var i = 0; i < n; i++)
-            {
-                candidates[i] = i;
-                keys[i] = -weights[i];
-            }
-            Array.Sort(keys, candidates);
-            var limit = topP * sum;
-            double kept = 0;
-            count = 0;
-            while (count < n)
-            {
-                kept += weights[candidates[count]];
-                count++;
-                if (kept >= limit)
-                {
-                    break;
-                }
-            }
+            (candidates, count, _) = Nucleus(weights, n, topP * sum);
         }
 
         for (var attempt = 0; attempt < 8; attempt++)
@@ -212,6 +171,133 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         return last;
     }
 
+    // Nucleus search: weights fall into buckets by their binary exponent and top three mantissa bits (eight per halving,
+    // the last bucket holding everything smaller), so the buckets order the weights and their masses show how far down
+    // the nucleus reaches; only the ids in the buckets it needs are sorted.
+    private const int Buckets = 1024;
+    private const long OneBits = 0x3FF0000000000000L;
+    private double[]? _bucketMass;
+    private ulong[]? _keys;
+    private ulong[]? _spareKeys;
+    private int[]? _ids;
+    private int[]? _spareIds;
+    private readonly int[] _digitCounts = new int[256];
+
+    /// <summary>
+    /// The nucleus: the ids sorted by weight (descending, ties by id) whose running mass first reaches
+    /// <paramref name="limit"/> (all <paramref name="n"/> when it never does), in a buffer reused until the next call,
+    /// with their count and that running mass.
+    /// </summary>
+    private (int[] Ids, int Count, double Kept) Nucleus(double[] weights, int n, double limit)
+    {
+        var mass = _bucketMass ??= new double[Buckets];
+        Array.Clear(mass);
+        for (var i = 0; i < n; i++)
+        {
+            mass[Bucket(weights[i])] += weights[i];
+        }
+        var last = 0;
+        double reached = 0;
+        for (; last < Buckets - 1; last++)
+        {
+            reached += mass[last];
+            if (reached >= limit)
+            {
+                break;
+            }
+        }
+
+        while (true)
+        {
+            var (ids, gathered) = SortedDown(weights, n, last);
+            double kept = 0;
+            var count = 0;
+            while (count < gathered)
+            {
+                kept += weights[ids[count]];
+                count++;
+                if (kept >= limit)
+                {
+                    return (ids, count, kept);
+                }
+            }
+            if (gathered == n)
+            {
+                return (ids, count, kept);
+            }
+            // The buckets' sums rounded differently from the sorted running sum: take in the next bucket that holds any.
+            do
+            {
+                last++;
+            }
+            while (last < Buckets - 1 && mass[last] == 0);
+        }
+    }
+
+    /// <summary>
+    /// The ids in buckets up to <paramref name="last"/> (a prefix of the sorted order), sorted by weight descending,
+    /// ties by id, and their count.
+    /// </summary>
+    private (int[] Ids, int Count) SortedDown(double[] weights, int n, int last)
+    {
+        var keys = _keys is { Length: var length } && length == n ? _keys : _keys = new ulong[n];
+        var ids = _ids is { Length: var idLength } && idLength == n ? _ids : _ids = new int[n];
+        var m = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (Bucket(weights[i]) <= last)
+            {
+                // Non-negative doubles order as their bits; complemented, the heaviest comes first.
+                keys[m] = ~(ulong)BitConverter.DoubleToInt64Bits(weights[i]);
+                ids[m] = i;
+                m++;
+            }
+        }
+        return (RadixSort(keys, ids, m), m);
+    }
+
+    /// <summary>
+    /// Sorts <paramref name="keys"/>[..m] ascending, moving <paramref name="ids"/> alongside and keeping equal keys in
+    /// their given (id) order: least significant byte first, skipping bytes every key shares. Returns the buffer that
+    /// holds the sorted ids.
+    /// </summary>
+    private int[] RadixSort(ulong[] keys, int[] ids, int m)
+    {
+        var spareKeys = _spareKeys is { Length: var length } && length == keys.Length ? _spareKeys : _spareKeys = new ulong[keys.Length];
+        var spareIds = _spareIds is { Length: var idLength } && idLength == ids.Length ? _spareIds : _spareIds = new int[ids.Length];
+        var counts = _digitCounts;
+        for (var shift = 0; shift < 64 && m > 1; shift += 8)
+        {
+            Array.Clear(counts);
+            for (var i = 0; i < m; i++)
+            {
+                counts[(int)(keys[i] >> shift) & 0xFF]++;
+            }
+            if (counts[(int)(keys[0] >> shift) & 0xFF] == m)
+            {
+                continue;
+            }
+            var start = 0;
+            for (var digit = 0; digit < counts.Length; digit++)
+            {
+                (counts[digit], start) = (start, start + counts[digit]);
+            }
+            for (var i = 0; i < m; i++)
+            {
+                var at = counts[(int)(keys[i] >> shift) & 0xFF]++;
+                spareKeys[at] = keys[i];
+                spareIds[at] = ids[i];
+            }
+            (keys, spareKeys) = (spareKeys, keys);
+            (ids, spareIds) = (spareIds, ids);
+        }
+        return ids;
+    }
+
+    /// <summary>0 for the largest weight (1) and higher for smaller ones; a larger weight never has a higher bucket.</summary>
+    private static int Bucket(double weight) =>
+        (int)Math.Clamp((OneBits - BitConverter.DoubleToInt64Bits(weight)) >> 49, 0, Buckets - 1);
+
     private static int BestAllowed(float[] logits, bool[] mask, int n)
     {
         var best = -1;
@@ -225,9 +311,9 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         return best >= 0 ? best : throw new InvalidOperationException("no token can continue the structured output");
     }
 
-    private static int LastPositive(double[] weights)
+    private static int LastPositive(double[] weights, int n)
     {
-        for (var i = weights.Length - 1; i >= 0; i--)
+        for (var i = n - 1; i >= 0; i--)
         {
             if (weights[i] > 0)
             {
@@ -248,14 +334,14 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
     }
 
     /// <summary>Unnormalised softmax weights at <paramref name="temperature"/> (shifted by the max for stability) and their sum.</summary>
-    private static (double[] Weights, double Sum) SoftmaxWeights(ReadOnlySpan<float> logits, int n, double temperature)
+    private (double[] Weights, double Sum) SoftmaxWeights(ReadOnlySpan<float> logits, int n, double temperature)
     {
         var max = float.NegativeInfinity;
         for (var i = 0; i < n; i++)
         {
             max = Math.Max(max, logits[i]);
         }
-        var weights = new double[n];
+        var weights = _weights is { Length: var length } && length == n ? _weights : _weights = new double[n];
         double sum = 0;
         var inverse = 1.0 / temperature;
         for (var i = 0; i < n; i++)
