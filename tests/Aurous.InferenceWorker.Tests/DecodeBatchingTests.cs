@@ -7,9 +7,11 @@ using Aurous.InferenceWorker.Chat;
 namespace Aurous.InferenceWorker.Tests;
 
 /// <summary>
-/// Step-level batching through the worker's internal endpoint: generations decoded together in batched runs stream
-/// exactly what each streams alone (<c>Aurous-Decode: alone</c>), whatever joins, leaves or is cancelled around them,
-/// with their sampling, constraints and stop strings intact.
+/// Step-level batching through the worker's internal endpoint: generations decoded together in batched runs keep what
+/// does not depend on their company (the first token, from the prompt's own prefill; their length and ending; their
+/// constraints and stop strings) whatever joins, leaves or is cancelled around them. Later tokens are not compared with
+/// a run alone (<c>Aurous-Decode: alone</c>): a batched decoder run rounds differently in the last bits
+/// (BatchedDecodeStepTests bounds the logits), and the test model's near-uniform logits turn that into other picks.
 /// </summary>
 public sealed class DecodeBatchingTests(ChatFixture fx) : IClassFixture<ChatFixture>
 {
@@ -42,7 +44,7 @@ public sealed class DecodeBatchingTests(ChatFixture fx) : IClassFixture<ChatFixt
     ];
 
     [Fact]
-    public async Task Generations_batched_together_stream_exactly_what_each_streams_alone()
+    public async Task Generations_batched_together_keep_their_first_token_length_and_ending()
     {
         var bodies = Mix();
         var alone = new List<string>();
@@ -55,7 +57,10 @@ public sealed class DecodeBatchingTests(ChatFixture fx) : IClassFixture<ChatFixt
 
         var together = await Task.WhenAll(bodies.Select(b => RunAsync(b.DeepClone())));
 
-        together.ShouldBe(alone);
+        for (var i = 0; i < bodies.Count; i++)
+        {
+            ShouldKeepWhatItsCompanyCannotChange(together[i], alone[i], bodies[i]);
+        }
         (batcher.Steps - steps).ShouldBeGreaterThan(batcher.Runs - runs, "some decoder runs stepped several generations at once");
     }
 
@@ -95,9 +100,9 @@ public sealed class DecodeBatchingTests(ChatFixture fx) : IClassFixture<ChatFixt
         var b = RunAsync(second.DeepClone());
 
         var (streamedA, joinedText) = await a;
-        (await b).ShouldBe(expected[1]);
-        streamedA.ShouldBe(expected[0]);
-        joinedText.ShouldBe(expected[2]);
+        ShouldKeepWhatItsCompanyCannotChange(await b, expected[1], second);
+        ShouldKeepWhatItsCompanyCannotChange(streamedA, expected[0], first);
+        ShouldKeepWhatItsCompanyCannotChange(joinedText, expected[2], joiner);
     }
 
     [Fact]
@@ -108,10 +113,11 @@ public sealed class DecodeBatchingTests(ChatFixture fx) : IClassFixture<ChatFixt
         var tools = Body("What is the weather in Oslo?", 300, 1.0, 42, ignoreEos: false);
         tools["tools"] = new JsonArray(new JsonObject { ["name"] = "get_weather", ["parameters"] = JsonNode.Parse(WeatherParameters) });
         tools["tool_choice"] = "required";
+        // The first token comes from the prompt's own prefill, so a stop string made of it must end the batched stream at once.
         var free = await RunAsync(Body("Tell me a story about a fox.", 60, 1.0, 43), decodeAlone: true);
-        var words = Text(free).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var first = Lines(free).First(e => e.GetProperty("type").GetString() == "delta").GetProperty("text").GetString()!;
         var stopped = Body("Tell me a story about a fox.", 60, 1.0, 43);
-        stopped["stop"] = new JsonArray((JsonNode)(" " + words[5]));
+        stopped["stop"] = new JsonArray((JsonNode)first);
         var bodies = new List<JsonObject> { schema, tools, stopped, Body("Hi", 80, 1.0, 44), Body("Write a poem.", 80, 0, null) };
         var alone = new List<string>();
         foreach (var body in bodies)
@@ -119,9 +125,15 @@ public sealed class DecodeBatchingTests(ChatFixture fx) : IClassFixture<ChatFixt
             alone.Add(await RunAsync(body, decodeAlone: true));
         }
 
+        var batcher = fx.Engine.BatcherOf(ChatFixture.Model)!;
+        var (runs, steps) = (batcher.Runs, batcher.Steps);
         var together = await Task.WhenAll(bodies.Select(b => RunAsync(b.DeepClone())));
 
-        together.ShouldBe(alone);
+        for (var i = 3; i < bodies.Count; i++)
+        {
+            ShouldKeepWhatItsCompanyCannotChange(together[i], alone[i], bodies[i]);
+        }
+        (batcher.Steps - steps).ShouldBeGreaterThan(batcher.Runs - runs, "some decoder runs stepped several generations at once");
         var person = JsonDocument.Parse(Text(together[0])).RootElement;
         person.EnumerateObject().Select(p => p.Name).ShouldBe(["name", "age", "ok"], together[0]);
         together[0].ShouldContain("\"finish_reason\":\"stop\"");
@@ -130,8 +142,32 @@ public sealed class DecodeBatchingTests(ChatFixture fx) : IClassFixture<ChatFixt
         var arguments = JsonDocument.Parse(string.Concat(call.Select(e => e.GetProperty("arguments").GetString()))).RootElement;
         arguments.GetProperty("unit").GetString().ShouldBeOneOf("celsius", "fahrenheit");
         together[1].ShouldContain("\"finish_reason\":\"tool_calls\"");
-        Text(together[2]).ShouldBe(Text(free)[..Text(free).IndexOf(" " + words[5], StringComparison.Ordinal)]);
+        Text(together[2]).ShouldBeEmpty();
         together[2].ShouldContain("\"finish_reason\":\"stop\"");
+    }
+
+    /// <summary>
+    /// What batching must not change: the first token (from the prompt's own prefill, before any batched run), every
+    /// delta numbered in order, and for a generation that ignores the end token, its length and ending.
+    /// </summary>
+    private static void ShouldKeepWhatItsCompanyCannotChange(string batched, string alone, JsonObject body)
+    {
+        var deltas = Lines(batched).Where(e => e.GetProperty("type").GetString() == "delta").ToList();
+        var aloneFirst = Lines(alone).First(e => e.GetProperty("type").GetString() == "delta");
+        if (aloneFirst.GetProperty("completion_tokens").GetInt32() == 1)
+        {
+            deltas[0].GetRawText().ShouldBe(aloneFirst.GetRawText(), batched);
+        }
+        var counts = deltas.Select(e => e.GetProperty("completion_tokens").GetInt32()).ToList();
+        counts.ShouldBe(counts.Order().Distinct().ToList(), batched);
+        var done = Lines(batched).Last();
+        done.GetProperty("type").GetString().ShouldBe("done");
+        done.GetProperty("completion_tokens").GetInt32().ShouldBe(counts[^1]);
+        if (body["ignore_eos"]?.GetValue<bool>() == true)
+        {
+            done.GetProperty("completion_tokens").GetInt32().ShouldBe(body["max_tokens"]!.GetValue<int>());
+            done.GetProperty("finish_reason").GetString().ShouldBe("length");
+        }
     }
 
     /// <summary>The NDJSON stream as one string, with the done line's timing left out (everything else must match).</summary>
