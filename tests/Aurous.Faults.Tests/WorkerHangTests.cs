@@ -22,6 +22,13 @@ public sealed class WorkerHangTests(FaultSystem fixture, ITestOutputHelper outpu
         using var http = system.CreateApiClient(key);
         using var workerHttp = new HttpClient { BaseAddress = system.Endpoint("inference-worker"), Timeout = TimeSpan.FromSeconds(10) };
         var log = new OutcomeLog();
+        // Another team serves one embedding first, so the fast refusals below time the refusal, not the first compile
+        // of the embeddings path (an earlier test in this collection may have restarted the API).
+        var (_, warmKey) = await system.CreateTeamAsync(credits: 10m);
+        using (var warm = system.CreateApiClient(warmKey))
+        {
+            (await new OutcomeLog().SendAsync(warm, OutcomeLog.Embedding)).Status.ShouldBe(200);
+        }
 
         // Long generations in flight: synchronous ones and streams that have started.
         var inFlight = Enumerable.Range(0, 3).Select(_ => log.SendAsync(http, () => OutcomeLog.Chat(longAnswer: true))).ToList();
