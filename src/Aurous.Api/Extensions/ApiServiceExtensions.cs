@@ -21,7 +21,7 @@ public static class ApiServiceExtensions
         builder.AddAurousPipeline();
         services.AddOpenApi();
 
-        builder.AddNpgsqlDataSource("postgres", settings => settings.DisableHealthChecks = true);
+        builder.AddNpgsqlDataSource("postgres", settings => settings.DisableHealthChecks = true, b => { b.ConnectionStringBuilder.MaxAutoPrepare = 64; b.ConnectionStringBuilder.AutoPrepareMinUsages = 2; });
         builder.AddAzureBlobServiceClient("blobs");
         services.AddSingleton<TeamStore>();
         services.AddSingleton<Ledger>();
