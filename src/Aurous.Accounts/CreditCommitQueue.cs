@@ -105,18 +105,8 @@ public sealed class CreditCommitQueue : IAsyncDisposable
 
     private async Task PlaceBatchAsync(List<(HoldAsk Ask, TaskCompletionSource<string?> Done)> items)
     {
-        HashSet<string> placed;
-        try
-        {
-            using var activity = Activity.StartActivity("ledger.hold_batch");
-            activity?.SetTag("aurous.ledger.batch_size", items.Count);
-            placed = await CreditBatches.PlaceAsync(_db, items.ConvertAll(i => i.Ask), CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            _log.LogWarning(ex, "A batch of {Count} holds failed; placing them one by one", items.Count);
-            placed = [];
-        }
+        var placed = await TryBatchAsync("ledger.hold_batch", "holds", items.Count,
+            () => CreditBatches.PlaceAsync(_db, items.ConvertAll(i => i.Ask), CancellationToken.None)) ?? [];
         foreach (var (ask, done) in items)
         {
             if (placed.Contains(ask.Id))
@@ -142,17 +132,8 @@ public sealed class CreditCommitQueue : IAsyncDisposable
         {
             (seen.Add(item.Ask.Capture.HoldId) ? batch : repeats).Add(item);
         }
-        Dictionary<string, string>? receipts = null;
-        try
-        {
-            using var activity = Activity.StartActivity("ledger.capture_batch");
-            activity?.SetTag("aurous.ledger.batch_size", batch.Count);
-            receipts = await CreditBatches.CaptureAsync(_db, batch.ConvertAll(i => i.Ask), CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            _log.LogWarning(ex, "A batch of {Count} captures failed; capturing them one by one", batch.Count);
-        }
+        var receipts = await TryBatchAsync("ledger.capture_batch", "captures", batch.Count,
+            () => CreditBatches.CaptureAsync(_db, batch.ConvertAll(i => i.Ask), CancellationToken.None));
         if (receipts is null)
         {
             repeats.InsertRange(0, batch);
@@ -172,17 +153,8 @@ public sealed class CreditCommitQueue : IAsyncDisposable
 
     private async Task ReleaseBatchAsync(List<(ReleaseAsk Ask, TaskCompletionSource<bool> Done)> items)
     {
-        HashSet<string>? released = null;
-        try
-        {
-            using var activity = Activity.StartActivity("ledger.release_batch");
-            activity?.SetTag("aurous.ledger.batch_size", items.Count);
-            released = await CreditBatches.ReleaseAsync(_db, items.ConvertAll(i => i.Ask), CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            _log.LogWarning(ex, "A batch of {Count} releases failed; releasing them one by one", items.Count);
-        }
+        var released = await TryBatchAsync("ledger.release_batch", "releases", items.Count,
+            () => CreditBatches.ReleaseAsync(_db, items.ConvertAll(i => i.Ask), CancellationToken.None));
         foreach (var (ask, done) in items)
         {
             if (released is null)
@@ -194,6 +166,22 @@ public sealed class CreditCommitQueue : IAsyncDisposable
                 // A hold asked twice in one batch is released once: the first asker gets true, as the statements would say.
                 done.TrySetResult(released.Remove(ask.HoldId));
             }
+        }
+    }
+
+    /// <summary>Runs one batch statement in its span; null when it failed (its items are then asked one by one).</summary>
+    private async Task<T?> TryBatchAsync<T>(string span, string kind, int count, Func<Task<T>> run) where T : class
+    {
+        try
+        {
+            using var activity = Activity.StartActivity(span);
+            activity?.SetTag("aurous.ledger.batch_size", count);
+            return await run();
+        }
+        catch (Exception ex)
+        {
+            _log.LogWarning(ex, "A batch of {Count} {Kind} failed; asking them one by one", count, kind);
+            return null;
         }
     }
 
