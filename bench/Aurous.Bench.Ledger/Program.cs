@@ -11,9 +11,10 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 
 // The ledger alone, pgbench-style: C callers each run hold+capture pairs back to back for S seconds, (a) with the single
-// statements of CreditHolds, (b) through the group-committed CreditCommitQueue; for 1 team and for 32 teams; rounds
-// alternate the order of (a) and (b). Prints pairs/s, p50/p99 per pair and Postgres CPU per pair (from /proc of this
-// system's postgres processes), then checks every team's books: no overdraft, ledger sum == balance, held == 0.
+// statements of CreditHolds, (b) through the group-committed CreditCommitQueue, (c) the same queue over the API's data
+// source settings (statements prepared); for 1 team and for 32 teams; rounds alternate the order of the modes. Prints
+// pairs/s, p50/p99 per pair and Postgres CPU per pair (from /proc of this system's postgres processes), then checks
+// every team's books: no overdraft, ledger sum == balance, held == 0.
 // Usage: dotnet run -c Release --project bench/Aurous.Bench.Ledger -- [seconds=5] [callers=32] [rounds=2]
 var seconds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
 var callers = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 32;
@@ -27,12 +28,18 @@ await system.App.Services.GetRequiredService<ResourceNotificationService>().Wait
 var db = new NpgsqlDataSourceBuilder(system.ConnectionString("postgres")) { ConnectionStringBuilder = { MaxPoolSize = callers * 2 + 8 } }.Build();
 var holds = new CreditHolds(db);
 await using var queue = new CreditCommitQueue(db, holds, Options.Create(new CreditCommitOptions()), NullLogger<CreditCommitQueue>.Instance);
+// The API's own data source settings: statements used twice or more are prepared, so each batch shape is planned once.
+var preparedDb = new NpgsqlDataSourceBuilder(system.ConnectionString("postgres"))
+{
+    ConnectionStringBuilder = { MaxPoolSize = callers * 2 + 8, MaxAutoPrepare = 64, AutoPrepareMinUsages = 2 },
+}.Build();
+await using var preparedQueue = new CreditCommitQueue(preparedDb, new CreditHolds(preparedDb), Options.Create(new CreditCommitOptions()), NullLogger<CreditCommitQueue>.Instance);
 var postgres = PostgresProcesses(system.Settings.HomeDirectory);
 Console.WriteLine($"Postgres processes watched: {postgres.Count}");
 
 var grant = 1_000_000m;
 var teams = new List<string>();
-for (var i = 0; i < 33 * 2; i++)
+for (var i = 0; i < 33 * 3; i++)
 {
     teams.Add((await system.CreateTeamAsync(credits: grant)).TeamId);
 }
@@ -41,6 +48,7 @@ var teamSets = new Dictionary<(string Mode, int Teams), string[]>
 {
     [("single", 1)] = [teams[0]], [("queue", 1)] = [teams[1]],
     [("single", 32)] = teams.Skip(2).Take(32).ToArray(), [("queue", 32)] = teams.Skip(34).Take(32).ToArray(),
+    [("prepared", 1)] = [teams[66]], [("prepared", 32)] = teams.Skip(67).Take(32).ToArray(),
 };
 var charged = teamSets.Values.SelectMany(t => t).ToDictionary(t => t, _ => 0L);
 
@@ -53,12 +61,14 @@ Func<string, Task<bool>> Pair(string mode) => mode == "single"
     }
     : async team =>
     {
+        var q = mode == "queue" ? queue : preparedQueue;
         var request = Ulid.NewId("req");
-        var hold = await queue.TryPlaceAsync(team, request, "embeddings", "bench", Price);
-        return hold is not null && await queue.CaptureAsync(Capture(hold, team, request)) is not null;
+        var hold = await q.TryPlaceAsync(team, request, "embeddings", "bench", Price);
+        return hold is not null && await q.CaptureAsync(Capture(hold, team, request)) is not null;
     };
 
-foreach (var mode in new[] { "single", "queue" })
+string[] modes = ["single", "queue", "prepared"];
+foreach (var mode in modes)
 {
     await Run(mode, 32, TimeSpan.FromSeconds(1)); // warm-up: JIT, pools, prepared plans
 }
@@ -68,7 +78,7 @@ for (var round = 1; round <= rounds; round++)
 {
     foreach (var teamCount in new[] { 1, 32 })
     {
-        var order = round % 2 == 1 ? new[] { "single", "queue" } : ["queue", "single"];
+        var order = round % 2 == 1 ? modes : modes.Reverse().ToArray();
         foreach (var mode in order)
         {
             var r = await Run(mode, teamCount, TimeSpan.FromSeconds(seconds));
@@ -82,7 +92,8 @@ foreach (var teamCount in new[] { 1, 32 })
     double Median(string mode, Func<(int Round, string Mode, int Teams, double PairsPerSecond, double P50, double P99, double CpuMs), double> f) =>
         results.Where(r => r.Mode == mode && r.Teams == teamCount).Select(f).Order().ElementAt(rounds / 2);
     Console.WriteLine($"{teamCount,2} team(s), queue / single (medians): pairs/s x{Median("queue", r => r.PairsPerSecond) / Median("single", r => r.PairsPerSecond):0.00}, " +
-        $"p50 x{Median("queue", r => r.P50) / Median("single", r => r.P50):0.00}, pg cpu/pair x{Median("queue", r => r.CpuMs) / Median("single", r => r.CpuMs):0.00}");
+        $"p50 x{Median("queue", r => r.P50) / Median("single", r => r.P50):0.00}, pg cpu/pair x{Median("queue", r => r.CpuMs) / Median("single", r => r.CpuMs):0.00}; " +
+        $"prepared / queue: pairs/s x{Median("prepared", r => r.PairsPerSecond) / Median("queue", r => r.PairsPerSecond):0.00}, pg cpu/pair x{Median("prepared", r => r.CpuMs) / Median("queue", r => r.CpuMs):0.00}");
 }
 
 var ok = true;
