@@ -287,7 +287,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         (int)Math.Clamp((OneBits - BitConverter.DoubleToInt64Bits(weight)) >> 49, 0, Buckets - 1);
 
     /// <summary>The most likely of the first <paramref name="n"/> ids; ties break towards the lower id.</summary>
-    private static int Argmax(float[] logits, int n)
+    internal static int Argmax(float[] logits, int n)
     {
         var best = 0;
         for (var i = 1; i < n; i++)
