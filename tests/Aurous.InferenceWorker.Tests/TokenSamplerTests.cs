@@ -257,33 +257,23 @@ public sealed class TokenSamplerTests
             return (order, count);
         }
 
+        /// <summary>
+        /// Inverse transform sampling over the candidates that have weight: the first whose cumulative weight exceeds a
+        /// uniform draw scaled to their total (the last of them if rounding leaves none); -1, drawing nothing, when no
+        /// candidate has weight.
+        /// </summary>
         private int Draw(double[] weights, int[] candidates, int count)
         {
-            var total = 0.0;
-            for (var k = 0; k < count; k++)
-            {
-                total += weights[candidates[k]];
-            }
-            if (!(total > 0))
+            var weighted = candidates.Take(count).Where(id => weights[id] > 0).ToArray();
+            if (weighted.Length == 0)
             {
                 return -1;
             }
+            var total = 0.0;
+            var cumulative = weighted.Select(id => total += weights[id]).ToArray();
             var target = NextUnit() * total;
-            var running = 0.0;
-            var last = -1;
-            for (var k = 0; k < count; k++)
-            {
-                if (weights[candidates[k]] > 0)
-                {
-                    running += weights[candidates[k]];
-                    last = candidates[k];
-                    if (running > target)
-                    {
-                        return last;
-                    }
-                }
-            }
-            return last;
+            var at = Array.FindIndex(cumulative, c => c > target);
+            return weighted[at >= 0 ? at : weighted.Length - 1];
         }
 
         private (double[] Weights, double Sum) Softmax(float[] logits, int n)

@@ -1,36 +1,9 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Security.Cryptography;
 using Aurous.Inference.Contracts;
 using Aurous.InferenceWorker.Models;
-using Aurous.Models;
 
 namespace Aurous.InferenceWorker.Chat;
-
-/// <summary>A validated request, bound to its loaded model.</summary>
-public sealed record ChatGeneration(
-    string ModelId,
-    ChatModel Model,
-    long[] Prompt,
-    int MaxTokens,
-    double Temperature,
-    double TopP,
-    ulong Seed,
-    IReadOnlyList<string> Stop,
-    bool IgnoreEos,
-    SchemaNode? Format = null,
-    int ReasoningBudget = 0,
-    ToolCalling? Tools = null,
-    IReadOnlyList<string>? Images = null,
-    MediaRules? Media = null)
-{
-    /// <summary>The images' features for the prompt's image pad tokens, once <see cref="ChatEngine.EncodeImagesAsync"/> has run.</summary>
-    public float[]? ImageFeatures { get; init; }
-
-    /// <summary>Decode with a decoder run of its own per token even where <c>Inference:MaxDecodeBatch</c> batches the rest
-    /// (the internal endpoint's <c>Aurous-Decode: alone</c> header: a diagnostic and benchmark switch).</summary>
-    public bool DecodeAlone { get; init; }
-}
 
 /// <summary>
 /// Chat generation: every request runs its own loop (prefill of the prompt in chunks of
@@ -42,7 +15,7 @@ public sealed record ChatGeneration(
 /// <c>Inference:MaxConcurrentGenerations</c> slots; either way the rest wait in FIFO order.
 /// Cancellation (the HTTP request aborting) is checked before every step and also terminates a run in flight.
 /// </summary>
-public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.SafeMediaFetcher fetcher, Media.FfmpegDecoder decoder) : IDisposable
+public sealed partial class ChatEngine(ModelHost host, InferenceOptions options, Media.SafeMediaFetcher fetcher, Media.FfmpegDecoder decoder) : IDisposable
 {
     /// <summary>A generation that reserved at least this much trims the C heap when it ends.</summary>
     private const long TrimAfterBytes = 32L << 20;
@@ -76,218 +49,16 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
         {
             return 0;
         }
-        var markers = g.ReasoningBudget > 0
-            ? g.Model.Tokenizer.CountTokens(ReasoningBlock.Open) + g.Model.Tokenizer.CountTokens(ReasoningBlock.Close)
-            : 0;
+        var markers = ReasoningMarkerTokens(g.Model, g.ReasoningBudget);
         return Math.Min(plan.RequestBytes(g.Prompt.Length, g.Prompt.Length + markers + g.MaxTokens), plan.BudgetBytes);
     }
 
-    /// <summary>Checks the request against the model; throws <see cref="ChatRequestException"/> when it is refused.</summary>
-    public ChatGeneration Prepare(InternalChatRequest request)
-    {
-        if (string.IsNullOrWhiteSpace(request.Model))
-        {
-            throw new ChatRequestException(400, "invalid_request", "'model' is required");
-        }
-        if (host.State == ModelHostState.Loading)
-        {
-            throw new ChatRequestException(503, "model_not_ready", "the worker is still loading its models");
-        }
-        if (host.State == ModelHostState.Failed)
-        {
-            throw new ChatRequestException(503, "model_not_ready", $"the worker failed to start: {host.FailureReason}");
-        }
-        var hosted = host.Find(request.Model) ?? throw new ChatRequestException(404, "model_not_found", $"model '{request.Model}' does not exist");
-        if (hosted.Kind != ModelKind.Chat)
-        {
-            throw new ChatRequestException(400, "model_not_supported", $"model '{hosted.Id}' is not a chat model");
-        }
-        var model = hosted.Chat ?? throw new ChatRequestException(503, "model_not_ready", $"model '{hosted.Id}' is not loaded: {hosted.Reason}");
-
-        var ids = request.PromptTokenIds;
-        if (ids is null || ids.Length == 0)
-        {
-            throw new ChatRequestException(400, "invalid_request", "'prompt_token_ids' must be a non-empty array of token ids");
-        }
-        var prompt = new long[ids.Length];
-        for (var i = 0; i < ids.Length; i++)
-        {
-            if ((uint)ids[i] >= (uint)model.VocabSize)
-            {
-                throw new ChatRequestException(400, "invalid_request",
-                    $"prompt_token_ids[{i}] = {ids[i]} is not in the vocabulary (0 to {model.VocabSize - 1})");
-            }
-            prompt[i] = ids[i];
-        }
-        var budget = request.ReasoningBudget ?? 0;
-        if (budget < 0 || budget > ChatLimits.MaxReasoningBudget)
-        {
-            throw new ChatRequestException(400, "invalid_request", $"'reasoning_budget' must be from 0 to {ChatLimits.MaxReasoningBudget}, not {budget}");
-        }
-        // The forced <think> / </think> tokens take room in the context (they are not billed).
-        var overhead = budget > 0 ? model.Tokenizer.CountTokens(ReasoningBlock.Open) + model.Tokenizer.CountTokens(ReasoningBlock.Close) : 0;
-        // The served window: the nominal one, or less where the memory budget cannot hold a generation that long.
-        // Refused here, before anything is allocated.
-        var window = model.ServedContextWindow;
-        if ((long)ids.Length + overhead + 1 > window)
-        {
-            throw new ChatRequestException(400, ChatLimits.ContextLengthExceeded, ChatLimits.ContextLengthMessage(window, ids.Length + overhead, null));
-        }
-        if (request.MaxTokens is < 1)
-        {
-            throw new ChatRequestException(400, "invalid_request", $"'max_tokens' must be at least 1, not {request.MaxTokens}");
-        }
-        var maxTokens = request.MaxTokens ?? window - ids.Length - overhead;
-        if ((long)ids.Length + maxTokens + overhead > window)
-        {
-            throw new ChatRequestException(400, ChatLimits.ContextLengthExceeded, ChatLimits.ContextLengthMessage(window, ids.Length + overhead, maxTokens));
-        }
-        var temperature = request.Temperature ?? model.Defaults.Temperature;
-        if (!double.IsFinite(temperature) || temperature < 0 || temperature > 2)
-        {
-            throw new ChatRequestException(400, "invalid_request", $"'temperature' must be between 0 and 2, not {temperature}");
-        }
-        var topP = request.TopP ?? model.Defaults.TopP;
-        if (!double.IsFinite(topP) || topP <= 0 || topP > 1)
-        {
-            throw new ChatRequestException(400, "invalid_request", $"'top_p' must be greater than 0 and at most 1, not {topP}");
-        }
-        var stop = request.Stop ?? [];
-        if (stop.Count > ChatLimits.MaxStopStrings)
-        {
-            throw new ChatRequestException(400, "invalid_request", $"'stop' holds {stop.Count} strings; at most {ChatLimits.MaxStopStrings}");
-        }
-        if (stop.Any(string.IsNullOrEmpty))
-        {
-            throw new ChatRequestException(400, "invalid_request", "'stop' strings must be non-empty");
-        }
-        var seed = request.Seed is { } s ? unchecked((ulong)s) : BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
-        var format = ResponseFormat(request.ResponseFormat);
-        var tools = Tools(request);
-        var images = request.Images ?? [];
-        if (images.Count > 0)
-        {
-            if (!model.SupportsImages)
-            {
-                throw new ChatRequestException(400, "unsupported_content_type", $"model '{hosted.Id}' does not accept images");
-            }
-            if (images.Count > ChatLimits.MaxImages)
-            {
-                throw new ChatRequestException(400, "too_many_images", $"'images' holds {images.Count}; at most {ChatLimits.MaxImages}");
-            }
-        }
-        var pads = ids.Count(id => id == model.ImageTokenId);
-        if (pads != images.Count * model.TokensPerImage)
-        {
-            throw new ChatRequestException(400, "invalid_request",
-                $"the prompt holds {pads} image pad tokens; {images.Count} image(s) need exactly {images.Count * model.TokensPerImage}");
-        }
-        return new ChatGeneration(hosted.Id, model, prompt, maxTokens, temperature, topP, seed, stop.ToArray(), request.IgnoreEos, format, budget, tools,
-            images, hosted.Manifest?.Media ?? new MediaRules());
-    }
-
-    /// <summary>
-    /// Fetches (SSRF rules, the model's size and time caps), decodes and encodes the request's images, all before the
-    /// response starts, so a bad image is a 400 and nothing is generated. Throws <see cref="ChatRequestException"/>.
-    /// </summary>
-    public async Task<ChatGeneration> EncodeImagesAsync(ChatGeneration g, CancellationToken cancellationToken)
-    {
-        if (g.Images is not { Count: > 0 } images)
-        {
-            return g;
-        }
-        var media = g.Media ?? new MediaRules();
-        using var activity = WorkerTelemetry.ActivitySource.StartActivity("chat.encode_images");
-        activity?.SetTag("aurous.chat.images", images.Count);
-        var pixels = await Task.WhenAll(images.Select(async (url, i) =>
-        {
-            try
-            {
-                var bytes = await fetcher.FetchAsync(url, media.MaxMediaBytes, TimeSpan.FromSeconds(media.FetchTimeoutSeconds), cancellationToken);
-                return await g.Model.PreprocessImageAsync(bytes, decoder, cancellationToken);
-            }
-            catch (Media.MediaException ex)
-            {
-                throw new ChatRequestException(400, ex.Code, $"images[{i}]: {ex.Message}");
-            }
-            catch (Media.MediaDecoderUnavailableException ex)
-            {
-                throw new ChatRequestException(503, "media_decoder_unavailable", $"images[{i}]: {ex.Message}");
-            }
-        }));
-        return g with { ImageFeatures = g.Model.EncodeImages(pixels, cancellationToken) };
-    }
-
-    /// <summary>The compiled <c>tools</c> and <c>tool_choice</c>: null when the model may not call any.</summary>
-    private static ToolCalling? Tools(InternalChatRequest request)
-    {
-        var declared = request.Tools ?? [];
-        if (declared.Count == 0)
-        {
-            if (request.ToolChoice is not null)
-            {
-                throw new ChatRequestException(400, "invalid_request", "'tool_choice' needs 'tools'");
-            }
-            return null;
-        }
-        if (declared.Count > ChatLimits.MaxTools)
-        {
-            throw new ChatRequestException(400, "invalid_request", $"'tools' holds {declared.Count} functions; at most {ChatLimits.MaxTools}");
-        }
-        var required = request.ToolChoice switch
-        {
-            null or "auto" => false,
-            "required" => true,
-            _ => throw new ChatRequestException(400, "invalid_request", "'tool_choice' must be \"auto\" or \"required\""),
-        };
-        var specs = new List<ToolSpec>(declared.Count);
-        for (var i = 0; i < declared.Count; i++)
-        {
-            var name = declared[i].Name;
-            if (string.IsNullOrEmpty(name) || name.Length > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
-            {
-                throw new ChatRequestException(400, "invalid_request", $"'tools[{i}].name' must be 1-64 characters of a-z, A-Z, 0-9, _ and -");
-            }
-            if (specs.Any(t => t.Name == name))
-            {
-                throw new ChatRequestException(400, "invalid_request", $"'tools' declares '{name}' twice");
-            }
-            var parameters = declared[i].Parameters is { ValueKind: not System.Text.Json.JsonValueKind.Null } schema
-                ? JsonSchemaCompiler.Compile(schema, $"tools[{i}].function.parameters")
-                : JsonSchemaCompiler.NoArguments;
-            specs.Add(new ToolSpec(name, parameters));
-        }
-        return new ToolCalling(specs, required, request.ParallelToolCalls ?? true);
-    }
+    /// <summary>The forced <c>&lt;think&gt;</c> / <c>&lt;/think&gt;</c> tokens, which take room in the context (they are not billed).</summary>
+    private static int ReasoningMarkerTokens(ChatModel model, int reasoningBudget) =>
+        reasoningBudget > 0 ? model.Tokenizer.CountTokens(ReasoningBlock.Open) + model.Tokenizer.CountTokens(ReasoningBlock.Close) : 0;
 
     private static long[] Ids(int[] ids) => Array.ConvertAll(ids, i => (long)i);
 
-    /// <summary>The compiled <c>response_format</c>: null for free text.</summary>
-    private static SchemaNode? ResponseFormat(InternalResponseFormat? format)
-    {
-        switch (format?.Type)
-        {
-            case null when format is null:
-            case "text":
-                return null;
-            case "json_object":
-                return JsonSchemaCompiler.JsonObject;
-            case "json_schema":
-                if (format.Schema is not { ValueKind: System.Text.Json.JsonValueKind.Object } schema)
-                {
-                    throw new ChatRequestException(400, "invalid_request", "'response_format.schema' must be a JSON Schema object");
-                }
-                return JsonSchemaCompiler.Compile(schema);
-            default:
-                throw new ChatRequestException(400, "invalid_request", "'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"");
-        }
-    }
-
-    /// <summary>
-    /// Waits for a slot, then generates: <see cref="ChatDelta"/>s (never empty) and one final <see cref="ChatDone"/>.
-    /// <paramref name="receivedAt"/> (a <see cref="Stopwatch"/> timestamp) is when the request arrived: time to first
-    /// token counts from it. Throws <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> fires.
-    /// </summary>
     /// <summary>
     /// Each decode step is synchronous compute. Going back to the thread pool between steps lets every other request
     /// (a new short one, an HTTP read) run between two steps of a long generation instead of waiting for a thread;
@@ -309,6 +80,11 @@ public sealed class ChatEngine(ModelHost host, InferenceOptions options, Media.S
     /// <summary>Hidden reasoning reports its running token count this often, so a caller who hangs up can bill it.</summary>
     private const int ProgressEvery = 8;
 
+    /// <summary>
+    /// Waits for a slot, then generates: <see cref="ChatDelta"/>s (never empty) and one final <see cref="ChatDone"/>.
+    /// <paramref name="receivedAt"/> (a <see cref="Stopwatch"/> timestamp) is when the request arrived: time to first
+    /// token counts from it. Throws <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> fires.
+    /// </summary>
     public async IAsyncEnumerable<ChatEvent> GenerateAsync(ChatGeneration g, long receivedAt, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var model = g.Model;

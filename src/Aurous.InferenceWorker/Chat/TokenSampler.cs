@@ -17,15 +17,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         var n = Math.Min(vocabSize, logits.Length);
         if (temperature <= 0)
         {
-            var best = 0;
-            for (var i = 1; i < n; i++)
-            {
-                if (logits[i] > logits[best])
-                {
-                    best = i;
-                }
-            }
-            return best;
+            return Argmax(logits, n);
         }
 
         var (weights, sum) = SoftmaxWeights(logits, n, temperature);
@@ -72,14 +64,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         var n = Math.Min(vocabSize, logits.Length);
         if (temperature <= 0)
         {
-            var best = 0;
-            for (var i = 1; i < n; i++)
-            {
-                if (logits[i] > logits[best])
-                {
-                    best = i;
-                }
-            }
+            var best = Argmax(logits, n);
             return filter.IsAllowed(best) ? best : BestAllowed(logits, filter.Mask(n), n);
         }
 
@@ -90,7 +75,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         int count;
         if (topP >= 1.0)
         {
-            candidates = _all is { Length: var length } && length == n ? _all : _all = Enumerable.Range(0, n).ToArray();
+            candidates = AllIds(n);
             count = n;
         }
         else
@@ -132,12 +117,15 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         {
             weights[i] = mask[i] ? Math.Exp((logits[i] - logits[top]) / temperature) : 0;
         }
-        candidates = _all is { Length: var all } && all == n ? _all : _all = Enumerable.Range(0, n).ToArray();
-        chosen = Draw(weights, candidates, n);
+        chosen = Draw(weights, AllIds(n), n);
         return chosen >= 0 ? chosen : top;
     }
 
     private int[]? _all;
+
+    /// <summary>The ids 0..n-1 in order, in a buffer kept for the next call.</summary>
+    private int[] AllIds(int n) =>
+        _all is { Length: var length } && length == n ? _all : _all = Enumerable.Range(0, n).ToArray();
 
     /// <summary>Draws one of <paramref name="candidates"/>[..count] by weight; -1 when their weights are all zero.</summary>
     private int Draw(double[] weights, int[] candidates, int count)
@@ -297,6 +285,20 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
     /// <summary>0 for the largest weight (1) and higher for smaller ones; a larger weight never has a higher bucket.</summary>
     private static int Bucket(double weight) =>
         (int)Math.Clamp((OneBits - BitConverter.DoubleToInt64Bits(weight)) >> 49, 0, Buckets - 1);
+
+    /// <summary>The most likely of the first <paramref name="n"/> ids; ties break towards the lower id.</summary>
+    internal static int Argmax(float[] logits, int n)
+    {
+        var best = 0;
+        for (var i = 1; i < n; i++)
+        {
+            if (logits[i] > logits[best])
+            {
+                best = i;
+            }
+        }
+        return best;
+    }
 
     private static int BestAllowed(float[] logits, bool[] mask, int n)
     {

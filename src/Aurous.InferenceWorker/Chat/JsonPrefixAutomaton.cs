@@ -1,266 +1,4 @@
-using System.Text.Json;
-
 namespace Aurous.InferenceWorker.Chat;
-
-/// <summary>
-/// One node of a compiled <c>response_format</c> schema. <see cref="JsonSchemaCompiler"/> builds the tree;
-/// <see cref="JsonPrefixAutomaton"/> walks it.
-/// </summary>
-public sealed class SchemaNode
-{
-    public enum NodeKind { Any, Object, Array, String, Number, Integer, Literal }
-
-    public NodeKind Kind { get; init; }
-    /// <summary>Object: declared properties, in declaration order (emitted in this order). Free objects have none.</summary>
-    public IReadOnlyList<(string Name, SchemaNode Schema, bool Required)> Properties { get; init; } = [];
-    /// <summary>Object: each property name as JSON text (quoted, escaped), by property index.</summary>
-    public string[] KeyTexts { get; init; } = [];
-    /// <summary>Object: any keys, values of any type (json_object mode).</summary>
-    public bool Free { get; init; }
-    public SchemaNode? Items { get; init; }
-    public int MinItems { get; init; }
-    public int MaxItems { get; init; } = int.MaxValue;
-    /// <summary>String: the most characters (UTF-16 units; an escape counts as one) before only the closing quote is allowed.</summary>
-    public int MaxLength { get; init; } = JsonSchemaCompiler.DefaultMaxStringLength;
-    /// <summary>Literal: the allowed values as JSON text (enum, true/false, null).</summary>
-    public string[] Literals { get; init; } = [];
-
-    internal static readonly SchemaNode AnyValue = new() { Kind = NodeKind.Any };
-    internal static readonly SchemaNode FreeObject = new() { Kind = NodeKind.Object, Free = true, MaxItems = JsonSchemaCompiler.DefaultMaxMembers };
-    internal static readonly SchemaNode AnyArray = new() { Kind = NodeKind.Array, Items = AnyValue, MaxItems = JsonSchemaCompiler.DefaultMaxItems };
-    internal static readonly SchemaNode AnyString = new() { Kind = NodeKind.String };
-    internal static readonly SchemaNode AnyNumber = new() { Kind = NodeKind.Number };
-    internal static readonly SchemaNode Boolean = new() { Kind = NodeKind.Literal, Literals = ["true", "false"] };
-    internal static readonly SchemaNode Null = new() { Kind = NodeKind.Literal, Literals = ["null"] };
-}
-
-/// <summary>
-/// Compiles <c>response_format</c> into a <see cref="SchemaNode"/> tree. Supported subset of JSON Schema:
-/// <c>type</c> (a single name: object, array, string, number, integer, boolean, null), <c>properties</c>,
-/// <c>required</c>, <c>additionalProperties</c> (absent or false: only declared properties), <c>items</c>,
-/// <c>minItems</c>, <c>maxItems</c>, <c>maxLength</c>, <c>enum</c> (strings, numbers, booleans, null), and the
-/// annotations <c>title</c>, <c>description</c>, <c>$schema</c>, <c>$comment</c>, <c>default</c>, <c>examples</c>
-/// (ignored). A schema without <c>type</c> or <c>enum</c> means any value. Every other keyword is refused with
-/// <see cref="ChatRequestException"/> 400 <c>unsupported_schema</c>; a malformed schema with 400 <c>invalid_request</c>.
-/// </summary>
-public static class JsonSchemaCompiler
-{
-    /// <summary>Strings without maxLength stop at this many characters (only the closing quote is allowed after).</summary>
-    public const int DefaultMaxStringLength = 64;
-    /// <summary>Numbers carry at most this many digits (integer and fraction together).</summary>
-    public const int MaxNumberDigits = 12;
-    /// <summary>Arrays without maxItems (and json_object arrays) hold at most this many items.</summary>
-    public const int DefaultMaxItems = 16;
-    /// <summary>json_object objects hold at most this many members.</summary>
-    public const int DefaultMaxMembers = 8;
-    /// <summary>json_object: objects/arrays nest at most this deep; deeper, only scalars.</summary>
-    public const int FreeMaxDepth = 4;
-    public const int MaxSchemaDepth = 16;
-    public const int MaxProperties = 64;
-    public const int MaxEnumValues = 64;
-
-    private static readonly HashSet<string> Annotations = ["title", "description", "$schema", "$comment", "default", "examples"];
-
-    /// <summary>A function without <c>parameters</c>: its arguments are <c>{}</c>.</summary>
-    public static readonly SchemaNode NoArguments = new() { Kind = SchemaNode.NodeKind.Object };
-
-    /// <summary>The root for <c>{"type":"json_object"}</c>: any JSON object.</summary>
-    public static SchemaNode JsonObject => SchemaNode.FreeObject;
-
-    /// <summary>Compiles a json_schema <paramref name="schema"/>; the root must be an object.</summary>
-    /// <summary>
-    /// Compiles a JSON Schema whose root must be an object: a json_schema <c>response_format</c> or a tool's
-    /// <c>parameters</c>. <paramref name="path"/> names it in error messages.
-    /// </summary>
-    public static SchemaNode Compile(JsonElement schema, string path = "response_format.json_schema.schema")
-    {
-        var root = Node(schema, path, 0);
-        if (root.Kind != SchemaNode.NodeKind.Object)
-        {
-            throw Invalid($"the root of '{path}' must be {{\"type\": \"object\", ...}}");
-        }
-        return root;
-    }
-
-    private static SchemaNode Node(JsonElement s, string path, int depth)
-    {
-        if (s.ValueKind != JsonValueKind.Object)
-        {
-            throw Invalid($"'{path}' must be a JSON Schema object");
-        }
-        if (depth > MaxSchemaDepth)
-        {
-            throw new ChatRequestException(400, "unsupported_schema", $"'{path}': schemas nest at most {MaxSchemaDepth} levels deep");
-        }
-        string? type = null;
-        foreach (var p in s.EnumerateObject())
-        {
-            switch (p.Name)
-            {
-                case "type":
-                    if (p.Value.ValueKind != JsonValueKind.String)
-                    {
-                        throw Unsupported($"{path}.type", "'type' must be a single type name (type unions are not supported)");
-                    }
-                    type = p.Value.GetString();
-                    break;
-                case "properties" or "required" or "additionalProperties" or "items" or "minItems" or "maxItems" or "maxLength" or "enum":
-                    break;
-                default:
-                    if (!Annotations.Contains(p.Name))
-                    {
-                        throw Unsupported($"{path}.{p.Name}", $"the keyword '{p.Name}' is not supported");
-                    }
-                    break;
-            }
-        }
-
-        if (s.TryGetProperty("enum", out var en))
-        {
-            return Enum(en, $"{path}.enum");
-        }
-        switch (type)
-        {
-            case null:
-                return SchemaNode.AnyValue;
-            case "object":
-                return Object(s, path, depth);
-            case "array":
-            {
-                var items = s.TryGetProperty("items", out var it) ? Node(it, $"{path}.items", depth + 1) : SchemaNode.AnyValue;
-                var min = Count(s, "minItems", path) ?? 0;
-                var max = Count(s, "maxItems", path) ?? Math.Max(min, DefaultMaxItems);
-                if (min > max)
-                {
-                    throw Invalid($"'{path}': minItems ({min}) exceeds maxItems ({max})");
-                }
-                if (max > 1024)
-                {
-                    throw Unsupported($"{path}.maxItems", "'maxItems' above 1024 is not supported");
-                }
-                return new SchemaNode { Kind = SchemaNode.NodeKind.Array, Items = items, MinItems = min, MaxItems = max };
-            }
-            case "string":
-            {
-                var max = Count(s, "maxLength", path) ?? DefaultMaxStringLength;
-                if (max > 4096)
-                {
-                    throw Unsupported($"{path}.maxLength", "'maxLength' above 4096 is not supported");
-                }
-                return new SchemaNode { Kind = SchemaNode.NodeKind.String, MaxLength = max };
-            }
-            case "number":
-                return SchemaNode.AnyNumber;
-            case "integer":
-                return new SchemaNode { Kind = SchemaNode.NodeKind.Integer };
-            case "boolean":
-                return SchemaNode.Boolean;
-            case "null":
-                return SchemaNode.Null;
-            default:
-                throw Unsupported($"{path}.type", $"the type '{type}' is not supported");
-        }
-    }
-
-    private static SchemaNode Object(JsonElement s, string path, int depth)
-    {
-        if (s.TryGetProperty("additionalProperties", out var ap) && ap.ValueKind != JsonValueKind.False)
-        {
-            throw Unsupported($"{path}.additionalProperties", "'additionalProperties' may only be false (only declared properties are generated)");
-        }
-        var props = new List<(string, SchemaNode, bool)>();
-        var names = new List<string>();
-        if (s.TryGetProperty("properties", out var ps))
-        {
-            if (ps.ValueKind != JsonValueKind.Object)
-            {
-                throw Invalid($"'{path}.properties' must be an object");
-            }
-            foreach (var p in ps.EnumerateObject())
-            {
-                if (names.Contains(p.Name))
-                {
-                    throw Invalid($"'{path}.properties' declares '{p.Name}' twice");
-                }
-                names.Add(p.Name);
-                props.Add((p.Name, Node(p.Value, $"{path}.properties.{p.Name}", depth + 1), false));
-            }
-        }
-        if (props.Count > MaxProperties)
-        {
-            throw Unsupported($"{path}.properties", $"objects may declare at most {MaxProperties} properties");
-        }
-        if (s.TryGetProperty("required", out var req))
-        {
-            if (req.ValueKind != JsonValueKind.Array)
-            {
-                throw Invalid($"'{path}.required' must be an array of property names");
-            }
-            foreach (var r in req.EnumerateArray())
-            {
-                var at = r.ValueKind == JsonValueKind.String ? names.IndexOf(r.GetString()!) : -1;
-                if (at < 0)
-                {
-                    throw Invalid($"'{path}.required' names {r.GetRawText()}, which is not a declared property");
-                }
-                props[at] = (props[at].Item1, props[at].Item2, true);
-            }
-        }
-        return new SchemaNode
-        {
-            Kind = SchemaNode.NodeKind.Object,
-            Properties = props,
-            KeyTexts = names.Select(n => JsonSerializer.Serialize(n)).ToArray(),
-        };
-    }
-
-    private static SchemaNode Enum(JsonElement en, string path)
-    {
-        if (en.ValueKind != JsonValueKind.Array || en.GetArrayLength() == 0)
-        {
-            throw Invalid($"'{path}' must be a non-empty array");
-        }
-        if (en.GetArrayLength() > MaxEnumValues)
-        {
-            throw Unsupported(path, $"'enum' may list at most {MaxEnumValues} values");
-        }
-        var texts = new List<string>();
-        foreach (var v in en.EnumerateArray())
-        {
-            var text = v.ValueKind switch
-            {
-                JsonValueKind.String => JsonSerializer.Serialize(v.GetString()),
-                JsonValueKind.Number => v.GetRawText(),
-                JsonValueKind.True => "true",
-                JsonValueKind.False => "false",
-                JsonValueKind.Null => "null",
-                _ => throw Unsupported(path, "'enum' values must be strings, numbers, booleans or null"),
-            };
-            if (!texts.Contains(text))
-            {
-                texts.Add(text);
-            }
-        }
-        return new SchemaNode { Kind = SchemaNode.NodeKind.Literal, Literals = texts.ToArray() };
-    }
-
-    private static int? Count(JsonElement s, string name, string path)
-    {
-        if (!s.TryGetProperty(name, out var v))
-        {
-            return null;
-        }
-        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var n) || n < 0)
-        {
-            throw Invalid($"'{path}.{name}' must be a non-negative integer");
-        }
-        return n;
-    }
-
-    private static ChatRequestException Unsupported(string path, string message) => new(400, "unsupported_schema", $"'{path}': {message}");
-
-    private static ChatRequestException Invalid(string message) => new(400, "invalid_request", message);
-}
 
 /// <summary>
 /// A character-level pushdown automaton over a <see cref="SchemaNode"/> tree: fed the output one character at a time,
@@ -279,6 +17,8 @@ public sealed class JsonPrefixAutomaton : IOutputConstraint
     private const byte ExpectKeyOrClose = 0, ExpectKey = 1, InKey = 2, ExpectColon = 3, InValue = 4, AfterValue = 5;
     // Array phases (InValue/AfterValue shared)
     private const byte ExpectItemOrClose = 0;
+    // An object, array or string frame before its opening bracket or quote
+    private const byte BeforeOpen = 255;
     // Number phases
     private const byte NumStart = 0, NumMinus = 1, NumZero = 2, NumInt = 3, NumDot = 4, NumFrac = 5;
 
@@ -444,9 +184,9 @@ public sealed class JsonPrefixAutomaton : IOutputConstraint
             case FrameKind.Literal:
                 return LiteralStep(ref f, c, f.Node.Literals);
             case FrameKind.Array:
-                return ArrayStep(ref f, c);
+                return f.Phase == BeforeOpen ? Open(ref f, c, '[', ExpectItemOrClose) : ArrayStep(ref f, c);
             case FrameKind.Object:
-                return ObjectStep(ref f, c);
+                return f.Phase == BeforeOpen ? Open(ref f, c, '{', ExpectKeyOrClose) : ObjectStep(ref f, c);
             default:
                 return StepResult.Rejected;
         }
@@ -476,13 +216,13 @@ public sealed class JsonPrefixAutomaton : IOutputConstraint
         switch (node.Kind)
         {
             case SchemaNode.NodeKind.Object when c == '{':
-                f = new Frame { Kind = FrameKind.Object, Phase = 255, Index = node.Free ? 0 : -1, Node = node, Depth = f.Depth };
+                f = new Frame { Kind = FrameKind.Object, Phase = BeforeOpen, Index = node.Free ? 0 : -1, Node = node, Depth = f.Depth };
                 return true;
             case SchemaNode.NodeKind.Array when c == '[':
-                f = new Frame { Kind = FrameKind.Array, Phase = 255, Node = node, Depth = f.Depth };
+                f = new Frame { Kind = FrameKind.Array, Phase = BeforeOpen, Node = node, Depth = f.Depth };
                 return true;
             case SchemaNode.NodeKind.String when c == '"':
-                f = new Frame { Kind = FrameKind.String, Phase = 255, Index = -1, Node = node, Depth = f.Depth };
+                f = new Frame { Kind = FrameKind.String, Phase = BeforeOpen, Index = -1, Node = node, Depth = f.Depth };
                 return true;
             case SchemaNode.NodeKind.Number or SchemaNode.NodeKind.Integer when c == '-' || char.IsAsciiDigit(c):
                 f = new Frame { Kind = FrameKind.Number, Phase = NumStart, Node = node, Depth = f.Depth };
@@ -639,13 +379,6 @@ public sealed class JsonPrefixAutomaton : IOutputConstraint
         var node = f.Node;
         switch (f.Phase)
         {
-            case 255:
-                if (c != '[')
-                {
-                    return StepResult.Rejected;
-                }
-                f.Phase = ExpectItemOrClose;
-                return StepResult.Accepted;
             case ExpectItemOrClose:
                 if (c == ']' && node.MinItems == 0)
                 {
@@ -674,6 +407,17 @@ public sealed class JsonPrefixAutomaton : IOutputConstraint
         }
     }
 
+    /// <summary>A container's first character: its opening <paramref name="bracket"/>, after which it is in phase <paramref name="next"/>.</summary>
+    private static StepResult Open(ref Frame f, char c, char bracket, byte next)
+    {
+        if (c != bracket)
+        {
+            return StepResult.Rejected;
+        }
+        f.Phase = next;
+        return StepResult.Accepted;
+    }
+
     /// <summary>The parent <paramref name="f"/> now waits for a value of <paramref name="node"/> that starts with c.</summary>
     private StepResult PushValue(ref Frame f, SchemaNode node, char c)
     {
@@ -692,13 +436,6 @@ public sealed class JsonPrefixAutomaton : IOutputConstraint
         var node = f.Node;
         switch (f.Phase)
         {
-            case 255:
-                if (c != '{')
-                {
-                    return StepResult.Rejected;
-                }
-                f.Phase = ExpectKeyOrClose;
-                return StepResult.Accepted;
             case ExpectKeyOrClose:
             case AfterValue:
                 if (c == '}' && (node.Free || !RequiredAfter(node, f.Index)))
