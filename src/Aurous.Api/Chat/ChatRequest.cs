@@ -119,33 +119,18 @@ public sealed record ChatRequest(
         {
             return (null, InferenceRequestFields.ModelNotInstalled(manifest));
         }
-        var imageUrls = messages.SelectMany(m => m.Images).Select(i => i.Url).ToArray();
-        var imageTokens = 0;
-        if (imageUrls.Length > 0)
+        if (CheckImages(messages, manifest, out var imageUrls, out var imageTokens) is { } imageError)
         {
-            if (!manifest.Capabilities.Contains("image_input") || manifest.Media is not { } media)
-            {
-                return Fail("unsupported_content_type", $"Model {manifest.Id} does not accept image input.");
-            }
-            if (imageUrls.Length > ChatLimits.MaxImages)
-            {
-                return Fail("too_many_images", $"The messages hold {imageUrls.Length} images; at most {ChatLimits.MaxImages} per request.");
-            }
-            imageTokens = media.ImageTokens;
+            return (null, imageError);
         }
         if (ChatTemplate.Encode(tokenizer, messages, toolDefinitions, imageTokens, out var missingMarker) is not { } prompt)
         {
             return (null, new ApiError(503, "api_error", "model_unavailable", $"Model {manifest.Id}'s tokenizer lacks the chat template's {missingMarker} token; it cannot be served."));
         }
 
-        int? requestedMax = null;
-        foreach (var name in new[] { "max_completion_tokens", "max_tokens" })
+        if (RequestedMaxTokens(body, out var requestedMax) is { } maxError)
         {
-            if (JsonFields.OptionalInteger(body, name, 1, int.MaxValue, "invalid_max_tokens", out var max) is { } maxError)
-            {
-                return (null, maxError);
-            }
-            requestedMax ??= (int?)max;
+            return (null, maxError);
         }
         var overhead = reasoningBudget > 0 ? tokenizer.CountTokens(ReasoningBlock.Open) + tokenizer.CountTokens(ReasoningBlock.Close) : 0;
         var room = manifest.ContextWindow - prompt.Length - overhead;
@@ -157,6 +142,42 @@ public sealed record ChatRequest(
         var maxTokens = requestedMax ?? Math.Min(DefaultMaxTokens, room);
         return (new ChatRequest(modelName, model, prompt, maxTokens, temperature, topP, seed, stop, stream, user, responseFormat, reasoningBudget, tools,
             imageUrls, imageUrls.Length * imageTokens), null);
+    }
+
+    /// <summary>The images of the messages: the model must take image input, at most <see cref="ChatLimits.MaxImages"/>, each worth the model's visual tokens.</summary>
+    private static ApiError? CheckImages(IReadOnlyList<ChatMessage> messages, ModelManifest manifest, out string[] imageUrls, out int imageTokens)
+    {
+        imageUrls = messages.SelectMany(m => m.Images).Select(i => i.Url).ToArray();
+        imageTokens = 0;
+        if (imageUrls.Length == 0)
+        {
+            return null;
+        }
+        if (!manifest.Capabilities.Contains("image_input") || manifest.Media is not { } media)
+        {
+            return ApiError.InvalidRequest("unsupported_content_type", $"Model {manifest.Id} does not accept image input.");
+        }
+        if (imageUrls.Length > ChatLimits.MaxImages)
+        {
+            return ApiError.InvalidRequest("too_many_images", $"The messages hold {imageUrls.Length} images; at most {ChatLimits.MaxImages} per request.");
+        }
+        imageTokens = media.ImageTokens;
+        return null;
+    }
+
+    /// <summary><c>max_completion_tokens</c>, or the older <c>max_tokens</c> (both are checked; the first one given counts).</summary>
+    private static ApiError? RequestedMaxTokens(JsonElement body, out int? requestedMax)
+    {
+        requestedMax = null;
+        foreach (var name in new[] { "max_completion_tokens", "max_tokens" })
+        {
+            if (JsonFields.OptionalInteger(body, name, 1, int.MaxValue, "invalid_max_tokens", out var max) is { } maxError)
+            {
+                return maxError;
+            }
+            requestedMax ??= (int?)max;
+        }
+        return null;
     }
 
     /// <summary><c>stop</c>: a string or up to 4 non-empty strings.</summary>

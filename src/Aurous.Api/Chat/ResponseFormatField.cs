@@ -37,8 +37,7 @@ public static class ResponseFormatField
                 {
                     return (null, ApiError.InvalidRequest("invalid_response_format", "'response_format.json_schema' is required: {\"name\": \"...\", \"schema\": {...}}."));
                 }
-                if (!js.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String || name.GetString() is not { Length: > 0 and <= 64 } n
-                    || n.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or '-')))
+                if (!js.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String || !ToolsField.IsFunctionName(name.GetString()!))
                 {
                     return (null, ApiError.InvalidRequest("invalid_response_format", "'response_format.json_schema.name' must be 1-64 characters of a-z, A-Z, 0-9, _ and -."));
                 }

@@ -4,7 +4,7 @@ using Aurous.Inference.Contracts;
 
 namespace Aurous.Api.Chat;
 
-/// <summary>The <c>tools</c>, <c>tool_choice</c> and <c>parallel_tool_calls</c> fields of a chat completion request.</summary>
+/// <summary>The tool-calling fields of a chat completion request.</summary>
 public static class ToolsField
 {
     private static readonly HashSet<string> FunctionFields = ["name", "description", "parameters", "strict"];
@@ -115,7 +115,8 @@ public static class ToolsField
         static (IReadOnlyList<JsonElement>?, WorkerToolChoice?, ApiError?) Error(string code, ErrorText message) => (null, null, ApiError.InvalidRequest(code, message));
     }
 
-    private static bool IsFunctionName(string name) => name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
+    /// <summary>OpenAI's rule for function (and response schema) names: 1-64 characters of a-z, A-Z, 0-9, _ and -.</summary>
+    internal static bool IsFunctionName(string name) => name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
 }
 
 /// <summary>What the worker enforces: the callable functions, <c>auto</c> or <c>required</c>, and whether calls may be parallel.</summary>
