@@ -1,16 +1,12 @@
-using System.Buffers;
 using System.Text;
 using System.Text.Json;
-using Aurous.Api.Embeddings;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
 using Aurous.Api.Pipeline;
 using Aurous.Inference.Contracts;
 using Aurous.Models;
 using Aurous.Persistence;
-using Dapper;
 using Microsoft.AspNetCore.Http.Features;
-using Npgsql;
 
 namespace Aurous.Api.Chat;
 
@@ -34,7 +30,7 @@ public static class ChatApi
     }
 
     private static async Task<IResult> Create(
-        HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers, MeteringPipeline metering, InferenceWorkerClient worker, NpgsqlDataSource db,
+        HttpContext context, ModelCatalog catalog, ModelTokenizers tokenizers, MeteringPipeline metering, InferenceWorkerClient worker, ChatCompletionStore store,
         ServedContextWindows servedWindows)
     {
         var rc = RequestContext.Of(context);
@@ -87,12 +83,12 @@ public static class ChatApi
         }
         await using var generation = stream!;
 
-        var completion = new Completion(Ulid.NewId("cmp"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), request.RequestedModel, request.PromptTokenIds.Length, request.VisualTokens);
+        var completion = new ChatCompletion(Ulid.NewId("cmp"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), request.RequestedModel, request.PromptTokenIds.Length, request.VisualTokens);
         if (request.Stream)
         {
             if (await StreamAsync(context, generation, completion, metered, tokenizers.For(request.Model)!))
             {
-                await StoreAsync(db, rc, completion, manifest.Id, context);
+                await store.SaveAsync(completion, rc.TeamId, rc.RequestId, manifest.Id);
             }
             return Results.Empty;
         }
@@ -107,12 +103,12 @@ public static class ChatApi
         }
         rc.Time("inference", started);
         var result = await metered.CompleteAsync(completion.Usage, charge => completion.RenderJson(UsageBlock.For(completion.Model, completion.Usage, charge, withCompletion: true, completion.ReasoningTokens)));
-        await StoreAsync(db, rc, completion, manifest.Id, context);
+        await store.SaveAsync(completion, rc.TeamId, rc.RequestId, manifest.Id);
         return result;
     }
 
     private static void LogWorkerFailure(HttpContext context, InternalChatEvent e) =>
-        context.RequestServices.GetRequiredService<ILogger<Completion>>().LogError(
+        context.RequestServices.GetRequiredService<ILogger<ChatCompletion>>().LogError(
             "The worker failed while generating {RequestId}: {Code} {Message}", RequestContext.Of(context).RequestId, e.Code, e.Message);
 
     /// <summary>
@@ -121,7 +117,7 @@ public static class ChatApi
     /// written, so a client leaving during them changes nothing), or released at a worker failure before the client is
     /// told; a client that hangs up earlier pays for what was produced.
     /// </summary>
-    private static async Task<bool> StreamAsync(HttpContext context, WorkerChatStream generation, Completion completion, MeteredRequest metered, Tokenizers.BpeTokenizer tokenizer)
+    private static async Task<bool> StreamAsync(HttpContext context, WorkerChatStream generation, ChatCompletion completion, MeteredRequest metered, Tokenizers.BpeTokenizer tokenizer)
     {
         var response = context.Response;
         response.ContentType = "text/event-stream";
@@ -198,221 +194,8 @@ public static class ChatApi
         await response.Body.FlushAsync(ct);
     }
 
-    private static async Task StoreAsync(NpgsqlDataSource db, RequestContext rc, Completion completion, string model, HttpContext context)
-    {
-        try
-        {
-            await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-            await conn.ExecuteAsync(
-                "INSERT INTO chat_completions (id, team_id, request_id, model, body) VALUES (@id, @team, @req, @model, @body::jsonb)",
-                new { id = completion.Id, team = rc.TeamId, req = rc.RequestId, model, body = completion.StoredJson ?? Encoding.UTF8.GetString(completion.RenderJson(null)) });
-        }
-        catch (NpgsqlException ex)
-        {
-            context.RequestServices.GetRequiredService<ILogger<Completion>>().LogError(ex, "Could not store chat completion {Id}", completion.Id);
-        }
-    }
-
-    private static async Task<IResult> Get(string id, HttpContext context, NpgsqlDataSource db)
-    {
-        await using var conn = await db.OpenConnectionAsync(context.RequestAborted);
-        var body = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            "SELECT body::text FROM chat_completions WHERE id = @id AND team_id = @team", new { id, team = RequestContext.Of(context).TeamId },
-            cancellationToken: context.RequestAborted));
-        return body is null
-            ? ApiError.NotFound("completion_not_found", $"No chat completion '{id}' exists for your team.").ToResult(context)
-            : new RawJsonResult(Encoding.UTF8.GetBytes(body), "application/json");
-    }
-
-    /// <summary>One completion as it is generated: text so far, counts, and its OpenAI-shaped renderings.</summary>
-    public sealed class Completion(string id, long created, string model, int promptTokens, int visualTokens = 0)
-    {
-        public string Id { get; } = id;
-        public string Model { get; } = model;
-        public StringBuilder Text { get; } = new();
-        public string? FinishReason { get; set; }
-        public int? CompletionTokens { get; private set; }
-        /// <summary>Hidden reasoning tokens, included in <see cref="CompletionTokens"/> (0 until the worker's done event).</summary>
-        public int ReasoningTokens { get; private set; }
-        public string? StoredJson { get; private set; }
-        /// <summary>The calls generated so far, by index.</summary>
-        public List<GeneratedToolCall> ToolCalls { get; } = [];
-
-        /// <summary>Prompt tokens split into text and the images' visual tokens (priced at the visual rate).</summary>
-        public TokenUsage Usage => new(promptTokens - visualTokens, visualTokens, TextOutput: CompletionTokens ?? 0);
-
-        /// <summary>Folds a worker event in; false when it is an error.</summary>
-        public bool Apply(InternalChatEvent e)
-        {
-            switch (e.Type)
-            {
-                case InternalChatEvent.DeltaType:
-                    Text.Append(e.Text);
-                    if (e.CompletionTokens is { } n)
-                    {
-                        CompletionTokens = n;
-                    }
-                    return true;
-                case InternalChatEvent.ToolCallType when e.Index is { } index && (e.Name is not null ? index == ToolCalls.Count : index < ToolCalls.Count):
-                    if (e.Name is not null)
-                    {
-                        ToolCalls.Add(new GeneratedToolCall(ToolCallIds.New(), e.Name));
-                    }
-                    ToolCalls[index].Arguments.Append(e.Arguments);
-                    CompletionTokens = e.CompletionTokens ?? CompletionTokens;
-                    return true;
-                case InternalChatEvent.ProgressType:
-                    CompletionTokens = e.CompletionTokens ?? CompletionTokens;
-                    return true;
-                case InternalChatEvent.DoneType:
-                    FinishReason = e.FinishReason ?? "stop";
-                    CompletionTokens = e.CompletionTokens ?? CompletionTokens ?? 0;
-                    ReasoningTokens = e.ReasoningTokens ?? 0;
-                    return true;
-                default:
-                    return false;
-            }
-        }
-
-        public byte[] RenderJson(UsageBlock? usage)
-        {
-            var buffer = new ArrayBufferWriter<byte>(512 + Text.Length * 2);
-            using (var w = new Utf8JsonWriter(buffer))
-            {
-                w.WriteStartObject();
-                w.WriteString("id", Id);
-                w.WriteString("object", "chat.completion");
-                w.WriteNumber("created", created);
-                w.WriteString("model", Model);
-                w.WriteStartArray("choices");
-                w.WriteStartObject();
-                w.WriteNumber("index", 0);
-                w.WriteStartObject("message");
-                w.WriteString("role", "assistant");
-                if (ToolCalls.Count > 0 && Text.Length == 0)
-                {
-                    w.WriteNull("content");
-                }
-                else
-                {
-                    w.WriteString("content", Text.ToString());
-                }
-                w.WriteNull("refusal");
-                if (ToolCalls.Count > 0)
-                {
-                    w.WriteStartArray("tool_calls");
-                    foreach (var call in ToolCalls)
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("id", call.Id);
-                        w.WriteString("type", "function");
-                        w.WriteStartObject("function");
-                        w.WriteString("name", call.Name);
-                        w.WriteString("arguments", call.Arguments.ToString());
-                        w.WriteEndObject();
-                        w.WriteEndObject();
-                    }
-                    w.WriteEndArray();
-                }
-                w.WriteEndObject();
-                w.WriteNull("logprobs");
-                w.WriteString("finish_reason", FinishReason == "cancelled" ? "stop" : FinishReason ?? "stop");
-                w.WriteEndObject();
-                w.WriteEndArray();
-                if (usage is not null)
-                {
-                    w.WritePropertyName("usage");
-                    JsonSerializer.Serialize(w, usage);
-                }
-                w.WriteEndObject();
-            }
-            var bytes = buffer.WrittenSpan.ToArray();
-            StoredJson = Encoding.UTF8.GetString(bytes);
-            return bytes;
-        }
-
-        public string RenderChunk(string? content, string? role, string? finishReason, UsageBlock? usage, ToolCallDelta? toolCall = null)
-        {
-            var buffer = new ArrayBufferWriter<byte>(256);
-            using (var w = new Utf8JsonWriter(buffer))
-            {
-                w.WriteStartObject();
-                w.WriteString("id", Id);
-                w.WriteString("object", "chat.completion.chunk");
-                w.WriteNumber("created", created);
-                w.WriteString("model", Model);
-                w.WriteStartArray("choices");
-                if (usage is null)
-                {
-                    w.WriteStartObject();
-                    w.WriteNumber("index", 0);
-                    w.WriteStartObject("delta");
-                    if (role is not null)
-                    {
-                        w.WriteString("role", role);
-                    }
-                    if (content is not null)
-                    {
-                        w.WriteString("content", content);
-                    }
-                    if (toolCall is not null)
-                    {
-                        w.WriteStartArray("tool_calls");
-                        w.WriteStartObject();
-                        w.WriteNumber("index", toolCall.Index);
-                        if (toolCall.Id is not null)
-                        {
-                            w.WriteString("id", toolCall.Id);
-                            w.WriteString("type", "function");
-                        }
-                        w.WriteStartObject("function");
-                        if (toolCall.Name is not null)
-                        {
-                            w.WriteString("name", toolCall.Name);
-                        }
-                        w.WriteString("arguments", toolCall.Arguments);
-                        w.WriteEndObject();
-                        w.WriteEndObject();
-                        w.WriteEndArray();
-                    }
-                    w.WriteEndObject();
-                    w.WriteNull("logprobs");
-                    if (finishReason is null)
-                    {
-                        w.WriteNull("finish_reason");
-                    }
-                    else
-                    {
-                        w.WriteString("finish_reason", finishReason);
-                    }
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-                if (usage is not null)
-                {
-                    w.WritePropertyName("usage");
-                    JsonSerializer.Serialize(w, usage);
-                }
-                w.WriteEndObject();
-            }
-            return Encoding.UTF8.GetString(buffer.WrittenSpan);
-        }
-    }
-}
-
-/// <summary>A tool call of a completion being generated: its id (<c>call_</c> + 24 characters), name and argument text.</summary>
-public sealed record GeneratedToolCall(string Id, string Name)
-{
-    public StringBuilder Arguments { get; } = new();
-}
-
-/// <summary>One <c>delta.tool_calls[]</c> entry of a stream chunk.</summary>
-public sealed record ToolCallDelta(int Index, string? Id, string? Name, string Arguments);
-
-/// <summary>Tool call ids in OpenAI's form: <c>call_</c> and 24 random letters and digits.</summary>
-public static class ToolCallIds
-{
-    private const string Alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-    public static string New() => "call_" + System.Security.Cryptography.RandomNumberGenerator.GetString(Alphabet, 24);
+    private static async Task<IResult> Get(string id, HttpContext context, ChatCompletionStore store) =>
+        await store.FindAsync(RequestContext.Of(context).TeamId, id, context.RequestAborted) is { } body
+            ? new RawJsonResult(Encoding.UTF8.GetBytes(body), "application/json")
+            : ApiError.NotFound("completion_not_found", $"No chat completion '{id}' exists for your team.").ToResult(context);
 }

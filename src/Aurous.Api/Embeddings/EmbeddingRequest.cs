@@ -20,28 +20,16 @@ public sealed record EmbeddingRequest(
     /// </summary>
     public static (EmbeddingRequest? Request, ApiError? Error) Parse(JsonElement body, ModelCatalog catalog, ModelTokenizers tokenizers)
     {
-        if (body.ValueKind != JsonValueKind.Object)
+        if (InferenceRequestFields.KnownObject(body, KnownFields) is { } bodyError)
         {
-            return Fail("invalid_request_body", "The request body must be a JSON object.");
+            return (null, bodyError);
         }
-        if (JsonFields.UnknownField(body, KnownFields) is { } unknown)
-        {
-            return (null, unknown);
-        }
-
-        if (JsonFields.RequiredString(body, "model", "Pass a model id from GET /v1/models, e.g. aurous-embed-vision-1.0.", out var modelName) is { } modelError)
+        if (InferenceRequestFields.RequiredModel(body, catalog, ModelKind.Embedding, "/v1/embeddings",
+                "Pass a model id from GET /v1/models, e.g. aurous-embed-vision-1.0.", out var modelName, out var model) is { } modelError)
         {
             return (null, modelError);
         }
-        if (!catalog.TryResolve(modelName, out var model))
-        {
-            return (null, ApiError.NotFound("model_not_found", $"The model '{modelName}' does not exist. GET /v1/models lists the available models."));
-        }
         var manifest = model.Manifest;
-        if (manifest.Kind != ModelKind.Embedding)
-        {
-            return Fail("model_not_supported", $"Model {manifest.Id} is a {manifest.Kind.ToString().ToLowerInvariant()} model; POST /v1/embeddings needs an embedding model.");
-        }
 
         if (JsonFields.OptionalInteger(body, "dimensions", int.MinValue, int.MaxValue, "embeddings_unsupported_dimensions", out var dimensions,
                 $"Model {manifest.Id} does not accept that many dimensions.") is { } dimsError)
@@ -70,13 +58,9 @@ public sealed record EmbeddingRequest(
             return Fail("invalid_encoding_format", "'encoding_format' must be \"float\" or \"base64\".");
         }
 
-        if (JsonFields.OptionalString(body, "user", out var user) is { } userError)
+        if (InferenceRequestFields.User(body, out var user) is { } userError)
         {
             return (null, userError);
-        }
-        if (user is not null && (user.Length > 256 || user.Any(char.IsControl)))
-        {
-            return Fail("invalid_user", "'user' must be a string of at most 256 printable characters.");
         }
 
         if (JsonFields.Optional(body, "input", "a string or an array of content parts", out var inputValue, JsonValueKind.String, JsonValueKind.Array) is { } inputError)
@@ -96,7 +80,7 @@ public sealed record EmbeddingRequest(
         var tokenizer = tokenizers.For(model);
         if (tokenizer is null)
         {
-            return (null, new ApiError(503, "api_error", "model_unavailable", $"Model {manifest.Id} is not installed on this deployment. Retry shortly."));
+            return (null, InferenceRequestFields.ModelNotInstalled(manifest));
         }
 
         var media = manifest.Media ?? new MediaRules();

@@ -1,4 +1,5 @@
 using Aurous.Accounts;
+using Aurous.Api.Chat;
 using Aurous.Api.Generation;
 using Aurous.Jobs;
 using Aurous.Api.Health;
@@ -35,6 +36,7 @@ public static class ApiServiceExtensions
         services.AddSingleton<ModelTokenizers>();
         services.AddSingleton<ServedContextWindows>();
         services.AddSingleton<InferenceWorkerClient>();
+        services.AddSingleton<ChatCompletionStore>();
 
         var models = ModelCatalog.LocateModelsDirectory(config["Models:Path"], AppContext.BaseDirectory);
         services.AddSingleton(ModelCatalog.Load(models));

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Aurous.Api.Inference;
 using Aurous.Api.Metering;
 using Aurous.Api.Pipeline;
 using Aurous.Jobs;
@@ -45,13 +46,9 @@ public sealed record GenerationRequest(JobKind Kind, CatalogModel Model, Generat
     /// </summary>
     public static (GenerationRequest? Request, ApiError? Error) Parse(JsonElement body, JobKind kind, ModelCatalog models, LoraCatalog loras)
     {
-        if (body.ValueKind != JsonValueKind.Object)
+        if (InferenceRequestFields.KnownObject(body, kind == JobKind.Image ? ImageFields : VideoFields) is { } bodyError)
         {
-            return Fail("invalid_request_body", "The request body must be a JSON object.");
-        }
-        if (JsonFields.UnknownField(body, kind == JobKind.Image ? ImageFields : VideoFields) is { } unknown)
-        {
-            return (null, unknown);
+            return (null, bodyError);
         }
 
         var route = kind == JobKind.Image ? "/v1/images" : "/v1/videos";
@@ -61,14 +58,9 @@ public sealed record GenerationRequest(JobKind Kind, CatalogModel Model, Generat
             return (null, modelTypeError);
         }
         modelName ??= kind == JobKind.Image ? DefaultImageModel : DefaultVideoModel;
-        if (!models.TryResolve(modelName, out var model))
+        if (InferenceRequestFields.Model(modelName, models, wanted, route, out var model) is { } modelError)
         {
-            return (null, ApiError.NotFound("model_not_found", $"The model '{modelName}' does not exist. GET /v1/models lists the available models."));
-        }
-        if (model.Manifest.Kind != wanted)
-        {
-            return Fail("model_not_supported",
-                $"Model {model.Manifest.Id} is a {model.Manifest.Kind.ToString().ToLowerInvariant()} model; POST {route} needs a {wanted.ToString().ToLowerInvariant()} model.");
+            return (null, modelError);
         }
 
         if (JsonFields.RequiredString(body, "prompt", "Describe what to generate.", out var prompt) is { } promptError)

@@ -11,13 +11,9 @@ public sealed record CreateKeyRequest(string Name, string[] Scopes)
 
     public static (CreateKeyRequest? Request, ApiError? Error) Parse(JsonElement body)
     {
-        if (body.ValueKind != JsonValueKind.Object)
+        if (JsonFields.KnownObject(body, Known) is { } bodyError)
         {
-            return (null, ApiError.InvalidRequest("invalid_type", $"The request body must be a JSON object, not {JsonFields.Describe(body)}."));
-        }
-        if (JsonFields.UnknownField(body, Known) is { } unknown)
-        {
-            return (null, unknown);
+            return (null, bodyError);
         }
         if (JsonFields.RequiredString(body, "name", "Give the key a name, such as the service that will use it.", out var raw) is { } nameError)
         {

@@ -29,7 +29,7 @@ public static class ModelsApi
     private static async Task<IResult> Get(string id, ModelCatalog catalog, ServedContextWindows served, HttpContext context) =>
         catalog.TryResolve(id, out var model)
             ? TypedResults.Ok(ModelRow.From(model, await served.GetAsync(model.Manifest.Id, context.RequestAborted)))
-            : ApiError.NotFound("model_not_found", $"The model '{id}' does not exist. GET /v1/models lists the available models.").ToResult(context);
+            : InferenceRequestFields.ModelNotFound(id).ToResult(context);
 }
 
 public sealed record ModelList(string Object, IReadOnlyList<ModelRow> Data);

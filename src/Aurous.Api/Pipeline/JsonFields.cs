@@ -27,6 +27,15 @@ public static class JsonFields
         return null;
     }
 
+    /// <summary>
+    /// A management body (keys, webhooks, team): a JSON object, else <c>invalid_type</c> naming what came instead, whose
+    /// every field is known. The inference endpoints answer a non-object with their own code (<c>invalid_request_body</c>).
+    /// </summary>
+    public static ApiError? KnownObject(JsonElement body, IReadOnlySet<string> known) =>
+        body.ValueKind != JsonValueKind.Object
+            ? ApiError.InvalidRequest("invalid_type", $"The request body must be a JSON object, not {Describe(body)}.")
+            : UnknownField(body, known);
+
     public static ApiError InvalidType(string field, string expected, JsonElement got) =>
         ApiError.InvalidRequest("invalid_type", $"Invalid type for '{field}': expected {expected}, but got {Describe(got)} instead.");
 

@@ -44,13 +44,9 @@ public static class TeamApi
         {
             return bodyError.ToResult(context);
         }
-        if (body.ValueKind != JsonValueKind.Object)
+        if (JsonFields.KnownObject(body, Known) is { } invalid)
         {
-            return ApiError.InvalidRequest("invalid_type", $"The request body must be a JSON object, not {JsonFields.Describe(body)}.").ToResult(context);
-        }
-        if (JsonFields.UnknownField(body, Known) is { } unknown)
-        {
-            return unknown.ToResult(context);
+            return invalid.ToResult(context);
         }
         if (JsonFields.RequiredString(body, "api_version", $"Give a released version such as {ApiVersions.Default}.", out var version) is { } error)
         {

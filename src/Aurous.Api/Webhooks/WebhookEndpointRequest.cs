@@ -14,13 +14,9 @@ public sealed record WebhookEndpointRequest(string Url, IReadOnlyList<string> Ev
 
     public static async Task<(WebhookEndpointRequest? Request, ApiError? Error)> ParseAsync(JsonElement body, bool allowPrivateNetworks, CancellationToken ct)
     {
-        if (body.ValueKind != JsonValueKind.Object)
+        if (JsonFields.KnownObject(body, Known) is { } bodyError)
         {
-            return (null, ApiError.InvalidRequest("invalid_type", $"The request body must be a JSON object, not {JsonFields.Describe(body)}."));
-        }
-        if (JsonFields.UnknownField(body, Known) is { } unknown)
-        {
-            return (null, unknown);
+            return (null, bodyError);
         }
         if (JsonFields.RequiredString(body, "url", "Give the https URL that should receive the events.", out var url) is { } urlError)
         {
