@@ -20,6 +20,11 @@ internal sealed class ApiOperationsTransformer : IOpenApiOperationTransformer
         {
             return Task.CompletedTask;
         }
+        if (HttpMethods.IsHead(context.Description.HttpMethod ?? ""))
+        {
+            // GET and HEAD share one endpoint and its name; operation ids must be unique in the document.
+            operation.OperationId = name + "Head";
+        }
         var set = new SchemaSet(context.Document!);
         if (string.IsNullOrWhiteSpace(operation.Summary))
         {

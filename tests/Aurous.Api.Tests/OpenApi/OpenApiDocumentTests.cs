@@ -21,12 +21,14 @@ public sealed class OpenApiDocumentTests(ApiFixture fixture)
     {
         var doc = await DocumentAsync();
         var operations = 0;
+        var ids = new HashSet<string>();
         foreach (var path in doc.GetProperty("paths").EnumerateObject())
         {
             foreach (var (method, operation) in path.Value.EnumerateObject().Where(p => Methods.Contains(p.Name)).Select(p => (p.Name, p.Value)))
             {
                 operations++;
                 var where = $"{method.ToUpperInvariant()} {path.Name}";
+                ids.Add(operation.GetProperty("operationId").GetString()!).ShouldBeTrue($"{where} repeats an operationId");
                 (operation.TryGetProperty("summary", out var summary) ? summary.GetString() : null).ShouldNotBeNullOrWhiteSpace($"{where} has no summary");
 
                 if (method is "post" or "put" or "patch" && !BodylessActions.Any(a => path.Name.EndsWith(a, StringComparison.Ordinal)))
