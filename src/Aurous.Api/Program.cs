@@ -6,6 +6,7 @@ using Aurous.Api.Generation;
 using Aurous.Api.Keys;
 using Aurous.Api.Loras;
 using Aurous.Api.Models;
+using Aurous.Api.OpenApi;
 using Aurous.Api.Outputs;
 using Aurous.Api.Pipeline;
 using Aurous.Api.Webhooks;
@@ -20,7 +21,7 @@ builder.AddWebhooks();
 var app = builder.Build();
 app.UseAurousPipeline();
 app.MapDefaultEndpoints();
-app.MapOpenApi("/openapi/{documentName}.json");
+app.MapApiDocument();
 
 var v1 = app.MapGroup("/v1").RequireApiKey();
 v1.MapModelsApi();

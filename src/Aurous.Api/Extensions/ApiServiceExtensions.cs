@@ -5,6 +5,7 @@ using Aurous.Jobs;
 using Aurous.Api.Health;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
+using Aurous.Api.OpenApi;
 using Aurous.Api.Pipeline;
 using Aurous.Models;
 
@@ -20,7 +21,7 @@ public static class ApiServiceExtensions
         var config = builder.Configuration;
 
         builder.AddAurousPipeline();
-        services.AddOpenApi();
+        services.AddApiDocument();
 
         builder.AddNpgsqlDataSource("postgres", settings => settings.DisableHealthChecks = true, b => { b.ConnectionStringBuilder.MaxAutoPrepare = 64; b.ConnectionStringBuilder.AutoPrepareMinUsages = 2; });
         builder.AddAzureBlobServiceClient("blobs");
