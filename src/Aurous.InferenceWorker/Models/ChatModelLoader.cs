@@ -15,16 +15,10 @@ internal sealed class ChatModelLoader(ModelSessions sessions, InferenceOptions o
     public HostedModel Load(CatalogModel model, string provider, string modelsDirectory)
     {
         var manifest = model.Manifest;
-        if (!manifest.Files.ContainsKey(ChatModel.DecoderRole))
+        if (ModelLoad.WithoutFile(model, ChatModel.DecoderRole, "a chat model", modelsDirectory, out var path) is { } unavailable)
         {
-            return ModelLoad.Unavailable(manifest, $"a chat model needs a '{ChatModel.DecoderRole}' file", fault: true);
+            return unavailable;
         }
-        var path = model.FilePath(ChatModel.DecoderRole);
-        if (!File.Exists(path))
-        {
-            return ModelLoad.Unavailable(manifest, ModelLoad.Missing(path, manifest, modelsDirectory), fault: true);
-        }
-
         using var load = new ModelLoad(manifest, path);
         InferenceSession? session = null;
         ChatModel? chat = null;

@@ -14,16 +14,10 @@ internal sealed class EmbeddingModelLoader(ModelSessions sessions, InferenceOpti
     public HostedModel Load(CatalogModel model, string provider, string modelsDirectory)
     {
         var manifest = model.Manifest;
-        if (!manifest.Files.ContainsKey(ModelHost.TextEncoderRole))
+        if (ModelLoad.WithoutFile(model, ModelHost.TextEncoderRole, "an embedding model", modelsDirectory, out var path) is { } unavailable)
         {
-            return ModelLoad.Unavailable(manifest, $"an embedding model needs a '{ModelHost.TextEncoderRole}' file", fault: true);
+            return unavailable;
         }
-        var path = model.FilePath(ModelHost.TextEncoderRole);
-        if (!File.Exists(path))
-        {
-            return ModelLoad.Unavailable(manifest, ModelLoad.Missing(path, manifest, modelsDirectory), fault: true);
-        }
-
         using var load = new ModelLoad(manifest, path);
         InferenceSession? session = null;
         InferenceSession? imageSession = null;
