@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using Aurous.ModelForge;
 
@@ -7,14 +6,12 @@ namespace Aurous.InferenceWorker.Tests;
 public sealed class ForgeTests
 {
     [Fact]
-    public void EnsureGenerated_writes_missing_files_fast_and_byte_identically()
+    public void EnsureGenerated_writes_missing_files_byte_identically()
     {
         using var first = new TempModels();
         using var second = new TempModels();
 
-        var stopwatch = Stopwatch.StartNew();
         var written = Forge.EnsureGenerated(first.Catalog());
-        stopwatch.Stop();
         Forge.EnsureGenerated(second.Catalog());
 
         string[] files = ["image_encoder.onnx", "text_encoder.onnx", "tokenizer.json"];
@@ -26,7 +23,6 @@ public sealed class ForgeTests
             .Concat(new[] { "aurous-canvas-1.0", "aurous-motion-1.0" }.SelectMany(m => generatorFiles.Select(f => Path.Combine(first.Directory, m, f))))
             .Concat(new[] { "canvas-ink-sketch", "canvas-neon-noir", "canvas-watercolor" }.SelectMany(l => loraFiles.Select(f => Path.Combine(first.Directory, "loras", l, f))))
             .ToArray(), ignoreOrder: true);
-        stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(3));
         foreach (var file in files)
         {
             Hash(Path.Combine(first.Directory, "aurous-embed-vision-1.0", file))
