@@ -4,7 +4,7 @@ using Aurous.ModelForge.Onnx;
 namespace Aurous.ModelForge;
 
 /// <summary>
-/// The image tower of <c>aurous-forge/tiny-clip-v1</c>, in the shape of a CLIP vision export:
+/// The image tower of <c>aurous-forge/tiny-clip-v2</c> (first written for its v1), in the shape of a CLIP vision export:
 /// <code>
 /// pixel_values float [batch, 3, S, S]   RGB, CLIP-normalised ((x/255 - mean) / std), S = manifest media.image_size
 /// embeddings   float [batch, 2048]      L2-normalised
@@ -21,7 +21,7 @@ public static class TinyImageEncoderV1
     public const int Channels = 3;
     public const int PatchFeatures = Channels * Grid * Grid;
     public const int HiddenSize = 256;
-    public const int OutputDimension = TinyTextEncoderV1.OutputDimension;
+    public const int OutputDimension = TinyTextEncoderV2.OutputDimension;
     public const ulong Seed = 0x4155524F5553_0002UL;
     public const float MinNorm = 1e-12f;
 
