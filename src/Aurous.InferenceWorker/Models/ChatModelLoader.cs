@@ -11,15 +11,11 @@ namespace Aurous.InferenceWorker.Models;
 /// (<see cref="ChatModel.Create(InferenceSession, CatalogModel, Func{string, InferenceSession})"/> decides which it needs).
 /// </summary>
 internal sealed class ChatModelLoader(ModelSessions sessions, InferenceOptions options, ILogger log)
+    : ModelKindLoader(ChatModel.DecoderRole, "a chat model")
 {
-    public HostedModel Load(CatalogModel model, string provider, string modelsDirectory)
+    protected override HostedModel Load(ModelLoad load, CatalogModel model, string path, string provider)
     {
         var manifest = model.Manifest;
-        if (ModelLoad.WithoutFile(model, ChatModel.DecoderRole, "a chat model", modelsDirectory, out var path) is { } unavailable)
-        {
-            return unavailable;
-        }
-        using var load = new ModelLoad(manifest, path);
         InferenceSession? session = null;
         ChatModel? chat = null;
         try

@@ -10,15 +10,11 @@ namespace Aurous.InferenceWorker.Models;
 /// the optional tokenizer's vocabulary size, and a self-test of each encoder, so a broken model fails at start-up.
 /// </summary>
 internal sealed class EmbeddingModelLoader(ModelSessions sessions, InferenceOptions options, ILogger log)
+    : ModelKindLoader(ModelHost.TextEncoderRole, "an embedding model")
 {
-    public HostedModel Load(CatalogModel model, string provider, string modelsDirectory)
+    protected override HostedModel Load(ModelLoad load, CatalogModel model, string path, string provider)
     {
         var manifest = model.Manifest;
-        if (ModelLoad.WithoutFile(model, ModelHost.TextEncoderRole, "an embedding model", modelsDirectory, out var path) is { } unavailable)
-        {
-            return unavailable;
-        }
-        using var load = new ModelLoad(manifest, path);
         InferenceSession? session = null;
         InferenceSession? imageSession = null;
         TextEncoderModel? textEncoder = null;
