@@ -25,10 +25,10 @@ var waitMs = Arg("--wait-ms", 2.0);
 // ONNX Runtime threading as the worker configures it by default (Inference:IntraOpThreads = 1, Inference:AllowSpinning = false).
 var intraOpThreads = (int)Arg("--threads", 1);
 var allowSpinning = Arg("--spin", 0) != 0;
-// Head widths: TinyTextEncoderV2.HeadWidth is the generated model; 0 is the v1 tower, whose per-item compute is so small
-// that per-run overhead, not dense math, dominates on CPU (batching then has little to amortise).
+// Head widths (--head 256,768,...): TinyTextEncoderV2.HeadWidth is the generated model; a narrow head has so little
+// per-item compute that per-run overhead, not dense math, dominates on CPU (batching then has little to amortise).
 var headWidths = (Environment.GetCommandLineArgs().SkipWhile(a => a != "--head").Skip(1).FirstOrDefault()
-        ?? $"{TinyTextEncoderV2.HeadWidth},0")
+        ?? $"{TinyTextEncoderV2.HeadWidth}")
     .Split(',').Select(h => int.Parse(h, CultureInfo.InvariantCulture)).ToArray();
 const int MaxBatchTokens = 16_384;
 
@@ -54,12 +54,10 @@ TextEncoderModel encoder = null!;
 foreach (var head in headWidths)
 {
     Console.WriteLine();
-    Console.WriteLine(head == 0
-        ? "text encoder: v1 tower, embedding 64 -> mean pool -> 64x2048 projection (aurous-forge/tiny-clip-v1)"
-        : $"text encoder: v2 tower, embedding 64 -> mean pool -> 64x{head} -> tanh -> {head}x2048{(head == TinyTextEncoderV2.HeadWidth ? " (the generated aurous-embed-vision-1.0 model, aurous-forge/tiny-clip-v2)" : " (variant)")}");
+    Console.WriteLine($"text encoder: v2 tower, embedding 64 -> mean pool -> 64x{head} -> tanh -> {head}x2048{(head == TinyTextEncoderV2.HeadWidth ? " (the generated aurous-embed-vision-1.0 model, aurous-forge/tiny-clip-v2)" : " (variant)")}");
     using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = intraOpThreads };
     options.AddSessionConfigEntry("session.intra_op.allow_spinning", allowSpinning ? "1" : "0");
-    var model = head == 0 ? TinyTextEncoderV1.BuildModel("aurous-embed-vision-1.0") : TinyTextEncoderV2.BuildModel("aurous-embed-vision-1.0", head);
+    var model = TinyTextEncoderV2.BuildModel("aurous-embed-vision-1.0", head);
     var session = new InferenceSession(OnnxWriter.Serialize(model), options);
     encoder = TextEncoderModel.Create(session); // owns the session
 

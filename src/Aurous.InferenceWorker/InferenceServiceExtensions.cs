@@ -16,17 +16,15 @@ public static class InferenceServiceExtensions
     /// The model host (ONNX Runtime sessions, created once at start-up in the background), its loader and the "models"
     /// readiness check. Configuration: <c>Models:Path</c>, <c>Inference:ExecutionProvider</c>
     /// (auto|cpu|cuda), <c>Inference:CudaDeviceId</c>, <c>Inference:MaxBatchSize</c>, <c>Inference:MaxBatchWaitMs</c>,
-    /// <c>Inference:MaxBatchTokens</c>; <c>InternalApi:Key</c> (required); media: <c>Media:AllowPrivateNetworks</c> (tests only), <c>Media:DecodeTimeoutSeconds</c>; jobs (with
+    /// <c>Inference:MaxBatchTokens</c>; <c>InternalApi:Key</c> (required); media: <c>Media:AllowPrivateNetworks</c> (tests only), <c>Media:DecodeTimeoutSeconds</c> (all in <see cref="WorkerOptionsExtensions.AddWorkerOptions"/>); jobs (with
     /// <c>ConnectionStrings:postgres</c>): <c>JobRunner</c>, <c>Moderation</c>, <c>Outputs:PublicBaseUrl</c> (docs/jobs.md).
     /// </summary>
     public static TBuilder AddInferenceServices<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
-        // Parsed when first resolved (not here) so that test hosts can still override configuration.
-        builder.Services.AddSingleton(sp => InferenceOptions.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
+        builder.Services.AddWorkerOptions();
         builder.Services.AddSingleton<ModelHost>();
         builder.Services.AddHostedService<ModelHostLoader>();
         builder.Services.AddHealthChecks().AddCheck<ModelsHealthCheck>(ModelsHealthCheckName);
-        builder.Services.AddSingleton(sp => MediaOptions.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         builder.Services.AddSingleton<SafeMediaFetcher>();
         builder.Services.AddSingleton<FfmpegDecoder>();
         builder.Services.AddSingleton<EmbeddingService>();

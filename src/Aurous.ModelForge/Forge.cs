@@ -15,7 +15,7 @@ namespace Aurous.ModelForge;
 public static class Forge
 {
     private static readonly IReadOnlyDictionary<string, IModelGenerator> KnownGenerators =
-        new IModelGenerator[] { new TinyDiffusionV1(), new TinyClipV2(), new TinyClipV1(), new TinyTextEncoderV2(), new TinyTextEncoderV1(), new TinyDecoderV2(), new TinyDecoderV1() }.ToDictionary(g => g.Name, StringComparer.Ordinal);
+        new IModelGenerator[] { new TinyDiffusionV1(), new TinyClipV2(), new TinyTextEncoderV2(), new TinyDecoderV2(), new TinyDecoderV1() }.ToDictionary(g => g.Name, StringComparer.Ordinal);
 
     public static IReadOnlyCollection<string> GeneratorNames => KnownGenerators.Keys.ToArray();
 

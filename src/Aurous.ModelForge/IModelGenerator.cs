@@ -5,7 +5,7 @@ namespace Aurous.ModelForge;
 /// <summary>A recipe that produces a model's files (by role, as the manifest's <c>files</c> names them) from nothing.</summary>
 public interface IModelGenerator
 {
-    /// <summary>The name a manifest's <c>generator</c> field uses, e.g. <c>aurous-forge/tiny-text-encoder-v1</c>.</summary>
+    /// <summary>The name a manifest's <c>generator</c> field uses, e.g. <c>aurous-forge/tiny-clip-v2</c>.</summary>
     string Name { get; }
 
     /// <summary>The file roles this recipe writes.</summary>

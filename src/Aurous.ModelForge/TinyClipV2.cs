@@ -4,17 +4,21 @@ using Aurous.Models;
 namespace Aurous.ModelForge;
 
 /// <summary>
-/// <c>aurous-forge/tiny-clip-v2</c>: <see cref="TinyClipV1"/> with <see cref="TinyTextEncoderV2"/>'s text tower (a
-/// 64 -> 768 -> tanh -> 2048 MLP head after the mean pooling) instead of v1's single projection. The image tower
-/// (<see cref="TinyImageEncoderV1"/>, already an MLP) and the tokenizer are unchanged except for the generator name
-/// recorded in the image encoder's metadata.
+/// <c>aurous-forge/tiny-clip-v2</c>: a CLIP-style multimodal embedding model in the file layout of a real export:
+/// <list type="bullet">
+/// <item><c>text_encoder</c>: <see cref="TinyTextEncoderV2"/> (GPT-2 ids -> mean pooling -> 64 -> 768 -> tanh -> 2048, L2-normalised)</item>
+/// <item><c>image_encoder</c>: <see cref="TinyImageEncoderV1"/> (CLIP-normalised RGB [batch, 3, S, S] -> 2048-d, L2-normalised)</item>
+/// <item><c>tokenizer</c>: GPT-2's byte-level BPE as a Hugging Face <c>tokenizer.json</c> (<see cref="Gpt2TokenizerJson"/>)</item>
+/// </list>
+/// Both towers project into the same 2048-d space; neither is trained. A directory an older recipe wrote (tiny-clip-v1
+/// recorded other generator names) is stale for this one and regenerated (<see cref="Forge"/>).
 /// </summary>
 public sealed class TinyClipV2 : IModelGenerator
 {
     public const string GeneratorName = "aurous-forge/tiny-clip-v2";
     public const string TextEncoderRole = TinyTextEncoderV2.Role;
     public const string ImageEncoderRole = TinyImageEncoderV1.Role;
-    public const string TokenizerRole = TinyClipV1.TokenizerRole;
+    public const string TokenizerRole = "tokenizer";
 
     public string Name => GeneratorName;
 

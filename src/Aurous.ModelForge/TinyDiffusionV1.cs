@@ -33,7 +33,7 @@ public sealed class TinyDiffusionV1 : IModelGenerator
     public const string TokenizerRole = "tokenizer";
     public const string SchedulerRole = "scheduler";
 
-    public const int VocabularySize = TinyTextEncoderV1.VocabularySize;
+    public const int VocabularySize = TinyTextEncoderV2.VocabularySize;
     /// <summary>Token ids are hashed (id mod this) into a small embedding table: a prompt encoder needs no more here.</summary>
     public const int TokenBuckets = 4096;
     public const int TokenWidth = 32;

@@ -5,9 +5,9 @@ using Aurous.Models;
 namespace Aurous.ModelForge;
 
 /// <summary>
-/// <c>aurous-forge/tiny-text-encoder-v2</c>: <see cref="TinyTextEncoderV1"/>'s inputs, outputs and pooling, with a small
-/// MLP head after the pooling so that, as in a real encoder, most of the compute is dense matrix work whose cost per
-/// run amortises over a batch (v1's single 64x2048 projection was so cheap that per-run overhead dominated).
+/// <c>aurous-forge/tiny-text-encoder-v2</c>: a text encoder in the shape of a real embedding export, with a small MLP
+/// head after the mean pooling so that, as in a real encoder, most of the compute is dense matrix work whose cost per
+/// run amortises over a batch (a single 64x2048 projection was so cheap that per-run overhead dominated).
 /// <code>
 /// input_ids      int64 [batch, sequence]   GPT-2 BPE ids (vocabulary 50257)
 /// attention_mask int64 [batch, sequence]   1 for tokens, 0 for padding
@@ -15,28 +15,28 @@ namespace Aurous.ModelForge;
 /// </code>
 /// Graph: Gather(token_embedding[50257, 64]) -> attention-mask-weighted mean over the sequence -> MatMul(head_in[64, H])
 /// -> Tanh -> MatMul(head_out[H, 2048]) -> divide by max(L2 norm, 1e-12), with H = <see cref="HeadWidth"/>. No biases, so
-/// an all-padding row still maps to the zero vector. Weights come from a seeded <see cref="DeterministicRandom"/>; the
-/// token embedding is the same table as v1's. No semantic skill at all.
+/// an all-padding row still maps to the zero vector. Weights come from a seeded <see cref="DeterministicRandom"/>. No
+/// semantic skill at all: it exists so the hosting, batching and billing code runs on the tensors a real model takes.
 /// </summary>
 public sealed class TinyTextEncoderV2 : IModelGenerator
 {
     public const string GeneratorName = "aurous-forge/tiny-text-encoder-v2";
-    public const string Role = TinyTextEncoderV1.Role;
-    public const int VocabularySize = TinyTextEncoderV1.VocabularySize;
-    public const int HiddenSize = TinyTextEncoderV1.HiddenSize;
+    public const string Role = "text_encoder";
+    public const int VocabularySize = 50257;
+    public const int HiddenSize = 64;
     /// <summary>Width of the MLP head: 1.6 M multiply-adds per item, 6.5 MB of head weights. Tuned with
     /// bench/Aurous.Bench.Batching on a 2-core CPU at 32 clients: 768 gave the steadiest batched/unbatched ratio over
     /// repeated runs (3.7-3.8x; 512 and 1024 ranged 3.0-3.7x, 2048 ~2.9x, no head ~2x) at ~0.05 ms per unbatched
     /// request.</summary>
     public const int HeadWidth = 768;
-    public const int OutputDimension = TinyTextEncoderV1.OutputDimension;
-    public const ulong Seed = TinyTextEncoderV1.Seed;
-    public const float MinTokenCount = TinyTextEncoderV1.MinTokenCount;
-    public const float MinNorm = TinyTextEncoderV1.MinNorm;
+    public const int OutputDimension = 2048;
+    public const ulong Seed = 0x4155524F5553_0001UL; // "AUROUS" 1
+    public const float MinTokenCount = 1e-9f;
+    public const float MinNorm = 1e-12f;
 
-    public const string InputIds = TinyTextEncoderV1.InputIds;
-    public const string AttentionMask = TinyTextEncoderV1.AttentionMask;
-    public const string Output = TinyTextEncoderV1.Output;
+    public const string InputIds = "input_ids";
+    public const string AttentionMask = "attention_mask";
+    public const string Output = "embeddings";
 
     public string Name => GeneratorName;
 

@@ -24,8 +24,7 @@ public sealed class BpeTokenizer
     private readonly Dictionary<string, int> _vocab;
     private readonly string?[] _idToToken;
     private readonly bool[] _isAdded;
-    private readonly Dictionary<long, Merge> _merges;
-    private readonly int[] _byteToId;
+    private readonly BpeMerges _merges;
     private readonly AddedToken[] _addedTokens;
     private readonly SearchValues<string>? _addedSearch;
     private readonly bool _addPrefixSpace;
@@ -33,8 +32,6 @@ public sealed class BpeTokenizer
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
     private readonly int _cacheCapacity;
     private int _cacheCount;
-
-    private readonly record struct Merge(int Rank, int Id);
 
     /// <summary>An added (usually special) token: its text and id.</summary>
     public sealed record AddedToken(int Id, string Content, bool Special);
@@ -77,26 +74,7 @@ public sealed class BpeTokenizer
             _isAdded[token.Id] = true;
         }
 
-        _byteToId = new int[256];
-        for (var b = 0; b < 256; b++)
-        {
-            if (!vocab.TryGetValue(ByteLevel.ByteToChar[b].ToString(), out _byteToId[b]))
-            {
-                throw new InvalidDataException(
-                    $"tokenizer.json: the vocabulary lacks the byte-level symbol for byte 0x{b:X2}; only byte-level BPE vocabularies are supported.");
-            }
-        }
-
-        _merges = new Dictionary<long, Merge>(merges.Count);
-        for (var rank = 0; rank < merges.Count; rank++)
-        {
-            var (left, right) = merges[rank];
-            if (vocab.TryGetValue(left, out var leftId) && vocab.TryGetValue(right, out var rightId)
-                && vocab.TryGetValue(string.Concat(left, right), out var mergedId))
-            {
-                _merges.TryAdd(PairKey(leftId, rightId), new Merge(rank, mergedId));
-            }
-        }
+        _merges = new BpeMerges(vocab, merges);
 
         _addedTokens = addedTokens.Where(t => t.Content.Length > 0).OrderByDescending(t => t.Content.Length).ToArray();
         _addedSearch = _addedTokens.Length > 0
@@ -134,107 +112,27 @@ public sealed class BpeTokenizer
     /// <summary>Reads a <c>tokenizer.json</c> from a stream.</summary>
     public static BpeTokenizer Parse(Stream tokenizerJson, int cacheCapacity = DefaultCacheCapacity)
     {
-        using var document = JsonDocument.Parse(tokenizerJson, new JsonDocumentOptions { MaxDepth = 256 });
-        var root = document.RootElement;
-        var model = root.GetProperty("model");
-        if (model.TryGetProperty("type", out var type) && type.GetString() != "BPE")
-        {
-            throw new InvalidDataException($"model.type is '{type.GetString()}'; only 'BPE' is supported.");
-        }
-
-        var vocabElement = model.GetProperty("vocab");
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var entry in vocabElement.EnumerateObject())
-        {
-            vocab[entry.Name] = entry.Value.GetInt32();
-        }
-
-        var merges = new List<(string, string)>();
-        foreach (var merge in model.GetProperty("merges").EnumerateArray())
-        {
-            if (merge.ValueKind == JsonValueKind.String)
-            {
-                // Older format: "left right" (neither side contains a space in byte-level vocabularies).
-                var text = merge.GetString()!;
-                var space = text.IndexOf(' ', 1);
-                if (space < 0)
-                {
-                    throw new InvalidDataException($"merge '{text}' is not of the form 'left right'.");
-                }
-                merges.Add((text[..space], text[(space + 1)..]));
-            }
-            else
-            {
-                // Newer format: ["left", "right"].
-                merges.Add((merge[0].GetString()!, merge[1].GetString()!));
-            }
-        }
-
-        var added = new List<AddedToken>();
-        if (root.TryGetProperty("added_tokens", out var addedElement) && addedElement.ValueKind == JsonValueKind.Array)
-        {
-            foreach (var token in addedElement.EnumerateArray())
-            {
-                added.Add(new AddedToken(
-                    token.GetProperty("id").GetInt32(),
-                    token.GetProperty("content").GetString()!,
-                    token.TryGetProperty("special", out var special) && special.ValueKind == JsonValueKind.True));
-            }
-        }
-
-        var addPrefixSpace = false;
-        if (root.TryGetProperty("pre_tokenizer", out var pre) && pre.ValueKind == JsonValueKind.Object)
-        {
-            var preType = pre.GetProperty("type").GetString();
-            if (preType != "ByteLevel")
-            {
-                throw new InvalidDataException($"pre_tokenizer.type is '{preType}'; only 'ByteLevel' (the GPT-2 split) is supported.");
-            }
-            if (pre.TryGetProperty("use_regex", out var useRegex) && useRegex.ValueKind == JsonValueKind.False)
-            {
-                throw new InvalidDataException("pre_tokenizer ByteLevel with use_regex=false is not supported.");
-            }
-            addPrefixSpace = pre.TryGetProperty("add_prefix_space", out var prefix) && prefix.ValueKind == JsonValueKind.True;
-        }
-        else
-        {
-            throw new InvalidDataException("pre_tokenizer is missing; a ByteLevel pre-tokenizer is required.");
-        }
-        if (root.TryGetProperty("normalizer", out var normalizer) && normalizer.ValueKind != JsonValueKind.Null)
-        {
-            throw new InvalidDataException("normalizers are not supported (byte-level BPE tokenizers have none).");
-        }
-        return new BpeTokenizer(vocab, merges, added, addPrefixSpace, Math.Max(0, cacheCapacity));
+        var definition = TokenizerDefinition.Read(tokenizerJson);
+        return new BpeTokenizer(definition.Vocab, definition.Merges, definition.AddedTokens, definition.AddPrefixSpace, Math.Max(0, cacheCapacity));
     }
 
     /// <summary>The token ids of <paramref name="text"/> (no special tokens are added).</summary>
-    public int[] Encode(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        var sink = new IdSink(text.Length / 3 + 4);
-        try
-        {
-            Tokenize(text, ref sink);
-            return sink.ToArray();
-        }
-        finally
-        {
-            sink.Dispose();
-        }
-    }
+    public int[] Encode(string text) => Encode(text, addedTokens: true);
 
     /// <summary>
     /// The token ids of <paramref name="text"/> as plain text: added tokens are not recognised, so text that spells
     /// <c>&lt;|im_start|&gt;</c> is encoded as the characters it is, never as the control token. Use it for text a
     /// client supplies, so that it cannot forge a chat template's markers (tiktoken's <c>encode_ordinary</c>).
     /// </summary>
-    public int[] EncodeOrdinary(string text)
+    public int[] EncodeOrdinary(string text) => Encode(text, addedTokens: false);
+
+    private int[] Encode(string text, bool addedTokens)
     {
         ArgumentNullException.ThrowIfNull(text);
         var sink = new IdSink(text.Length / 3 + 4);
         try
         {
-            Tokenize(text, ref sink, addedTokens: false);
+            Tokenize(text, ref sink, addedTokens);
             return sink.ToArray();
         }
         finally
@@ -366,7 +264,7 @@ public sealed class BpeTokenizer
                 sink.AddRange(cached);
                 return;
             }
-            var ids = BytePairEncode(word);
+            var ids = _merges.Encode(word);
             if (Interlocked.Increment(ref _cacheCount) > _cacheCapacity)
             {
                 // Bounded: start over rather than grow without limit on adversarial input.
@@ -377,144 +275,7 @@ public sealed class BpeTokenizer
             sink.AddRange(ids);
             return;
         }
-        sink.AddRange(BytePairEncode(word));
+        sink.AddRange(_merges.Encode(word));
     }
 
-    /// <summary>UTF-8 bytes of the word as byte-level ids, then merges applied lowest rank first (leftmost on ties).</summary>
-    private int[] BytePairEncode(ReadOnlySpan<char> word)
-    {
-        var byteCount = Encoding.UTF8.GetByteCount(word);
-        var rented = byteCount > 256 ? ArrayPool<byte>.Shared.Rent(byteCount) : null;
-        Span<byte> bytes = rented ?? stackalloc byte[256];
-        bytes = bytes[..Encoding.UTF8.GetBytes(word, bytes)];
-        try
-        {
-            var n = bytes.Length;
-            if (n == 1)
-            {
-                return [_byteToId[bytes[0]]];
-            }
-            var symbols = new int[n];
-            var prev = new int[n];
-            var next = new int[n];
-            for (var k = 0; k < n; k++)
-            {
-                symbols[k] = _byteToId[bytes[k]];
-                prev[k] = k - 1;
-                next[k] = k + 1 < n ? k + 1 : -1;
-            }
-
-            // Candidate pairs keyed by (rank, left position); stale entries are skipped when popped.
-            var queue = new PriorityQueue<(int Left, int LeftId, int RightId), (int Rank, int Left)>(n);
-            for (var k = 0; k + 1 < n; k++)
-            {
-                Enqueue(queue, k, symbols[k], symbols[k + 1]);
-            }
-            var remaining = n;
-            while (queue.TryDequeue(out var candidate, out _))
-            {
-                var left = candidate.Left;
-                var right = next[left];
-                if (symbols[left] != candidate.LeftId || right < 0 || symbols[right] != candidate.RightId)
-                {
-                    continue; // one side was merged away since this pair was queued
-                }
-                var merged = _merges[PairKey(candidate.LeftId, candidate.RightId)].Id;
-                symbols[left] = merged;
-                symbols[right] = -1;
-                next[left] = next[right];
-                if (next[right] >= 0)
-                {
-                    prev[next[right]] = left;
-                }
-                remaining--;
-                if (prev[left] >= 0)
-                {
-                    Enqueue(queue, prev[left], symbols[prev[left]], merged);
-                }
-                if (next[left] >= 0)
-                {
-                    Enqueue(queue, left, merged, symbols[next[left]]);
-                }
-            }
-
-            var result = new int[remaining];
-            var r = 0;
-            for (var k = 0; k >= 0; k = next[k])
-            {
-                result[r++] = symbols[k];
-            }
-            return result;
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
-    }
-
-    private void Enqueue(PriorityQueue<(int, int, int), (int, int)> queue, int left, int leftId, int rightId)
-    {
-        if (_merges.TryGetValue(PairKey(leftId, rightId), out var merge))
-        {
-            queue.Enqueue((left, leftId, rightId), (merge.Rank, left));
-        }
-    }
-
-    private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
-
-    /// <summary>Collects ids into a pooled buffer, or only counts them when created with capacity 0.</summary>
-    private struct IdSink : IDisposable
-    {
-        private int[]? _buffer;
-
-        public IdSink(int capacity) => _buffer = capacity > 0 ? ArrayPool<int>.Shared.Rent(capacity) : null;
-
-        public int Count { get; private set; }
-
-        public void Add(int id)
-        {
-            if (_buffer is not null)
-            {
-                Ensure(Count + 1);
-                _buffer[Count] = id;
-            }
-            Count++;
-        }
-
-        public void AddRange(ReadOnlySpan<int> ids)
-        {
-            if (_buffer is not null)
-            {
-                Ensure(Count + ids.Length);
-                ids.CopyTo(_buffer.AsSpan(Count));
-            }
-            Count += ids.Length;
-        }
-
-        private void Ensure(int needed)
-        {
-            if (needed <= _buffer!.Length)
-            {
-                return;
-            }
-            var bigger = ArrayPool<int>.Shared.Rent(Math.Max(needed, _buffer.Length * 2));
-            _buffer.AsSpan(0, Count).CopyTo(bigger);
-            ArrayPool<int>.Shared.Return(_buffer);
-            _buffer = bigger;
-        }
-
-        public readonly int[] ToArray() => _buffer is null ? [] : _buffer.AsSpan(0, Count).ToArray();
-
-        public void Dispose()
-        {
-            if (_buffer is not null)
-            {
-                ArrayPool<int>.Shared.Return(_buffer);
-                _buffer = null;
-            }
-        }
-    }
 }

@@ -10,7 +10,7 @@ namespace Aurous.InferenceWorker.Tests;
 public sealed class ImageEncoderTests
 {
     private const int Size = 224;
-    private static readonly Lazy<byte[]> ModelBytes = new(() => OnnxWriter.Serialize(TinyImageEncoderV1.BuildModel("test-model", TinyClipV1.GeneratorName, Size)));
+    private static readonly Lazy<byte[]> ModelBytes = new(() => OnnxWriter.Serialize(TinyImageEncoderV1.BuildModel("test-model", TinyClipV2.GeneratorName, Size)));
 
     [Fact]
     public void OnnxRuntime_output_matches_the_reference_computation()
@@ -76,6 +76,6 @@ public sealed class ImageEncoderTests
 
     [Fact]
     public void An_image_size_that_is_not_a_multiple_of_the_grid_is_refused() =>
-        Should.Throw<InvalidOperationException>(() => TinyImageEncoderV1.BuildModel("m", TinyClipV1.GeneratorName, 100))
+        Should.Throw<InvalidOperationException>(() => TinyImageEncoderV1.BuildModel("m", TinyClipV2.GeneratorName, 100))
             .Message.ShouldContain("multiple of 8");
 }

@@ -1,5 +1,6 @@
 using Aurous.InferenceWorker.Chat;
-using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Aurous.InferenceWorker.Tests;
 
@@ -64,15 +65,16 @@ public sealed class MemoryAdmissionTests
     [InlineData("Inference:PrefillChunkTokens", "10000", "from 1 to 8192")]
     public void Out_of_range_memory_settings_stop_the_worker_with_a_clear_message(string key, string value, string expected)
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection([new(key, value)]).Build();
+        using var services = WorkerSettings.Services((key, value));
 
-        Should.Throw<InvalidOperationException>(() => InferenceOptions.FromConfiguration(configuration)).Message.ShouldContain(expected);
+        Should.Throw<OptionsValidationException>(() => services.GetRequiredService<InferenceOptions>()).Message.ShouldContain(expected);
     }
 
     [Fact]
     public void Memory_settings_default_to_2048_mib_and_chunks_of_256()
     {
-        var options = InferenceOptions.FromConfiguration(new ConfigurationBuilder().Build());
+        using var services = WorkerSettings.Services();
+        var options = services.GetRequiredService<InferenceOptions>();
 
         options.MemoryBudgetMb.ShouldBe(2048);
         options.MemoryBudgetBytes.ShouldBe(2048 * MiB);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Aurous.ModelForge;
@@ -123,17 +122,14 @@ public sealed class TinyDecoderTests(ITestOutputHelper output)
     [Theory]
     [InlineData(TinyDecoderV1.GeneratorName)]
     [InlineData(TinyDecoderV2.GeneratorName)]
-    public void Generation_is_fast_and_byte_identical(string generatorName)
+    public void Generation_is_byte_identical(string generatorName)
     {
         var generator = Forge.GetGenerator(generatorName);
         var manifest = Manifest with { Generator = generatorName };
-        var stopwatch = Stopwatch.StartNew();
         var first = generator.Roles.ToDictionary(r => r, r => generator.Generate(manifest, r));
-        stopwatch.Stop();
         var second = generator.Roles.ToDictionary(r => r, r => generator.Generate(manifest, r));
 
-        output.WriteLine($"all {first.Count} files in {stopwatch.ElapsedMilliseconds} ms; decoder {first[TinyDecoder.DecoderRole].Length:N0} bytes");
-        stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(3));
+        output.WriteLine($"all {first.Count} files; decoder {first[TinyDecoder.DecoderRole].Length:N0} bytes");
         foreach (var role in generator.Roles)
         {
             SHA256.HashData(first[role]).ShouldBe(SHA256.HashData(second[role]), role);

@@ -8,7 +8,6 @@ namespace Aurous.InferenceWorker.Tests;
 public sealed class TinyTextEncoderTests
 {
     private static readonly Lazy<byte[]> ModelBytes = new(() => ModelForge.Onnx.OnnxWriter.Serialize(TinyTextEncoderV2.BuildModel("test-model")));
-    private static readonly Lazy<byte[]> V1ModelBytes = new(() => ModelForge.Onnx.OnnxWriter.Serialize(TinyTextEncoderV1.BuildModel("test-model")));
 
     [Fact]
     public void OnnxRuntime_loads_the_written_model_with_the_declared_signature()
@@ -27,17 +26,14 @@ public sealed class TinyTextEncoderTests
     [Fact]
     public void The_v2_file_stays_small()
     {
-        // Token table 50257x64 plus a 64x768 + 768x2048 head: ~19.4 MB; v1 (64x2048 projection) was ~13.4 MB.
+        // Token table 50257x64 plus a 64x768 + 768x2048 head: ~19.4 MB.
         ModelBytes.Value.Length.ShouldBeLessThan(20_000_000);
-        (ModelBytes.Value.Length - V1ModelBytes.Value.Length).ShouldBeLessThan(6_500_000);
     }
 
-    [Theory]
-    [InlineData(2)]
-    [InlineData(1)]
-    public void OnnxRuntime_output_matches_the_reference_computation(int version)
+    [Fact]
+    public void OnnxRuntime_output_matches_the_reference_computation()
     {
-        using var session = new InferenceSession(version == 2 ? ModelBytes.Value : V1ModelBytes.Value);
+        using var session = new InferenceSession(ModelBytes.Value);
         using var encoder = TextEncoderModel.Create(session);
         // Three rows, padded to 5: full, partly padded, and a single token at the highest id.
         long[] ids =
@@ -55,7 +51,7 @@ public sealed class TinyTextEncoderTests
 
         var actual = encoder.Encode(ids, mask, batch: 3, sequence: 5);
 
-        var expected = version == 2 ? Reference(ids, mask, batch: 3, sequence: 5) : ReferenceV1(ids, mask, batch: 3, sequence: 5);
+        var expected = Reference(ids, mask, batch: 3, sequence: 5);
         actual.Length.ShouldBe(3 * TinyTextEncoderV2.OutputDimension);
         var maxError = actual.Zip(expected, (a, e) => Math.Abs(a - e)).Max();
         maxError.ShouldBeLessThan(1e-5, $"max abs error {maxError:E2}");
@@ -108,14 +104,9 @@ public sealed class TinyTextEncoderTests
     public void The_weights_are_pinned_by_the_seed()
     {
         // Guards the PRNG and the generation order: changing either changes every generated model.
-        var (embedding, projection) = TinyTextEncoderV1.CreateWeights();
-        var again = TinyTextEncoderV1.CreateWeights();
-        embedding.ShouldBe(again.TokenEmbedding);
-        projection.ShouldBe(again.Projection);
+        var (embedding, headIn, headOut) = TinyTextEncoderV2.CreateWeights();
+        embedding.ShouldBe(TinyTextEncoderV2.CreateWeights().TokenEmbedding);
         embedding.ShouldAllBe(v => v >= -1f && v < 1f);
-        projection.ShouldAllBe(v => Math.Abs(v) <= 0.125f);
-        var (embedding2, headIn, headOut) = TinyTextEncoderV2.CreateWeights();
-        embedding2.ShouldBe(embedding); // same seed, same table first
         headIn.Length.ShouldBe(64 * TinyTextEncoderV2.HeadWidth);
         headOut.Length.ShouldBe(TinyTextEncoderV2.HeadWidth * 2048);
         headIn.ShouldBe(TinyTextEncoderV2.CreateWeights().HeadIn);
@@ -184,45 +175,5 @@ public sealed class TinyTextEncoderTests
         var alpha = (va * bb - vb * ab) / det;
         var beta = (vb * aa - va * ab) / det;
         return Math.Sqrt(v.Select((x, i) => Math.Pow(x - alpha * a[i] - beta * b[i], 2)).Sum());
-    }
-
-    /// <summary>The v1 model's math in plain C# (double precision): masked mean of token embeddings, projection, L2 norm.</summary>
-    private static double[] ReferenceV1(long[] ids, long[] mask, int batch, int sequence)
-    {
-        var (embedding, projection) = TinyTextEncoderV1.CreateWeights();
-        const int hidden = TinyTextEncoderV1.HiddenSize, dim = TinyTextEncoderV1.OutputDimension;
-        var result = new double[batch * dim];
-        for (var b = 0; b < batch; b++)
-        {
-            var pooled = new double[hidden];
-            double count = 0;
-            for (var t = 0; t < sequence; t++)
-            {
-                var m = mask[b * sequence + t];
-                count += m;
-                var id = ids[b * sequence + t];
-                for (var h = 0; h < hidden; h++)
-                {
-                    pooled[h] += embedding[id * hidden + h] * m;
-                }
-            }
-            count = Math.Max(count, TinyTextEncoderV1.MinTokenCount);
-            var projected = new double[dim];
-            for (var d = 0; d < dim; d++)
-            {
-                double sum = 0;
-                for (var h = 0; h < hidden; h++)
-                {
-                    sum += pooled[h] / count * projection[h * dim + d];
-                }
-                projected[d] = sum;
-            }
-            var norm = Math.Max(Math.Sqrt(projected.Sum(v => v * v)), TinyTextEncoderV1.MinNorm);
-            for (var d = 0; d < dim; d++)
-            {
-                result[b * dim + d] = projected[d] / norm;
-            }
-        }
-        return result;
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Aurous.InferenceWorker.Models;
 using Aurous.Models;
 using Aurous.Tokenizers;
 using Microsoft.ML.OnnxRuntime;
@@ -108,7 +109,7 @@ public sealed class DiffusionModel : IDisposable
         long[] shape = [2, length];
         using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
         using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
-        using var results = Run(_textEncoder, [InputIds, AttentionMask], [idsValue, maskValue], [TextEmbeds], null, cancellationToken);
+        using var results = _textEncoder.RunCancellable([InputIds, AttentionMask], [idsValue, maskValue], [TextEmbeds], cancellationToken);
         return results[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
@@ -144,7 +145,7 @@ public sealed class DiffusionModel : IDisposable
             var sigma = new[] { (float)sigmas[step], (float)sigmas[step] };
             using (var sampleValue = OrtValue.CreateTensorValueFromMemory(batchSample, sampleShape))
             using (var sigmaValue = OrtValue.CreateTensorValueFromMemory(sigma, [2]))
-            using (var results = Run(_denoiser, [Sample, Sigma, TextEmbeds], [sampleValue, sigmaValue, embeds], [Denoised], adapter, cancellationToken))
+            using (var results = _denoiser.RunCancellable([Sample, Sigma, TextEmbeds], [sampleValue, sigmaValue, embeds], [Denoised], cancellationToken, adapter: adapter))
             {
                 var both = results[0].GetTensorDataAsSpan<float>();
                 EulerSampler.Guide(both[..plane], both[plane..], (float)Scheduler.GuidanceScale, denoised);
@@ -160,7 +161,7 @@ public sealed class DiffusionModel : IDisposable
     public byte[] DecodeRgba(float[] latent, int latentHeight, int latentWidth, CancellationToken cancellationToken)
     {
         using var latentValue = OrtValue.CreateTensorValueFromMemory(latent, [1, Scheduler.LatentChannels, latentHeight, latentWidth]);
-        using var results = Run(_vaeDecoder, [Latent], [latentValue], [Image], null, cancellationToken);
+        using var results = _vaeDecoder.RunCancellable([Latent], [latentValue], [Image], cancellationToken);
         var shape = results[0].GetTensorTypeAndShape().Shape;
         var height = (int)shape[2];
         var width = (int)shape[3];
@@ -183,27 +184,6 @@ public sealed class DiffusionModel : IDisposable
     }
 
     private static int[] Truncate(int[] ids, int limit) => ids.Length <= limit ? ids : ids[..limit];
-
-    /// <summary>A run that <paramref name="cancellationToken"/> stops mid-run (<see cref="RunOptions.Terminate"/>).</summary>
-    private static IDisposableReadOnlyCollection<OrtValue> Run(InferenceSession session, string[] inputNames, OrtValue[] inputs,
-        string[] outputNames, OrtLoraAdapter? adapter, CancellationToken cancellationToken)
-    {
-        using var runOptions = new RunOptions();
-        if (adapter is not null)
-        {
-            runOptions.AddActiveLoraAdapter(adapter);
-        }
-        using var registration = cancellationToken.Register(static o => ((RunOptions)o!).Terminate = true, runOptions);
-        cancellationToken.ThrowIfCancellationRequested();
-        try
-        {
-            return session.Run(runOptions, inputNames, inputs, outputNames);
-        }
-        catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException(cancellationToken);
-        }
-    }
 
     public void Dispose()
     {

@@ -50,25 +50,3 @@ public sealed class GenerationSessions(string executionProvider, GenerationOptio
         return new InferenceSession(path, session);
     }
 }
-
-/// <summary>Settings of the image and video generators (<c>Generation:*</c>).</summary>
-public sealed record GenerationOptions
-{
-    /// <summary>Threads of one generator run (<c>Generation:IntraOpThreads</c>; 0, the default: one per core).</summary>
-    public int IntraOpThreads { get; init; }
-    /// <summary>The embedding model whose text tower the LoRA dispatcher compares prompts with (<c>Generation:DispatchEmbeddingModel</c>).</summary>
-    public string DispatchEmbeddingModel { get; init; } = "aurous-embed-vision-1.0";
-    /// <summary>x264 constant rate factor of generated videos (<c>Generation:VideoCrf</c>; lower is better and larger).</summary>
-    public int VideoCrf { get; init; } = 20;
-
-    public static GenerationOptions FromConfiguration(IConfiguration configuration) => new()
-    {
-        IntraOpThreads = configuration.GetValue("Generation:IntraOpThreads", 0) is var threads && threads >= 0
-            ? threads
-            : throw new InvalidOperationException("Generation:IntraOpThreads must be 0 or more."),
-        DispatchEmbeddingModel = configuration["Generation:DispatchEmbeddingModel"] is { Length: > 0 } model ? model : "aurous-embed-vision-1.0",
-        VideoCrf = configuration.GetValue("Generation:VideoCrf", 20) is var crf && crf is >= 0 and <= 51
-            ? crf
-            : throw new InvalidOperationException("Generation:VideoCrf must be from 0 to 51."),
-    };
-}

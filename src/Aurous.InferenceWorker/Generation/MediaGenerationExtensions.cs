@@ -10,11 +10,10 @@ public static class MediaGenerationExtensions
     /// <summary>
     /// The image and video generator (<see cref="IMediaGenerator"/>) and the LoRA dispatcher (<see cref="ILoraDispatcher"/>),
     /// singletons over the worker's models folder and execution provider. Configuration: <c>Generation:IntraOpThreads</c>,
-    /// <c>Generation:DispatchEmbeddingModel</c>, <c>Generation:VideoCrf</c>. Models load on first use.
+    /// <c>Generation:DispatchEmbeddingModel</c>, <c>Generation:VideoCrf</c> (<see cref="GenerationOptions"/>). Models load on first use.
     /// </summary>
     public static TBuilder AddMediaGeneration<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
-        builder.Services.AddSingleton(sp => GenerationOptions.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         builder.Services.AddSingleton(sp => new GenerationModels(
             sp.GetRequiredService<ModelHost>(), sp.GetRequiredService<InferenceOptions>(), sp.GetRequiredService<GenerationOptions>()));
         builder.Services.AddSingleton<IMediaGenerator>(sp => new OnnxMediaGenerator(

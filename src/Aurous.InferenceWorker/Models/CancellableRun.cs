@@ -13,16 +13,21 @@ internal static class CancellableRun
 
     /// <summary>
     /// Runs <paramref name="session"/>; throws <see cref="OperationCanceledException"/> when the token stopped it.
-    /// <paramref name="shrinkArenas"/> (e.g. <c>gpu:0</c>): the arenas to shrink at the end of the run.
+    /// <paramref name="shrinkArenas"/> (e.g. <c>gpu:0</c>): the arenas to shrink at the end of the run;
+    /// <paramref name="adapter"/>: a LoRA adapter active for this run only.
     /// </summary>
     public static IDisposableReadOnlyCollection<OrtValue> RunCancellable(this InferenceSession session,
         IReadOnlyCollection<string> inputNames, IReadOnlyCollection<OrtValue> inputs, IReadOnlyCollection<string> outputNames,
-        CancellationToken cancellationToken, string? shrinkArenas = null)
+        CancellationToken cancellationToken, string? shrinkArenas = null, OrtLoraAdapter? adapter = null)
     {
         using var runOptions = new RunOptions();
         if (shrinkArenas is not null)
         {
             runOptions.AddRunConfigEntry(ArenaShrinkageKey, shrinkArenas);
+        }
+        if (adapter is not null)
+        {
+            runOptions.AddActiveLoraAdapter(adapter);
         }
         using var registration = cancellationToken.Register(static o => ((RunOptions)o!).Terminate = true, runOptions);
         cancellationToken.ThrowIfCancellationRequested();

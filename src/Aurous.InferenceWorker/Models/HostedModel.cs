@@ -1,4 +1,6 @@
 using Aurous.Models;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Aurous.InferenceWorker.Models;
 
@@ -9,7 +11,28 @@ public enum HostedModelStatus
 }
 
 /// <summary>A tensor as an ONNX session declares it; symbolic dimensions keep their names (e.g. "batch").</summary>
-public sealed record TensorDescription(string Name, string ElementType, IReadOnlyList<object> Shape);
+public sealed record TensorDescription(string Name, string ElementType, IReadOnlyList<object> Shape)
+{
+    /// <summary>The inputs or outputs of a session, in the session's order.</summary>
+    public static IReadOnlyList<TensorDescription> Of(IReadOnlyDictionary<string, NodeMetadata> metadata) =>
+        metadata.Select(kv => new TensorDescription(
+            kv.Key,
+            ElementTypeName(kv.Value.ElementDataType),
+            kv.Value.Dimensions.Select((d, i) => d >= 0
+                ? (object)d
+                : string.IsNullOrEmpty(kv.Value.SymbolicDimensions.ElementAtOrDefault(i)) ? "?" : kv.Value.SymbolicDimensions[i]).ToArray()))
+        .ToArray();
+
+    private static string ElementTypeName(TensorElementType type) => type switch
+    {
+        TensorElementType.Float => "float32",
+        TensorElementType.Int64 => "int64",
+        TensorElementType.Int32 => "int32",
+        TensorElementType.Float16 => "float16",
+        TensorElementType.BFloat16 => "bfloat16",
+        _ => type.ToString().ToLowerInvariant(),
+    };
+}
 
 /// <summary>One catalog model as this worker hosts it: loaded with its session, or unavailable and why.</summary>
 public sealed class HostedModel

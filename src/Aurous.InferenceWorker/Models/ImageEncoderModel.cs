@@ -1,5 +1,4 @@
 using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Aurous.InferenceWorker.Models;
 
@@ -37,13 +36,8 @@ public sealed class ImageEncoderModel : IDisposable
             throw new InvalidDataException($"an image encoder needs exactly one input '{PixelValues}'; this model has: {string.Join(", ", session.InputMetadata.Keys)}");
         }
         var preprocessor = ImagePreprocessor.ForSession(session);
-        var outputs = session.OutputMetadata;
-        var outputName = PreferredOutputs.FirstOrDefault(outputs.ContainsKey)
-            ?? outputs.FirstOrDefault(o => o.Value.ElementDataType == TensorElementType.Float && o.Value.Dimensions.Length == 2).Key
-            ?? throw new InvalidDataException($"an image encoder needs a float [batch, dimension] output; this model has: {string.Join(", ", outputs.Keys)}");
-        var declared = outputs[outputName].Dimensions;
-        int? dimension = declared.Length == 2 && declared[1] > 0 ? declared[1] : null;
-        return new ImageEncoderModel(session, outputName, preprocessor, dimension);
+        var output = EmbeddingOutput.Find(session, PreferredOutputs, "an image encoder");
+        return new ImageEncoderModel(session, output.Name, preprocessor, output.Dimension);
     }
 
     /// <summary>rgb24 row-major S x S x 3 -> normalised planar [3, S, S], written into <paramref name="destination"/>.</summary>

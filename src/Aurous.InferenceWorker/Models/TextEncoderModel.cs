@@ -54,13 +54,8 @@ public sealed class TextEncoderModel : IDisposable
         {
             throw new InvalidDataException($"unexpected text encoder inputs: {string.Join(", ", extra)}");
         }
-        var outputs = session.OutputMetadata;
-        var outputName = PreferredOutputs.FirstOrDefault(outputs.ContainsKey)
-            ?? outputs.FirstOrDefault(o => o.Value.ElementDataType == TensorElementType.Float && o.Value.Dimensions.Length == 2).Key
-            ?? throw new InvalidDataException($"a text encoder needs a float [batch, dimension] output; this model has: {string.Join(", ", outputs.Keys)}");
-        var declared = outputs[outputName].Dimensions;
-        int? dimension = declared.Length == 2 && declared[1] > 0 ? declared[1] : null;
-        return new TextEncoderModel(session, inputs.ContainsKey(TokenTypeIds), outputName, dimension);
+        var output = EmbeddingOutput.Find(session, PreferredOutputs, "a text encoder");
+        return new TextEncoderModel(session, inputs.ContainsKey(TokenTypeIds), output.Name, output.Dimension);
     }
 
     /// <summary>
