@@ -20,9 +20,7 @@ public static class TeamToolsServices
         services.TryAddSingleton<ApiKeyStore>();
         services.TryAddSingleton<CreditHolds>();
         services.TryAddSingleton<JobStore>();
-        services.AddOptions<OutputsOptions>().BindConfiguration(OutputsOptions.Section)
-            .Validate(OutputsOptions.IsValid, $"{OutputsOptions.Section}:PublicBaseUrl must be empty or an absolute http(s) URL.")
-            .ValidateOnStart();
+        services.AddOutputLinkOptions();
         services.TryAddSingleton<OutputLinks>();
         return builder;
     }

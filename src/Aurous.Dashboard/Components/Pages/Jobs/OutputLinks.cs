@@ -1,9 +1,10 @@
+using Aurous.Jobs;
 using Microsoft.Extensions.Options;
 
 namespace Aurous.Dashboard.Components.Pages.Jobs;
 
-/// <summary>The base the jobs page builds output links on: <see cref="OutputsOptions.BaseUri"/>.</summary>
-public sealed class OutputLinks(IOptions<OutputsOptions> options)
+/// <summary>The base the jobs page builds output links on: <see cref="OutputLinkOptions.BaseUri"/>; null shows no links.</summary>
+public sealed class OutputLinks(IOptions<OutputLinkOptions> options)
 {
     public Uri? BaseUri { get; } = options.Value.BaseUri;
 }
