@@ -15,6 +15,13 @@ using Aurous.Tokenizers;
 // touch them alike; each cell then reports the median round.
 // Or: ... -- decode-ab [seconds=5] [rounds=3]: only the worker's batched decode against one decode loop per request
 // (DecodeAb.cs), alternating round by round.
+// Or: ... -- constrained [rounds=5]: only the per-token cost of response_format json_object and json_schema against
+// unconstrained decoding (ConstrainedCost.cs).
+if (args.Length > 0 && args[0] == "constrained")
+{
+    args = ["0", "0", args.Length > 1 ? args[1] : "5", "constrained"];
+}
+var constrainedOnly = args.Length > 3 && args[3] == "constrained";
 var decodeAbOnly = args.Length > 0 && args[0] == "decode-ab";
 if (decodeAbOnly)
 {
@@ -52,6 +59,12 @@ for (var i = 0; i < 20; i++)
 }
 await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => client.WorkerAsync(32, ignoreEos: true)));
 await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => client.ApiAsync(32)));
+if (constrainedOnly)
+{
+    var costReport = await ConstrainedCost.RunAsync(client, throughputRounds);
+    File.WriteAllText(Path.Combine(AppContext.BaseDirectory, "constrained.md"), costReport);
+    return;
+}
 if (decodeAbOnly)
 {
     var abReport = await DecodeAb.RunAsync(client, throughputSeconds, args.Length <= 2 ? 3 : throughputRounds);
@@ -236,9 +249,10 @@ sealed class Client(HttpClient http, Uri apiUrl, Uri workerUrl, string apiKey, i
     private static readonly string MessagesJson = JsonSerializer.Serialize(new[] { new { role = "user", content = "Write a short story about a fox who learns to sail." } });
 
     /// <summary>POST /internal/chat/completions; NDJSON lines {"type":"delta",...} then {"type":"done",...}.</summary>
-    public async Task<Run> WorkerAsync(int maxTokens, bool ignoreEos, CancellationToken ct = default, Action? onFirst = null, bool decodeAlone = false)
+    public async Task<Run> WorkerAsync(int maxTokens, bool ignoreEos, CancellationToken ct = default, Action? onFirst = null, bool decodeAlone = false, string? responseFormat = null)
     {
-        var body = $$"""{"model":"aurous-grow-2.0-pro","prompt_token_ids":{{_promptJson}},"max_tokens":{{maxTokens}},"temperature":1.0,"top_p":1.0,"seed":null,"stop":[],"ignore_eos":{{(ignoreEos ? "true" : "false")}}}""";
+        var format = responseFormat is null ? "" : $$""","response_format":{{responseFormat}}""";
+        var body = $$"""{"model":"aurous-grow-2.0-pro","prompt_token_ids":{{_promptJson}},"max_tokens":{{maxTokens}},"temperature":1.0,"top_p":1.0,"seed":null,"stop":[],"ignore_eos":{{(ignoreEos ? "true" : "false")}}{{format}}}""";
         var start = Stopwatch.GetTimestamp();
         double? first = null;
         var tokens = 0;

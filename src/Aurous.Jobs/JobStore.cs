@@ -6,41 +6,6 @@ using Npgsql;
 
 namespace Aurous.Jobs;
 
-/// <summary>One output file of a job.</summary>
-public sealed record JobOutput(
-    int Index, string Token, string BlobName, string ContentType, long Bytes, int? Width, int? Height,
-    DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset? DeletedAt);
-
-/// <summary>A row of <c>generation_jobs</c> with its outputs.</summary>
-public sealed record JobRow(
-    string Id, string TeamId, string ApiKeyId, string RequestId, JobKind Kind, string Model, GenerationSpec Spec,
-    string? LoraId, string? LoraSource, string Status, string HoldId, decimal Estimate, string TokensJson,
-    string RatesJson, string BreakdownJson, decimal? CreditsCharged, string? ReceiptId, string? ErrorCode, string? ErrorMessage, bool CancelRequested, int Attempts,
-    string? TraceParent, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt,
-    DateTimeOffset? ExpiresAt, DateTimeOffset QueueDeadline, IReadOnlyList<JobOutput> Outputs);
-
-/// <summary>What the API stores when it accepts a job (the hold is already placed by the metering pipeline).</summary>
-public sealed record NewJob(
-    string Id, string TeamId, string ApiKeyId, string RequestId, JobKind Kind, GenerationSpec Spec, string? LoraId,
-    string HoldId, decimal Estimate, string TokensJson, string RatesJson, string BreakdownJson, string? TraceParent, DateTimeOffset CreatedAt, DateTimeOffset QueueDeadline)
-{
-    /// <summary>The row as <see cref="JobStore.CreateAsync"/> inserts it: pending, nothing charged, no outputs.</summary>
-    public JobRow ToPendingRow() => new(
-        Id, TeamId, ApiKeyId, RequestId, Kind, Spec.Model, Spec, LoraId, LoraId is null ? null : JobStore.LoraFromRequest, JobStatus.Pending,
-        HoldId, Estimate, TokensJson, RatesJson, BreakdownJson, null, null, null, null, false, 0, TraceParent, CreatedAt, null, null, null,
-        QueueDeadline, []);
-}
-
-/// <summary>How a cancel ended: not found (404), already terminal (409), cancelled now, or asked of the running job.</summary>
-public enum CancelOutcome { NotFound, AlreadyTerminal, Cancelled, Requested }
-
-/// <summary>Why <see cref="JobStore.CreateAsync"/> stored nothing: the hold or the Idempotency-Key was no longer the request's.</summary>
-public sealed class JobNotCreatedException(string message, bool idempotencyKeyLost) : Exception(message)
-{
-    /// <summary>True when a retry with the same Idempotency-Key took the key over (it will answer); false when the hold was lost.</summary>
-    public bool IdempotencyKeyLost { get; } = idempotencyKeyLost;
-}
-
 /// <summary>
 /// The job rows in Postgres, for the API (create, read, list, cancel) and the runner (start, outputs, settle).
 /// Every status change is conditional on the current status, so two writers (a cancel and the runner, a retried run)
@@ -55,14 +20,6 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
 
     /// <summary>The spec as stored in <c>generation_jobs.spec</c> (snake_case, like the API's bodies).</summary>
     public static readonly JsonSerializerOptions SpecJson = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
-    private const string JobColumns = """
-        j.id, j.team_id, j.api_key_id, j.request_id, j.kind, j.model, j.spec::text, j.lora_id, j.lora_source, j.status, j.hold_id,
-        j.estimate, j.tokens::text, j.rates::text, j.breakdown::text, j.credits_charged, j.receipt_id, j.error_code, j.error_message,
-        j.cancel_requested, j.attempts, j.trace_parent, j.created_at, j.started_at, j.completed_at, j.expires_at, j.queue_deadline
-        """;
-
-    private const string OutputColumns = "o.job_id, o.index, o.token, o.blob_name, o.content_type, o.bytes, o.width, o.height, o.created_at, o.expires_at, o.deleted_at";
 
     /// <summary>A new job id: <c>img_</c> or <c>vid_</c> and a ULID of the service's clock, so ids sort by creation.</summary>
     public static string NewId(JobKind kind, DateTimeOffset now) => (kind == JobKind.Image ? "img_" : "vid_") + Persistence.Ulid.Create(now);
@@ -121,8 +78,8 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         await using var conn = await db.OpenConnectionAsync(ct);
         // Ids are ULIDs: ordering by id is ordering by creation, and the cursor needs no lookup of its own.
-        var jobs = await ReadJobsAsync(conn, null, $"""
-            SELECT {JobColumns} FROM generation_jobs j
+        var jobs = await JobRows.ReadJobsAsync(conn, null, $"""
+            SELECT {JobRows.JobColumns} FROM generation_jobs j
             WHERE j.team_id = @teamId AND j.kind = @kind AND (@after::text IS NULL OR j.id < @after)
             ORDER BY j.id DESC LIMIT @take
             """, new { teamId, kind = KindName(kind), after, take = limit + 1 }, ct);
@@ -170,7 +127,7 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
         {
             return null;
         }
-        var job = (await ReadJobsAsync(conn, null, $"SELECT {JobColumns} FROM generation_jobs j WHERE j.id = @jobId", new { jobId }, ct)).Single();
+        var job = (await JobRows.ReadJobAsync(conn, null, jobId, ct))!;
         return (job.Outputs.Single(o => o.Token == token), job);
     }
 
@@ -180,7 +137,7 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
     public async Task<JobRow?> GetByIdAsync(string id, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        return (await ReadJobsAsync(conn, null, $"SELECT {JobColumns} FROM generation_jobs j WHERE j.id = @id", new { id }, ct)).SingleOrDefault();
+        return await JobRows.ReadJobAsync(conn, null, id, ct);
     }
 
     /// <summary>pending (or processing, on a retried run) -> processing, attempts + 1; null when the job already ended.</summary>
@@ -191,9 +148,7 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
             UPDATE generation_jobs SET status = 'processing', started_at = COALESCE(started_at, @now), attempts = attempts + 1
             WHERE id = @id AND status IN ('pending', 'processing')
             """, new { id, now = clock.GetUtcNow() }, cancellationToken: ct));
-        return started == 1
-            ? (await ReadJobsAsync(conn, null, $"SELECT {JobColumns} FROM generation_jobs j WHERE j.id = @id", new { id }, ct)).Single()
-            : null;
+        return started == 1 ? await JobRows.ReadJobAsync(conn, null, id, ct) : null;
     }
 
     public async Task<bool> IsCancelRequestedAsync(string id, CancellationToken ct)
@@ -220,13 +175,13 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         await using var conn = await db.OpenConnectionAsync(ct);
-        var outputs = await ReadOutputsAsync(conn, null, """
+        var outputs = await JobRows.ReadOutputsAsync(conn, null, $"""
             INSERT INTO generation_outputs AS o (token, job_id, index, blob_name, content_type, bytes, width, height, created_at, expires_at)
             VALUES (@token, @jobId, @index, @blobName, @contentType, @bytes, @width, @height, @now, @expiresAt)
             ON CONFLICT (job_id, index) DO UPDATE
             SET blob_name = EXCLUDED.blob_name, content_type = EXCLUDED.content_type, bytes = EXCLUDED.bytes,
                 width = EXCLUDED.width, height = EXCLUDED.height, expires_at = EXCLUDED.expires_at, deleted_at = NULL
-            RETURNING o.job_id, o.index, o.token, o.blob_name, o.content_type, o.bytes, o.width, o.height, o.created_at, o.expires_at, o.deleted_at
+            RETURNING {JobRows.OutputColumns}
             """, new { token = NewToken(), jobId, index, blobName, contentType, bytes, width, height, now = clock.GetUtcNow(), expiresAt }, ct);
         return outputs.Single().Output;
     }
@@ -248,7 +203,7 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
         {
             return locked.Status == JobStatus.Succeeded;
         }
-        var job = (await ReadJobsAsync(conn, tx, $"SELECT {JobColumns} FROM generation_jobs j WHERE j.id = @id", new { id }, ct)).Single();
+        var job = (await JobRows.ReadJobAsync(conn, tx, id, ct))!;
         var capture = new Capture(
             job.HoldId, job.TeamId, job.RequestId, job.ApiKeyId, EndpointOf(job.Kind), job.Model, job.Estimate,
             job.TokensJson, job.RatesJson, job.BreakdownJson, EndUser: null);
@@ -318,8 +273,8 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
     public async Task<IReadOnlyList<JobOutput>> ExpiredOutputsAsync(int limit, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var outputs = await ReadOutputsAsync(conn, null, $"""
-            SELECT {OutputColumns} FROM generation_outputs o
+        var outputs = await JobRows.ReadOutputsAsync(conn, null, $"""
+            SELECT {JobRows.OutputColumns} FROM generation_outputs o
             WHERE o.deleted_at IS NULL AND o.expires_at < @now ORDER BY o.expires_at LIMIT @limit
             """, new { now = clock.GetUtcNow(), limit }, ct);
         return outputs.Select(o => o.Output).ToList();
@@ -333,7 +288,7 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
             new { token, now = clock.GetUtcNow() }, cancellationToken: ct));
     }
 
-    // ---- Rows -----------------------------------------------------------------------------------------------
+    // ---- Helpers --------------------------------------------------------------------------------------------
 
     /// <summary>The billed endpoint of a job's receipt.</summary>
     public static string EndpointOf(JobKind kind) => kind == JobKind.Image ? "images" : "videos";
@@ -355,72 +310,5 @@ public sealed class JobStore(NpgsqlDataSource db, CreditHolds holds, TimeProvide
             UPDATE generation_jobs SET status = @status, error_code = @errorCode, error_message = @errorMessage, completed_at = @now, credits_charged = 0
             WHERE id = @id
             """, new { id, status, errorCode, errorMessage, now = clock.GetUtcNow() }, tx, cancellationToken: ct));
-    }
-
-    private static async Task<List<JobRow>> ReadJobsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, object args, CancellationToken ct)
-    {
-        var rows = new List<JobRow>();
-        await using (var reader = await conn.ExecuteReaderAsync(new CommandDefinition(sql, args, tx, cancellationToken: ct)))
-        {
-            while (await reader.ReadAsync(ct))
-            {
-                rows.Add(ReadJob(reader));
-            }
-        }
-        if (rows.Count == 0)
-        {
-            return rows;
-        }
-        var outputs = (await ReadOutputsAsync(conn, tx, $"SELECT {OutputColumns} FROM generation_outputs o WHERE o.job_id = ANY(@ids) ORDER BY o.job_id, o.index",
-            new { ids = rows.Select(r => r.Id).ToArray() }, ct)).ToLookup(o => o.JobId, o => o.Output);
-        return rows.Select(r => outputs.Contains(r.Id) ? r with { Outputs = outputs[r.Id].ToList() } : r).ToList();
-    }
-
-    private static JobRow ReadJob(System.Data.Common.DbDataReader r)
-    {
-        var i = 0;
-        string S() => r.GetString(i++);
-        string? N() => r.IsDBNull(i++) ? null : r.GetString(i - 1);
-        DateTimeOffset Time() => r.GetFieldValue<DateTimeOffset>(i++);
-        DateTimeOffset? NTime() => r.IsDBNull(i++) ? null : r.GetFieldValue<DateTimeOffset>(i - 1);
-
-        var id = S();
-        var teamId = S();
-        var apiKeyId = S();
-        var requestId = S();
-        var kind = S() == "image" ? JobKind.Image : JobKind.Video;
-        var model = S();
-        var spec = JsonSerializer.Deserialize<GenerationSpec>(S(), SpecJson) ?? throw new InvalidDataException($"Job {id} has no spec.");
-        var loraId = N();
-        var loraSource = N();
-        var status = S();
-        var holdId = S();
-        var estimate = r.GetDecimal(i++);
-        var tokens = S();
-        var rates = S();
-        var breakdown = S();
-        decimal? charged = r.IsDBNull(i++) ? null : r.GetDecimal(i - 1);
-        var receiptId = N();
-        var errorCode = N();
-        var errorMessage = N();
-        var cancelRequested = r.GetBoolean(i++);
-        var attempts = r.GetInt32(i++);
-        var traceParent = N();
-        return new JobRow(id, teamId, apiKeyId, requestId, kind, model, spec, loraId, loraSource, status, holdId, estimate, tokens, rates, breakdown,
-            charged, receiptId, errorCode, errorMessage, cancelRequested, attempts, traceParent, Time(), NTime(), NTime(), NTime(), Time(), []);
-    }
-
-    private static async Task<List<(string JobId, JobOutput Output)>> ReadOutputsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, object args, CancellationToken ct)
-    {
-        var outputs = new List<(string, JobOutput)>();
-        await using var r = await conn.ExecuteReaderAsync(new CommandDefinition(sql, args, tx, cancellationToken: ct));
-        while (await r.ReadAsync(ct))
-        {
-            outputs.Add((r.GetString(0), new JobOutput(
-                r.GetInt32(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt64(5),
-                r.IsDBNull(6) ? null : r.GetInt32(6), r.IsDBNull(7) ? null : r.GetInt32(7),
-                r.GetFieldValue<DateTimeOffset>(8), r.GetFieldValue<DateTimeOffset>(9), r.IsDBNull(10) ? null : r.GetFieldValue<DateTimeOffset>(10))));
-        }
-        return outputs;
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Aurous.Accounts;
 using Aurous.Persistence;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Aurous.MigrationService;
@@ -10,7 +11,7 @@ namespace Aurous.MigrationService;
 /// development team with credits exists and writes a working key for it to that file. Exits 0 on success, 1 on
 /// failure, so the services that wait for this step never start against a half-made schema.
 /// </summary>
-internal sealed class DatabaseInitializer(NpgsqlDataSource db, IConfiguration config, IHostApplicationLifetime lifetime, ILogger<DatabaseInitializer> log)
+internal sealed class DatabaseInitializer(NpgsqlDataSource db, IOptions<DevSeedOptions> devSeed, IHostApplicationLifetime lifetime, ILogger<DatabaseInitializer> log)
     : BackgroundService
 {
     public const string ActivitySourceName = "Aurous.MigrationService";
@@ -24,7 +25,7 @@ internal sealed class DatabaseInitializer(NpgsqlDataSource db, IConfiguration co
             var applied = await SchemaMigrator.MigrateAsync(db, stoppingToken);
             log.LogInformation("{Outcome}", applied.Count == 0 ? "schema is up to date" : $"applied {string.Join(", ", applied)}");
             await Aurous.Jobs.JobHosting.InstallSchemaAsync(db, stoppingToken);
-            if (config["DevSeed:KeyFile"] is { Length: > 0 } keyFile)
+            if (devSeed.Value.KeyFile is { Length: > 0 } keyFile)
             {
                 await SeedDevelopmentTeamAsync(keyFile, stoppingToken);
             }

@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Aurous.Testing;
 using OpenAI;
 
@@ -79,8 +80,14 @@ public sealed class SystemTests(SystemFixture fixture)
     {
         using var http = new HttpClient { BaseAddress = fixture.System.Endpoint("inference-worker") };
         var info = await http.GetFromJsonAsync<JsonElement>("/v1/info");
-        info.GetProperty("onnxruntime_version").GetString().ShouldBe("1.32.0");
-        info.GetProperty("execution_provider").GetString().ShouldBe("CPUExecutionProvider");
+        // The runtime the build pins, and (under the default "auto") CUDA where the host has it, CPU otherwise.
+        var pinned = Regex.Match(
+            File.ReadAllText(Path.Combine(fixture.System.Settings.RepoRoot, "Directory.Packages.props")),
+            "\"Microsoft\\.ML\\.OnnxRuntime\\.Managed\" Version=\"\\[([^\\]]+)\\]\"").Groups[1].Value;
+        info.GetProperty("onnxruntime_version").GetString().ShouldBe(pinned);
+        var provider = info.GetProperty("execution_provider").GetString();
+        provider.ShouldBeOneOf("CUDAExecutionProvider", "CPUExecutionProvider");
+        info.GetProperty("available_providers").EnumerateArray().Select(p => p.GetString()).ShouldContain(provider);
         var embed = info.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("id").GetString() == "aurous-embed-vision-1.0");
         embed.GetProperty("status").GetString().ShouldBe("loaded");
         embed.GetProperty("output_dimension").GetInt32().ShouldBe(2048);

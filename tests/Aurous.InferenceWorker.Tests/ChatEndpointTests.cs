@@ -223,7 +223,7 @@ public sealed class ChatEndpointTests(ChatFixture fx) : IClassFixture<ChatFixtur
     }
 
     [Fact]
-    public async Task A_client_disconnect_stops_the_generation_within_a_bounded_time()
+    public async Task A_client_disconnect_stops_the_generation()
     {
         var finishedBefore = fx.Engine.FinishedGenerations;
         using var cts = new CancellationTokenSource();
@@ -236,18 +236,19 @@ public sealed class ChatEndpointTests(ChatFixture fx) : IClassFixture<ChatFixtur
         }
         fx.Engine.ActiveGenerations.ShouldBe(1);
 
-        var stopwatch = Stopwatch.StartNew();
         cts.Cancel();
         reader.Dispose();
         response.Dispose();
-        while (fx.Engine.ActiveGenerations > 0 && stopwatch.Elapsed < TimeSpan.FromSeconds(10))
+        // 100,000 tokens take minutes to decode: a generation that ends within this wait was stopped by the disconnect.
+        // The wait only keeps a broken build from hanging; the assertion is that it ended, not how fast.
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (fx.Engine.ActiveGenerations > 0 && !wait.IsCancellationRequested)
         {
             await Task.Delay(5);
         }
 
         fx.Engine.ActiveGenerations.ShouldBe(0, "the decode loop should end once the client is gone");
         fx.Engine.FinishedGenerations.ShouldBe(finishedBefore + 1);
-        stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(2));
     }
 
     [Fact]
@@ -258,20 +259,19 @@ public sealed class ChatEndpointTests(ChatFixture fx) : IClassFixture<ChatFixtur
         using var longReader = new StreamReader(await longResponse.Content.ReadAsStreamAsync(cts.Token));
         (await longReader.ReadLineAsync(cts.Token)).ShouldNotBeNull(); // the long one is decoding
 
-        var stopwatch = Stopwatch.StartNew();
         var shortOne = await StreamAsync(Body(maxTokens: 8, seed: 22));
-        var shortElapsed = stopwatch.Elapsed;
 
-        fx.Engine.ActiveGenerations.ShouldBe(1, "the long generation is still running when the short one is done");
+        // The short one did not queue behind the long one: it is complete while the long one still decodes.
         shortOne.Final.GetProperty("completion_tokens").GetInt32().ShouldBe(8);
-        shortElapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5));
+        shortOne.Final.GetProperty("finish_reason").GetString().ShouldBe("length");
+        fx.Engine.ActiveGenerations.ShouldBe(1, "the long generation is still running when the short one is done");
         cts.Cancel();
     }
 
     [Fact]
     public async Task Many_long_generations_do_not_make_a_short_one_wait()
     {
-        // More long loops than this machine has cores (and than the old 8-slot limit): the short request must still be
+        // More long generations than the host has cores (and than 8 decode slots): the short request must still be
         // served between their decode steps rather than queue behind them.
         using var cts = new CancellationTokenSource();
         var longs = new List<(HttpResponseMessage Response, StreamReader Reader)>();
@@ -285,11 +285,10 @@ public sealed class ChatEndpointTests(ChatFixture fx) : IClassFixture<ChatFixtur
                 longs.Add((response, reader));
             }
 
-            var stopwatch = Stopwatch.StartNew();
             var shortOne = await StreamAsync(Body(maxTokens: 8, seed: 23));
 
+            // Complete while all ten long generations still decode: it was served between their steps.
             shortOne.Final.GetProperty("completion_tokens").GetInt32().ShouldBe(8);
-            stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5));
             fx.Engine.ActiveGenerations.ShouldBeGreaterThanOrEqualTo(10, "the long generations were still running");
         }
         finally

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -240,30 +239,5 @@ public sealed class ConstrainedDecodingTests(ChatFixture fx, ITestOutputHelper o
         var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
         error.GetProperty("code").GetString().ShouldBe(code, text);
         error.GetProperty("message").GetString()!.ShouldContain(mention);
-    }
-
-    [Fact]
-    public async Task Per_token_cost_constrained_vs_unconstrained()
-    {
-        async Task<double> MsPerToken(JsonNode? format, long seed)
-        {
-            var body = Body(format, seed, maxTokens: 120);
-            body["ignore_eos"] = true;
-            var watch = Stopwatch.StartNew();
-            var (_, _, tokens) = await RunAsync(body);
-            return watch.Elapsed.TotalMilliseconds / tokens;
-        }
-        var json = new JsonObject { ["type"] = "json_object" };
-        var schema = new JsonObject { ["type"] = "json_schema", ["schema"] = JsonNode.Parse(PersonSchema) };
-        await MsPerToken(null, 1);
-        await MsPerToken(json.DeepClone(), 1); // warm-up (builds the token text table)
-        double free = 0, obj = 0, sch = 0;
-        for (var seed = 20; seed < 25; seed++)
-        {
-            free += await MsPerToken(null, seed);
-            obj += await MsPerToken(json.DeepClone(), seed);
-            sch += await MsPerToken(schema.DeepClone(), seed);
-        }
-        output.WriteLine($"ms/token: unconstrained {free / 5:F3}, json_object {obj / 5:F3}, json_schema {sch / 5:F3}");
     }
 }

@@ -20,6 +20,7 @@ public sealed class WebhookRedeliveryTests(JobsSystem fixture)
 {
     private AurousTestApp System => fixture.System;
     private WebhookStore Store => new(System.Database);
+    private WebhookDeliveryStore Deliveries => new(System.Database);
 
     [Fact]
     public async Task A_failed_delivery_is_sent_again_with_its_event_id_and_body_and_succeeds()
@@ -36,14 +37,14 @@ public sealed class WebhookRedeliveryTests(JobsSystem fixture)
         job.Method.Name.ShouldBe(nameof(WebhookDelivery.AttemptAsync));
         job.Args[0].ShouldBe(deliveryId);
         job.Args[1].ShouldBe(2, "the attempt after the one recorded");
-        (await Store.GetDeliveryAsync(deliveryId, CancellationToken.None))!.Status.ShouldBe(DeliveryStatus.Pending);
+        (await Deliveries.GetDeliveryAsync(deliveryId, CancellationToken.None))!.Status.ShouldBe(DeliveryStatus.Pending);
 
         await RunAsync(queue, deliveryId, (int)job.Args[1]!);
 
         var received = receiver.Requests.ShouldHaveSingleItem();
         received.Id.ShouldBe(eventId);
         received.Body.ShouldBe(body);
-        var delivery = (await Store.GetDeliveryAsync(deliveryId, CancellationToken.None))!;
+        var delivery = (await Deliveries.GetDeliveryAsync(deliveryId, CancellationToken.None))!;
         delivery.Status.ShouldBe(DeliveryStatus.Succeeded);
         delivery.Attempts.ShouldBe(2);
         var log = await Store.ListAttemptsAsync(delivery.Endpoint!.Id, 10, CancellationToken.None);
@@ -77,7 +78,7 @@ public sealed class WebhookRedeliveryTests(JobsSystem fixture)
         (await redelivery.RedeliverAsync(otherTeam, failed, CancellationToken.None)).ShouldBe(RedeliverOutcome.NotFound);
         (await redelivery.RedeliverAsync(teamId, "whd_missing", CancellationToken.None)).ShouldBe(RedeliverOutcome.NotFound);
 
-        var endpoint = (await Store.GetDeliveryAsync(failed, CancellationToken.None))!.Endpoint!;
+        var endpoint = (await Deliveries.GetDeliveryAsync(failed, CancellationToken.None))!.Endpoint!;
         var (_, pending) = await RecordEventAsync(teamId);
         (await redelivery.RedeliverAsync(teamId, pending.Single(), CancellationToken.None)).ShouldBe(RedeliverOutcome.NotEnded);
 
@@ -93,7 +94,7 @@ public sealed class WebhookRedeliveryTests(JobsSystem fixture)
         (await redelivery.RedeliverAsync(teamId, failed, CancellationToken.None)).ShouldBe(RedeliverOutcome.NotFound);
 
         queue.Jobs.ShouldBeEmpty();
-        (await Store.GetDeliveryAsync(failed, CancellationToken.None))!.Status.ShouldBe(DeliveryStatus.Failed);
+        (await Deliveries.GetDeliveryAsync(failed, CancellationToken.None))!.Status.ShouldBe(DeliveryStatus.Failed);
     }
 
     /// <summary>An endpoint at <paramref name="url"/> and one delivery to it whose only attempt failed with the retry window spent.</summary>
@@ -103,11 +104,11 @@ public sealed class WebhookRedeliveryTests(JobsSystem fixture)
         (await Store.CreateEndpointAsync(teamId, url, "redelivery test", ["image.succeeded"], WebhookSigner.NewSecret(), 16, now, CancellationToken.None))
             .ShouldNotBeNull();
         var (body, deliveries) = await RecordEventAsync(teamId);
-        var delivery = (await Store.GetDeliveryAsync(deliveries.Single(), CancellationToken.None))!;
-        var (recorded, _) = await Store.RecordAttemptAsync(delivery, 1, now, new AttemptResult(500, TimeSpan.FromMilliseconds(3), "HTTP 500"),
+        var delivery = (await Deliveries.GetDeliveryAsync(deliveries.Single(), CancellationToken.None))!;
+        var (recorded, _) = await Deliveries.RecordAttemptAsync(delivery, 1, now, new AttemptResult(500, TimeSpan.FromMilliseconds(3), "HTTP 500"),
             nextRetryAt: null, now, disableAfterFailures: 100, disableAfterFailingFor: TimeSpan.FromDays(2), CancellationToken.None);
         recorded.ShouldBeTrue();
-        (await Store.GetDeliveryAsync(delivery.Id, CancellationToken.None))!.Status.ShouldBe(DeliveryStatus.Failed);
+        (await Deliveries.GetDeliveryAsync(delivery.Id, CancellationToken.None))!.Status.ShouldBe(DeliveryStatus.Failed);
         return (delivery.Id, delivery.EventId, body);
     }
 
@@ -115,7 +116,7 @@ public sealed class WebhookRedeliveryTests(JobsSystem fixture)
     {
         var subject = "img_" + Guid.NewGuid().ToString("N");
         var body = """{"type":"image.succeeded","timestamp":"2026-12-03T00:00:00.000Z","data":{"id":"SUBJECT"}}""".Replace("SUBJECT", subject, StringComparison.Ordinal);
-        var (_, deliveries) = await Store.RecordEventAsync(teamId, "image.succeeded", subject, body, null, null, null, DateTimeOffset.UtcNow, CancellationToken.None);
+        var (_, deliveries) = await Deliveries.RecordEventAsync(teamId, "image.succeeded", subject, body, null, null, null, DateTimeOffset.UtcNow, CancellationToken.None);
         return (body, deliveries);
     }
 
@@ -124,7 +125,7 @@ public sealed class WebhookRedeliveryTests(JobsSystem fixture)
     {
         var options = Options.Create(new WebhookOptions { AllowPrivateNetworks = true, AttemptTimeout = TimeSpan.FromSeconds(10) });
         using var sender = new WebhookSender(options);
-        var delivery = new WebhookDelivery(Store, sender, queue, options, TimeProvider.System, NullLogger<WebhookDelivery>.Instance);
+        var delivery = new WebhookDelivery(Deliveries, sender, queue, options, TimeProvider.System, NullLogger<WebhookDelivery>.Instance);
         await delivery.AttemptAsync(deliveryId, attempt, CancellationToken.None);
     }
 

@@ -47,7 +47,7 @@ public static class ApiServiceExtensions
         builder.AddJobStorage();
         services.AddSingleton<JobStore>();
         services.AddSingleton<OutputBlobs>();
-        services.AddSingleton<OutputLinks>();
+        services.AddSingleton<OutputLinks>().AddOutputLinkOptions();
         services.AddOptions<GenerationOptions>().Bind(config.GetSection(GenerationOptions.Section))
             .Validate(o => o.QueueTimeout > TimeSpan.Zero, "Generation:QueueTimeout must be positive.")
             .ValidateOnStart();

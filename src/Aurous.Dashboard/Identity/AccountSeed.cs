@@ -1,32 +1,18 @@
 using Aurous.Accounts;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
 
 namespace Aurous.Dashboard.Identity;
-
-/// <summary>Section <c>Seed</c>: an account made (or brought up to date) when the dashboard starts.</summary>
-public sealed class AccountSeedOptions
-{
-    public const string Section = "Seed";
-
-    public string? Email { get; set; }
-    public string? Password { get; set; }
-
-    /// <summary>A team the account owns (found by name, or created without credits).</summary>
-    public string? TeamName { get; set; }
-
-    /// <summary>Whether the account is a platform operator.</summary>
-    public bool Operator { get; set; }
-}
 
 /// <summary>
 /// Seeds the configured account at start-up, before the dashboard answers: the user with that password, the operator
 /// role, and ownership of the team. Running it again changes nothing (or resets the password to the configured one).
 /// </summary>
-public sealed class AccountSeeder(IServiceScopeFactory scopes, IConfiguration configuration, ILogger<AccountSeeder> log) : IHostedService
+public sealed class AccountSeeder(IServiceScopeFactory scopes, IOptions<AccountSeedOptions> seed, ILogger<AccountSeeder> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var options = configuration.GetSection(AccountSeedOptions.Section).Get<AccountSeedOptions>() ?? new AccountSeedOptions();
+        var options = seed.Value;
         await using var scope = scopes.CreateAsyncScope();
         var roles = scope.ServiceProvider.GetRequiredService<RoleManager<IdentityRole>>();
         if (!await roles.RoleExistsAsync(PlatformRoles.Operator))
@@ -86,6 +72,11 @@ public static class AccountSeedHosting
 {
     public static WebApplicationBuilder AddAccountSeed(this WebApplicationBuilder builder)
     {
+        // Half a seed is a mistake, not a choice: the dashboard would start without the account the operator expects.
+        builder.Services.AddOptions<AccountSeedOptions>().BindConfiguration(AccountSeedOptions.Section)
+            .Validate(o => string.IsNullOrWhiteSpace(o.Email) == string.IsNullOrEmpty(o.Password),
+                $"{AccountSeedOptions.Section}:Email and {AccountSeedOptions.Section}:Password are set together, or neither.")
+            .ValidateOnStart();
         builder.Services.AddHostedService<AccountSeeder>();
         return builder;
     }

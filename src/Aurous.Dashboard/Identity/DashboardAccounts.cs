@@ -3,6 +3,7 @@ using Aurous.Accounts;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Aurous.Dashboard.Identity;
@@ -52,7 +53,9 @@ public static class DashboardAccounts
         services.AddScoped<TeamAccess>();
         services.AddSingleton<Operators.PlatformTeams>();
 
-        var signInLimit = builder.Configuration.GetValue("SignIn:AttemptsPerMinute", 20);
+        services.AddOptions<SignInLimitOptions>().BindConfiguration(SignInLimitOptions.Section)
+            .Validate(o => o.AttemptsPerMinute > 0, $"{SignInLimitOptions.Section}:{nameof(SignInLimitOptions.AttemptsPerMinute)} must be at least 1.")
+            .ValidateOnStart();
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
@@ -68,7 +71,12 @@ public static class DashboardAccounts
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
                 HttpMethods.IsPost(context.Request.Method) && context.Request.Path.StartsWithSegments(SignInPath)
                     ? RateLimitPartition.GetFixedWindowLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
-                        _ => new FixedWindowRateLimiterOptions { PermitLimit = signInLimit, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 })
+                        _ => new FixedWindowRateLimiterOptions
+                        {
+                            PermitLimit = context.RequestServices.GetRequiredService<IOptions<SignInLimitOptions>>().Value.AttemptsPerMinute,
+                            Window = TimeSpan.FromMinutes(1),
+                            QueueLimit = 0,
+                        })
                     : RateLimitPartition.GetNoLimiter("other"));
         });
 

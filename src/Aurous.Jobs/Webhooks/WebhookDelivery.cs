@@ -12,7 +12,7 @@ namespace Aurous.Jobs.Webhooks;
 /// (database down) throw, so Hangfire retries the job; what the receiver does never throws.
 /// </summary>
 public sealed class WebhookDelivery(
-    WebhookStore store, WebhookSender sender, IBackgroundJobClient jobs, IOptions<WebhookOptions> options, TimeProvider clock, ILogger<WebhookDelivery> log)
+    WebhookDeliveryStore store, WebhookSender sender, IBackgroundJobClient jobs, IOptions<WebhookOptions> options, TimeProvider clock, ILogger<WebhookDelivery> log)
 {
     /// <summary>Attempt number <paramref name="attempt"/> (from 1) of delivery <paramref name="deliveryId"/>.</summary>
     [Queue(JobQueues.Webhooks)]

@@ -12,7 +12,7 @@ namespace Aurous.Jobs.Webhooks;
 /// <c>{"type": ..., "timestamp": ..., "data": &lt;the job object&gt;}</c>, fixed at publication, so every attempt sends
 /// (and signs) the same bytes under the same webhook-id.
 /// </summary>
-public sealed class WebhookEvents(WebhookStore store, IBackgroundJobClient jobs, TimeProvider clock) : IWebhookEvents
+public sealed class WebhookEvents(WebhookDeliveryStore store, IBackgroundJobClient jobs, TimeProvider clock) : IWebhookEvents
 {
     public async Task PublishAsync(string teamId, string eventType, string subjectId, ReadOnlyMemory<byte> payloadJson, CancellationToken cancellationToken)
     {
@@ -48,7 +48,7 @@ public sealed class WebhookEvents(WebhookStore store, IBackgroundJobClient jobs,
     }
 
     /// <summary>Hands deliveries' first attempts to Hangfire and notes it (deliveries never noted are handed over again by the sweep).</summary>
-    internal static async Task EnqueueAsync(WebhookStore store, IBackgroundJobClient jobs, IReadOnlyList<string> deliveries, DateTimeOffset now, CancellationToken cancellationToken)
+    internal static async Task EnqueueAsync(WebhookDeliveryStore store, IBackgroundJobClient jobs, IReadOnlyList<string> deliveries, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (deliveries.Count == 0)
         {

@@ -31,6 +31,7 @@ public static class WebhookHosting
         services.TryAddSingleton(_ => NpgsqlDataSource.Create(builder.Configuration.GetConnectionString("postgres")
             ?? throw new InvalidOperationException("ConnectionStrings:postgres is not set (env ConnectionStrings__postgres).")));
         services.AddSingleton<WebhookStore>();
+        services.AddSingleton<WebhookDeliveryStore>();
         services.AddSingleton<WebhookSender>();
         services.AddSingleton<WebhookEvents>();
         services.AddSingleton<WebhookRedelivery>();

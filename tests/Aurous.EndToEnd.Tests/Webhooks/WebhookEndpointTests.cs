@@ -331,7 +331,7 @@ public sealed class WebhookEndpointTests(WebhookSystemFixture fixture)
         var storage = new Hangfire.PostgreSql.PostgreSqlStorage(
             new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(fixture.System.ConnectionString("postgres"), hangfireOptions), hangfireOptions);
         var events = new Aurous.Jobs.Webhooks.WebhookEvents(
-            new Aurous.Jobs.Webhooks.WebhookStore(fixture.System.Database), new Hangfire.BackgroundJobClient(storage), TimeProvider.System);
+            new Aurous.Jobs.Webhooks.WebhookDeliveryStore(fixture.System.Database), new Hangfire.BackgroundJobClient(storage), TimeProvider.System);
         var jobId = "img_" + Aurous.Persistence.Ulid.NewUlid();
         var job = System.Text.Encoding.UTF8.GetBytes($$"""{"id":"{{jobId}}","object":"image","status":"succeeded","output_urls":["https://example.com/o"]}""");
         await events.PublishAsync(teamId, "image.succeeded", jobId, job, CancellationToken.None);

@@ -20,6 +20,7 @@ public static class TeamToolsServices
         services.TryAddSingleton<ApiKeyStore>();
         services.TryAddSingleton<CreditHolds>();
         services.TryAddSingleton<JobStore>();
+        services.AddOutputLinkOptions();
         services.TryAddSingleton<OutputLinks>();
         return builder;
     }

@@ -1,16 +1,10 @@
-using Microsoft.Extensions.Configuration;
+using Aurous.Jobs;
+using Microsoft.Extensions.Options;
 
 namespace Aurous.Dashboard.Components.Pages.Jobs;
 
-/// <summary>
-/// The API's public address (<c>Outputs:PublicBaseUrl</c>, the same setting the API and the worker use), on which the
-/// jobs page links outputs: <c>{base}/v1/outputs/{token}</c>. Null when the setting is absent or not an http(s) URL.
-/// </summary>
-public sealed class OutputLinks(IConfiguration configuration)
+/// <summary>The base the jobs page builds output links on: <see cref="OutputLinkOptions.BaseUri"/>; null shows no links.</summary>
+public sealed class OutputLinks(IOptions<OutputLinkOptions> options)
 {
-    public const string Key = "Outputs:PublicBaseUrl";
-
-    public Uri? BaseUri { get; } = Uri.TryCreate(configuration[Key], UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-        ? new Uri(uri.AbsoluteUri.TrimEnd('/') + "/")
-        : null;
+    public Uri? BaseUri { get; } = options.Value.BaseUri;
 }
