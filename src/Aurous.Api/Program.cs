@@ -8,7 +8,6 @@ using Aurous.Api.Loras;
 using Aurous.Api.Models;
 using Aurous.Api.OpenApi;
 using Aurous.Api.Outputs;
-using Aurous.Api.Pipeline;
 using Aurous.Api.Webhooks;
 using Aurous.Jobs.Webhooks;
 using Aurous.ServiceDefaults;

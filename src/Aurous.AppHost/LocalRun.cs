@@ -148,7 +148,7 @@ internal static class LocalRun
             Console.WriteLine($"""
 
                 Aurous is running.
-                  API:               {apiUrl}/v1   (OpenAPI: {apiUrl}/openapi/v1.json)
+                  API:               {apiUrl}/v1   (reference: {apiUrl}/docs, OpenAPI: {apiUrl}/openapi/v1.json)
                   Dashboard:         {dashboardUrl}   (sign in as {DashboardAccount.DevelopmentEmail} / {dashboardPassword})
                   Aspire dashboard:  {aspire}
                   Dev key:           {local.DevEnvPath}   (source it, then: curl -H "X-Api-Key: $AUROUS_API_KEY" $AUROUS_BASE_URL/balance)

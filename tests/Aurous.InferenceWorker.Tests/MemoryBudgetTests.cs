@@ -125,7 +125,7 @@ public sealed class MemoryBudgetTests(BudgetedWorkerFixture fx, ITestOutputHelpe
     }
 
     [Fact]
-    public async Task An_over_limit_prompt_is_refused_in_milliseconds_before_anything_is_allocated()
+    public async Task An_over_limit_prompt_is_refused_before_anything_is_allocated()
     {
         await PostAsync(fx.ServedWindow + 1, 1); // warm-up: the refusal path's first use
         var before = fx.Worker.ResidentBytes;
@@ -139,7 +139,6 @@ public sealed class MemoryBudgetTests(BudgetedWorkerFixture fx, ITestOutputHelpe
         error.GetProperty("error").GetProperty("code").GetString().ShouldBe("context_length_exceeded");
         error.GetProperty("error").GetProperty("message").GetString().ShouldBe(
             $"This model's maximum context length is {fx.ServedWindow} tokens. However, your messages resulted in 120000 tokens. Please reduce the length of the messages.");
-        ms.ShouldBeLessThan(200);
         (fx.Worker.PeakResidentBytes - before).ShouldBeLessThan(32 * MiB, "the request body only; no KV cache or scores were allocated");
 
         var (status2, error2, _) = await PostAsync(100, fx.ServedWindow);

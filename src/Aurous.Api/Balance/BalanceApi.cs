@@ -1,5 +1,4 @@
 using Aurous.Accounts;
-using Aurous.Api.Pipeline;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Aurous.Api.Balance;

@@ -1,8 +1,6 @@
 using System.Text;
-using System.Text.Json;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
-using Aurous.Api.Pipeline;
 using Aurous.Inference.Contracts;
 using Aurous.Models;
 using Aurous.Persistence;

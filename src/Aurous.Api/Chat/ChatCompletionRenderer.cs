@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text;
-using System.Text.Json;
 using Aurous.Api.Metering;
 
 namespace Aurous.Api.Chat;

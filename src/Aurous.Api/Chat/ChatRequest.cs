@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Aurous.Api.Inference;
-using Aurous.Api.Pipeline;
 using Aurous.Inference.Contracts;
 using Aurous.Models;
 

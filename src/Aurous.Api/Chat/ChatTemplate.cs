@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 using Aurous.Tokenizers;
 
 namespace Aurous.Api.Chat;

@@ -1,7 +1,5 @@
 using System.Text;
-using System.Text.Json;
 using Aurous.Api.Inference;
-using Aurous.Api.Pipeline;
 
 namespace Aurous.Api.Chat;
 

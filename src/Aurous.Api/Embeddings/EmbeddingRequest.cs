@@ -1,7 +1,5 @@
-using System.Text.Json;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
-using Aurous.Api.Pipeline;
 using Aurous.Inference.Contracts;
 using Aurous.Models;
 

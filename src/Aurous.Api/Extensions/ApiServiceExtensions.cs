@@ -6,7 +6,6 @@ using Aurous.Api.Health;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
 using Aurous.Api.OpenApi;
-using Aurous.Api.Pipeline;
 using Aurous.Models;
 
 namespace Aurous.Api.Extensions;

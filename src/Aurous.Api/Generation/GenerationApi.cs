@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
-using System.Text.Json;
 using Aurous.Api.Metering;
-using Aurous.Api.Pipeline;
 using Aurous.Jobs;
 using Aurous.Models;
 using Hangfire;

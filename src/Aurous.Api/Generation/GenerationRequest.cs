@@ -1,8 +1,6 @@
 using System.Security.Cryptography;
-using System.Text.Json;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
-using Aurous.Api.Pipeline;
 using Aurous.Jobs;
 using Aurous.Models;
 

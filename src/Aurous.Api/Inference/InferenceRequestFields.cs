@@ -1,5 +1,3 @@
-using System.Text.Json;
-using Aurous.Api.Pipeline;
 using Aurous.Models;
 
 namespace Aurous.Api.Inference;

@@ -1,9 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text.Json;
 using Aurous.Api.Extensions;
-using Aurous.Api.Pipeline;
 using Aurous.Inference.Contracts;
 using Microsoft.Extensions.Options;
 

@@ -1,8 +1,6 @@
 using System.Net.Http.Json;
-using System.Text.Json;
 using Aurous.Api.Chat;
 using Aurous.Api.Extensions;
-using Aurous.Api.Pipeline;
 using Aurous.Inference.Contracts;
 using Aurous.Models;
 

@@ -1,5 +1,4 @@
 using Aurous.Api.Generation;
-using Aurous.Api.Pipeline;
 using Aurous.Models;
 using Microsoft.AspNetCore.Http.HttpResults;
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Aurous.Models;
 
 namespace Aurous.Api.Metering;

@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Aurous.Accounts;
-using Aurous.Api.Pipeline;
 
 namespace Aurous.Api.Metering;
 

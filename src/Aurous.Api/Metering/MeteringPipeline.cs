@@ -1,5 +1,4 @@
 using Aurous.Accounts;
-using Aurous.Api.Pipeline;
 using Microsoft.Extensions.Options;
 
 namespace Aurous.Api.Metering;

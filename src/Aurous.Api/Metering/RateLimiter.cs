@@ -1,4 +1,3 @@
-using Aurous.Api.Pipeline;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;

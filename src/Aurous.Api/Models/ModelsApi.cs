@@ -1,5 +1,4 @@
 using Aurous.Api.Inference;
-using Aurous.Api.Pipeline;
 using Aurous.Models;
 using Microsoft.AspNetCore.Http.HttpResults;
 

@@ -1,4 +1,3 @@
-using Aurous.Api.Pipeline;
 using Aurous.Jobs;
 using Microsoft.Net.Http.Headers;
 

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Aurous.Api.Pipeline;
 
 /// <summary>

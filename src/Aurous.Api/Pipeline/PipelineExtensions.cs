@@ -1,5 +1,4 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using System.Text.Json;
 using Aurous.Accounts;
 
 namespace Aurous.Api.Pipeline;

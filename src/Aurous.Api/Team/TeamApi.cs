@@ -1,7 +1,5 @@
-using System.Text.Json;
 using Aurous.Accounts;
 using Aurous.Api.Metering;
-using Aurous.Api.Pipeline;
 using Microsoft.Extensions.Options;
 
 namespace Aurous.Api.Team;

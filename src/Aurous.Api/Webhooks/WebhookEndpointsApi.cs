@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Aurous.Accounts;
-using Aurous.Api.Pipeline;
 using Aurous.Jobs.Webhooks;
 using Microsoft.Extensions.Options;
 
