@@ -26,7 +26,7 @@ public sealed class Ledger(NpgsqlDataSource db)
         GrantAsync(teamId, amount, kind, description, createdBy: null, ct);
 
     /// <summary>Adds credits as <see cref="GrantAsync(string, decimal, string, string, CancellationToken)"/>, recording who did it
-    /// (an operator's user id); returns the ledger entry's id.</summary>
+    /// (an operator's user id); returns the ledger entry's id. Throws <see cref="InvalidOperationException"/> for an unknown team.</summary>
     public async Task<long> GrantAsync(string teamId, decimal amount, string kind, string description, string? createdBy, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(amount);
@@ -35,11 +35,14 @@ public sealed class Ledger(NpgsqlDataSource db)
             throw new ArgumentException("Only grants and purchases add credits.", nameof(kind));
         }
         await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
-            WITH e AS (INSERT INTO ledger_entries (team_id, kind, amount, description, created_by)
-                       VALUES (@teamId, @kind, @amount, @description, @createdBy) RETURNING id, team_id, amount),
-                 b AS (UPDATE team_balances b SET credits = b.credits + e.amount FROM e WHERE b.team_id = e.team_id)
-            SELECT id FROM e
+        // The entry is written from the team's balance row, so an unknown team gets neither (the ledger's rows take
+        // their team from that row, never from the caller).
+        var id = await conn.ExecuteScalarAsync<long?>(new CommandDefinition("""
+            WITH b AS (UPDATE team_balances SET credits = credits + @amount WHERE team_id = @teamId RETURNING team_id)
+            INSERT INTO ledger_entries (team_id, kind, amount, description, created_by)
+            SELECT team_id, @kind, @amount, @description, @createdBy FROM b
+            RETURNING id
             """, new { teamId, kind, amount, description, createdBy }, cancellationToken: ct));
+        return id ?? throw new InvalidOperationException($"Team {teamId} does not exist; no credits were added.");
     }
 }

@@ -57,6 +57,27 @@ public sealed class CreditCommitQueueTests(ApiFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rows_of_an_unknown_team_are_never_written_by_a_grant_a_hold_or_a_capture()
+    {
+        // The ledger's rows take their team from the team's balance row, so a team that does not exist gets nothing.
+        var ghost = Ulid.NewId("team");
+        var grant = () => new Accounts.Ledger(Db).GrantAsync(ghost, 5m, "grant", "to nobody", createdBy: null);
+        (await Should.ThrowAsync<InvalidOperationException>(grant)).Message.ShouldContain(ghost);
+
+        var requestId = Ulid.NewId("req");
+        (await _queue.TryPlaceAsync(ghost, requestId, "embeddings", "aurous-embed-vision-1.0", Price)).ShouldBeNull();
+        (await new CreditHolds(Db).TryPlaceAsync(ghost, requestId, "embeddings", "aurous-embed-vision-1.0", Price)).ShouldBeNull();
+        (await _queue.CaptureAsync(CaptureOf(Ulid.NewId("hold"), ghost, requestId, Price))).ShouldBeNull();
+
+        await using var conn = await Db.OpenConnectionAsync();
+        await using var count = new NpgsqlCommand("""
+            SELECT (SELECT count(*) FROM ledger_entries WHERE team_id = $1) + (SELECT count(*) FROM credit_holds WHERE team_id = $1)
+                 + (SELECT count(*) FROM usage_receipts WHERE team_id = $1)
+            """, conn) { Parameters = { new() { Value = ghost } } };
+        ((long)(await count.ExecuteScalarAsync())!).ShouldBe(0);
+    }
+
+    [Fact]
     public async Task Thirty_two_teams_at_once_each_capture_exactly_what_its_balance_covers()
     {
         var teams = await Task.WhenAll(Enumerable.Range(0, 32).Select(async i => (Team: (await fixture.System.CreateTeamAsync(credits: (5 + i) * Price)).TeamId, Covers: 5 + i)));
