@@ -159,6 +159,75 @@ public sealed class CreditCommitQueueTests(ApiFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Holds_captures_and_releases_asked_together_share_one_cycle_and_a_failing_capture_spoils_none_of_the_others()
+    {
+        var (blockedTeam, _) = await fixture.System.CreateTeamAsync(credits: 1m);
+        var (teamId, _) = await fixture.System.CreateTeamAsync(credits: 1m);
+        var holds = new CreditHolds(Db);
+        var blockedHold = (await holds.TryPlaceAsync(blockedTeam, "req_blocked", "embeddings", "m", Price)).ShouldNotBeNull();
+        var toCapture = new List<(string Hold, string Request)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var request = Ulid.NewId("req");
+            toCapture.Add(((await holds.TryPlaceAsync(teamId, request, "embeddings", "m", Price)).ShouldNotBeNull(), request));
+        }
+        var toRelease = (await holds.TryPlaceAsync(teamId, "req_release", "embeddings", "m", Price)).ShouldNotBeNull();
+        // Two holds of one request: the second charge breaks the one-charge-per-request index, failing its statement.
+        var twin1 = (await holds.TryPlaceAsync(teamId, "req_twin2", "embeddings", "m", Price)).ShouldNotBeNull();
+        var twin2 = (await holds.TryPlaceAsync(teamId, "req_twin2", "embeddings", "m", Price)).ShouldNotBeNull();
+
+        Task<string?> first;
+        List<Task<string?>> captures;
+        Task<bool> release;
+        List<Task<string?>> newHolds;
+        await using (var blocker = await Db.OpenConnectionAsync())
+        await using (var tx = await blocker.BeginTransactionAsync())
+        {
+            await using (var lockRow = new NpgsqlCommand("SELECT 1 FROM team_balances WHERE team_id = $1 FOR UPDATE", blocker, tx) { Parameters = { new() { Value = blockedTeam } } })
+            {
+                await lockRow.ExecuteScalarAsync();
+            }
+            first = _queue.CaptureAsync(CaptureOf(blockedHold, blockedTeam, "req_blocked", Price));
+            await Task.Delay(200); // lets the first cycle reach the lock; the assertions do not depend on it
+            captures = toCapture.Select(c => _queue.CaptureAsync(CaptureOf(c.Hold, teamId, c.Request, Price))).ToList();
+            captures.Add(_queue.CaptureAsync(CaptureOf(twin1, teamId, "req_twin2", Price)));
+            captures.Add(_queue.CaptureAsync(CaptureOf(twin2, teamId, "req_twin2", Price)));
+            release = _queue.ReleaseAsync(teamId, toRelease);
+            newHolds = Enumerable.Range(0, 4).Select(i => _queue.TryPlaceAsync(teamId, $"req_new_{i}", "embeddings", "m", Price)).ToList();
+            await tx.CommitAsync();
+        }
+
+        (await first).ShouldNotBeNull();
+        for (var i = 0; i < toCapture.Count; i++)
+        {
+            (await captures[i]).ShouldNotBeNull("a good capture is charged whatever its cycle holds");
+        }
+        var twins = await Task.WhenAll(captures.Skip(toCapture.Count).Select(async t =>
+        {
+            try
+            {
+                return await t;
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                return "refused";
+            }
+        }));
+        twins.Count(t => t?.StartsWith("rcpt", StringComparison.Ordinal) == true).ShouldBe(1, "one charge per request");
+        twins.Count(t => t == "refused").ShouldBe(1);
+        (await release).ShouldBeTrue("the release is not lost with the failing capture");
+        var placed = await Task.WhenAll(newHolds);
+        placed.ShouldAllBe(h => h != null, "the holds are not lost with the failing capture");
+        // Charged: three captures and one twin; still held: the refused twin's hold and the four new ones.
+        (await new Accounts.Ledger(Db).GetBalanceAsync(teamId)).ShouldBe(new Accounts.Balance(1m - 4 * Price, 5 * Price));
+        foreach (var hold in placed)
+        {
+            (await _queue.ReleaseAsync(teamId, hold!)).ShouldBeTrue();
+        }
+        await Ledger.ShouldReconcileAsync(Db, teamId, expectedReceipts: 4);
+    }
+
+    [Fact]
     public async Task A_hold_refused_inside_a_batch_is_asked_again_alone_so_a_402_is_exact()
     {
         var (blockedTeam, _) = await fixture.System.CreateTeamAsync(credits: 1m);
