@@ -10,7 +10,8 @@ public sealed partial class ChatModel
     /// One decode step for several generations in a single decoder run: each state takes one token. The caches are
     /// left-padded to the longest (padding masked out by <c>attention_mask</c>, each row keeps its own
     /// <c>position_ids</c>), and afterwards each state gets its own rows of <c>present.*</c> back, without the padding,
-    /// so it can go on alone or in another batch. Returns each state's logits (length ≥ vocabulary), in order.
+    /// so it can go on alone or in another batch. Returns each state's logits (length ≥ vocabulary), in order, in a
+    /// buffer the state reuses: valid until that state's next batched step.
     /// A single state runs as <see cref="Forward(DecoderState, ReadOnlySpan{long}, CancellationToken)"/> would.
     /// </summary>
     public float[][] ForwardStep(IReadOnlyList<DecoderState> states, ReadOnlySpan<long> tokens, CancellationToken cancellationToken)
@@ -76,7 +77,8 @@ public sealed partial class ChatModel
             var logits = new float[batch][];
             for (var b = 0; b < batch; b++)
             {
-                logits[b] = all.Slice(b * vocab, vocab).ToArray();
+                logits[b] = states[b].LogitsBuffer(vocab);
+                all.Slice(b * vocab, vocab).CopyTo(logits[b]);
             }
             for (var b = 0; b < batch; b++)
             {
