@@ -12,7 +12,7 @@ using Microsoft.ML.OnnxRuntime;
 /// loads it, <c>streams</c> generations prefilled, then steps of one batched decoder run followed by each generation's
 /// per-token work (steps alternate: one batched run, then one run per generation; sampling at temperature 1 / top_p 1 as the load benchmark asks, detokenizing, the NDJSON line),
 /// each part timed in CPU time of this thread (CLOCK_THREAD_CPUTIME_ID), so other load on the machine barely moves it.
-/// Usage: ... -- decode-cost [streams=32] [steps=200] [threads=1]
+/// Usage: ... -- decode-cost [streams=32] [steps=200] [threads=1] [batched-run threads=threads]
 /// </summary>
 static class DecodeCost
 {
@@ -21,18 +21,23 @@ static class DecodeCost
         var streams = args.Length > 1 ? int.Parse(args[1]) : 32;
         var steps = args.Length > 2 ? int.Parse(args[2]) : 200;
         var threads = args.Length > 3 ? int.Parse(args[3]) : 1;
+        var decodeThreads = args.Length > 4 ? int.Parse(args[4]) : threads;
         var catalog = ModelCatalog.Load(ModelCatalog.LocateModelsDirectory(null, Directory.GetCurrentDirectory()));
         Forge.EnsureGenerated(catalog);
         var entry = catalog.Models.Single(m => m.Manifest.Id == "aurous-grow-2.0-pro");
-        SessionOptions Options()
+        SessionOptions Options(int intraOp)
         {
-            var o = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1 };
+            var o = new SessionOptions { IntraOpNumThreads = intraOp, InterOpNumThreads = 1 };
             o.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
             o.AddSessionConfigEntry("session.inter_op.allow_spinning", "0");
             return o;
         }
-        using var model = ChatModel.Create(new InferenceSession(entry.FilePath(ChatModel.DecoderRole), Options()), entry,
-            path => new InferenceSession(path, Options()));
+        using var model = ChatModel.Create(new InferenceSession(entry.FilePath(ChatModel.DecoderRole), Options(threads)), entry,
+            path => new InferenceSession(path, Options(threads)));
+        if (decodeThreads != threads)
+        {
+            model.UseDecodeSession(new InferenceSession(entry.FilePath(ChatModel.DecoderRole), Options(decodeThreads)));
+        }
         var prompt = model.Tokenizer.Encode("<|im_start|>user\nWrite a short story about a fox who learns to sail.<|im_end|>\n<|im_start|>assistant\n")
             .Select(i => (long)i).ToArray();
 
@@ -41,7 +46,7 @@ static class DecodeCost
         var detokenizers = Enumerable.Range(0, streams).Select(_ => new StreamingDetokenizer(model.Tokenizer, [])).ToArray();
         var logits = states.Select(s => model.Forward(s, prompt, CancellationToken.None)).ToArray();
         var tokens = new long[streams];
-        double run = 0, alone = 0, sample = 0, detokenize = 0, line = 0;
+        double runWall = 0, runProcess = 0, run = 0, alone = 0, sample = 0, detokenize = 0, line = 0;
         long produced = 0, runTokens = 0, aloneTokens = 0;
         var buffer = new MemoryStream();
         for (var step = 0; step < steps; step++)
@@ -65,6 +70,8 @@ static class DecodeCost
                 buffer.WriteByte((byte)'\n');
             }
             var t3 = ThreadCpuMs();
+            var wall = System.Diagnostics.Stopwatch.GetTimestamp();
+            var process = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
             // Steps alternate: one batched run for all, then one run per generation (as with batching off).
             var batched = step % 2 == 0;
             if (batched)
@@ -87,6 +94,8 @@ static class DecodeCost
                 line += t3 - t2;
                 if (batched)
                 {
+                    runWall += System.Diagnostics.Stopwatch.GetElapsedTime(wall).TotalMilliseconds;
+                    runProcess += (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - process).TotalMilliseconds;
                     run += t4 - t3;
                     runTokens += streams;
                 }
@@ -103,8 +112,9 @@ static class DecodeCost
             state.Dispose();
         }
         var report = new StringBuilder();
-        report.AppendLine($"decode-cost: {streams} streams, {steps} steps ({produced} tokens timed), intra-op threads {threads}, CPU ms per token (this thread)");
+        report.AppendLine($"decode-cost: {streams} streams, {steps} steps ({produced} tokens timed), intra-op threads {threads} (batched runs {decodeThreads}), CPU ms per token (this thread)");
         report.AppendLine($"  batched decoder run (ForwardStep) {run / runTokens:0.0000}");
+        report.AppendLine($"    the same, whole process CPU / wall {runProcess / runTokens:0.0000} / {runWall / runTokens:0.0000}");
         report.AppendLine($"  one run per generation (Forward)  {alone / aloneTokens:0.0000}");
         report.AppendLine($"  sampling (T=1, top_p=1)           {sample / produced:0.0000}");
         report.AppendLine($"  detokenizing                      {detokenize / produced:0.0000}");

@@ -6,6 +6,19 @@ namespace Aurous.InferenceWorker.Chat;
 
 public sealed partial class ChatModel
 {
+    private InferenceSession? _decodeSession;
+
+    /// <summary>
+    /// Runs batched decode steps on <paramref name="session"/> (the same decoder file, e.g. with more threads per run:
+    /// <c>Inference:DecodeIntraOpThreads</c>) instead of the shared session; owned by the model from here on.
+    /// </summary>
+    public void UseDecodeSession(InferenceSession session)
+    {
+        CheckSignature(session, new DecoderShape(Layers, KvHeads, HeadDim, AttentionHeads));
+        _decodeSession?.Dispose();
+        _decodeSession = session;
+    }
+
     /// <summary>
     /// One decode step for several generations in a single decoder run: each state takes one token. The caches are
     /// left-padded to the longest (padding masked out by <c>attention_mask</c>, each row keeps its own
@@ -66,7 +79,7 @@ public sealed partial class ChatModel
                 values.Add(PaddedPast(states, i, past));
             }
 
-            using var results = _session.RunCancellable(names, values, _outputNames, cancellationToken);
+            using var results = (_decodeSession ?? _session).RunCancellable(names, values, _outputNames, cancellationToken);
             var shape = results[0].GetTensorTypeAndShape().Shape;
             if (shape.Length != 3 || shape[0] != batch || shape[1] != 1 || shape[2] < VocabSize)
             {
