@@ -17,9 +17,16 @@ using Aurous.Tokenizers;
 // (DecodeAb.cs), alternating round by round.
 // Or: ... -- constrained [rounds=5]: only the per-token cost of response_format json_object and json_schema against
 // unconstrained decoding (ConstrainedCost.cs).
+// Or: ... -- decode-cost [streams=32] [steps=200] [threads=1] [batched-run threads]: in process, no system booted: the CPU time per token of a
+// batched decoder run, sampling, detokenizing and the NDJSON line (DecodeCost.cs).
 if (args.Length > 0 && args[0] == "constrained")
 {
     args = ["0", "0", args.Length > 1 ? args[1] : "5", "constrained"];
+}
+if (args.Length > 0 && args[0] == "decode-cost")
+{
+    DecodeCost.Run(args);
+    return;
 }
 var constrainedOnly = args.Length > 3 && args[3] == "constrained";
 var decodeAbOnly = args.Length > 0 && args[0] == "decode-ab";

@@ -27,6 +27,11 @@ public sealed record InferenceOptions
     /// <summary>Threads one ONNX Runtime run may use (<c>Inference:IntraOpThreads</c>, default 1; 0: ONNX Runtime's default of one per core).
     /// One by default: concurrency comes from batching and from several runs in flight, and the worker shares its cores.</summary>
     public int IntraOpThreads { get; set; } = 1;
+    /// <summary>Threads of a chat model's batched decode step (<c>Inference:DecodeIntraOpThreads</c>, default 1; 0: ONNX
+    /// Runtime's default of one per core). On the CPU provider, a value other than <see cref="IntraOpThreads"/> (with
+    /// batching on) gives the decoder a second session for those steps, which holds a second copy of its weights. One by
+    /// default: on a shared two-core machine a second thread per run measured slower (docs/chat.md).</summary>
+    public int DecodeIntraOpThreads { get; set; } = 1;
     /// <summary>Whether idle ONNX Runtime threads spin (<c>Inference:AllowSpinning</c>, default false). Off by default: spinning burns the
     /// cores the API, Postgres and the media decoder need, for microseconds of latency only a dedicated machine benefits from.</summary>
     public bool AllowSpinning { get; set; }
@@ -72,6 +77,7 @@ public sealed class InferenceOptionsValidator : IValidateOptions<InferenceOption
         check.That(options.MaxBatchWaitMs >= 0, "Inference:MaxBatchWaitMs must be 0 or more.");
         check.That(options.MaxBatchTokens > 0, Positive("MaxBatchTokens", options.MaxBatchTokens));
         check.That(options.IntraOpThreads >= 0, "Inference:IntraOpThreads must be 0 or more.");
+        check.That(options.DecodeIntraOpThreads >= 0, "Inference:DecodeIntraOpThreads must be 0 or more.");
         check.That(options.MaxConcurrentGenerations > 0, Positive("MaxConcurrentGenerations", options.MaxConcurrentGenerations));
         check.That(options.MemoryBudgetMb >= 16, $"Inference:MemoryBudgetMb must be at least 16 (MiB), not {options.MemoryBudgetMb}.");
         check.That(options.PrefillChunkTokens is >= 1 and <= 8192, $"Inference:PrefillChunkTokens must be from 1 to 8192, not {options.PrefillChunkTokens}.");

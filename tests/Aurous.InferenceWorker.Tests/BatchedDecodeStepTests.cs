@@ -1,4 +1,5 @@
 using Aurous.InferenceWorker.Chat;
+using Microsoft.ML.OnnxRuntime;
 using Xunit.Abstractions;
 
 namespace Aurous.InferenceWorker.Tests;
@@ -18,12 +19,19 @@ public sealed class BatchedDecodeStepTests(VisionDecoderTests.Models fx, ITestOu
     ];
 
     [Theory]
-    [InlineData("text")]
-    [InlineData("vl")]
-    public void A_batched_step_gives_each_sequence_the_logits_and_greedy_tokens_it_gets_alone(string id)
+    [InlineData("text", 0)]
+    [InlineData("vl", 0)]
+    [InlineData("text", 2)]
+    public void A_batched_step_gives_each_sequence_the_logits_and_greedy_tokens_it_gets_alone(string id, int decodeThreads)
     {
         using var loaded = id == "vl" ? null : fx.Load(id);
         var chat = loaded ?? fx.Vision;
+        if (decodeThreads > 0)
+        {
+            // Batched steps on a session of their own (Inference:DecodeIntraOpThreads), single runs on the shared one.
+            using var options = new SessionOptions { IntraOpNumThreads = decodeThreads };
+            chat.UseDecodeSession(new InferenceSession(fx.Model(id).FilePath(ChatModel.DecoderRole), options));
+        }
         const int Steps = 24;
 
         var alone = Prompts.Select(p => Greedy(chat, Prompt(chat, p), Steps)).ToArray();

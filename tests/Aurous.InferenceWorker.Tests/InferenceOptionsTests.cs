@@ -66,6 +66,20 @@ public sealed class InferenceOptionsTests
     }
 
     [Fact]
+    public async Task A_negative_decode_thread_count_stops_the_worker_at_start_up()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection([new("Inference:DecodeIntraOpThreads", "-1")]);
+        builder.Services.AddWorkerOptions();
+        using var host = builder.Build();
+
+        var error = await Should.ThrowAsync<OptionsValidationException>(() => host.StartAsync());
+
+        error.Message.ShouldContain("Inference:DecodeIntraOpThreads must be 0 or more.");
+        WorkerSettings.Services(("Inference:DecodeIntraOpThreads", "2")).GetRequiredService<InferenceOptions>().DecodeIntraOpThreads.ShouldBe(2);
+    }
+
+    [Fact]
     public async Task An_unknown_execution_provider_stops_the_worker_at_start_up()
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());

@@ -6,11 +6,27 @@ namespace Aurous.InferenceWorker.Chat;
 
 public sealed partial class ChatModel
 {
+    private InferenceSession? _decodeSession;
+    /// <summary>The buffer batched steps' logits are written to (taken by a step while it runs, so concurrent steps never share it).</summary>
+    private float[]? _stepLogits;
+
+    /// <summary>
+    /// Runs batched decode steps on <paramref name="session"/> (the same decoder file, e.g. with more threads per run:
+    /// <c>Inference:DecodeIntraOpThreads</c>) instead of the shared session; owned by the model from here on.
+    /// </summary>
+    public void UseDecodeSession(InferenceSession session)
+    {
+        CheckSignature(session, new DecoderShape(Layers, KvHeads, HeadDim, AttentionHeads));
+        _decodeSession?.Dispose();
+        _decodeSession = session;
+    }
+
     /// <summary>
     /// One decode step for several generations in a single decoder run: each state takes one token. The caches are
     /// left-padded to the longest (padding masked out by <c>attention_mask</c>, each row keeps its own
     /// <c>position_ids</c>), and afterwards each state gets its own rows of <c>present.*</c> back, without the padding,
-    /// so it can go on alone or in another batch. Returns each state's logits (length ≥ vocabulary), in order.
+    /// so it can go on alone or in another batch. Returns each state's logits (length ≥ vocabulary), in order, in a
+    /// buffer the state reuses: valid until that state's next batched step.
     /// A single state runs as <see cref="Forward(DecoderState, ReadOnlySpan{long}, CancellationToken)"/> would.
     /// </summary>
     public float[][] ForwardStep(IReadOnlyList<DecoderState> states, ReadOnlySpan<long> tokens, CancellationToken cancellationToken)
@@ -38,6 +54,9 @@ public sealed partial class ChatModel
         var total = past + 1;
         var names = new List<string>(3 + 2 * Layers);
         var values = new List<OrtValue>(3 + 2 * Layers);
+        OrtValue[]? outputs = null;
+        IDisposableReadOnlyCollection<OrtValue>? allocated = null;
+        float[]? stepLogits = null;
         try
         {
             names.Add(_embeddings is null ? InputIds : InputsEmbeds);
@@ -65,7 +84,31 @@ public sealed partial class ChatModel
                 values.Add(PaddedPast(states, i, past));
             }
 
-            using var results = _session.RunCancellable(names, values, _outputNames, cancellationToken);
+            var session = _decodeSession ?? _session;
+            // Where the export declares the logits' width, they are written straight into a buffer the model keeps for
+            // its steps (a batch's logits are megabytes: mapped and unmapped on every step otherwise); else ONNX
+            // Runtime allocates every output.
+            var width = session.OutputMetadata[Logits].Dimensions is [_, _, > 0 and var declared] ? declared : 0;
+            if (width > 0)
+            {
+                stepLogits = Interlocked.Exchange(ref _stepLogits, null);
+                if (stepLogits is null || stepLogits.Length < batch * width)
+                {
+                    stepLogits = new float[batch * width];
+                }
+                outputs = new OrtValue[1 + 2 * Layers];
+                outputs[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, stepLogits.AsMemory(0, batch * width), [batch, 1, width]);
+                for (var i = 1; i < outputs.Length; i++)
+                {
+                    outputs[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, [batch, KvHeads, total, HeadDim]);
+                }
+                session.RunCancellable(names, values, _outputNames, outputs, cancellationToken);
+            }
+            else
+            {
+                allocated = session.RunCancellable(names, values, _outputNames, cancellationToken);
+            }
+            IReadOnlyList<OrtValue> results = outputs ?? (IReadOnlyList<OrtValue>)allocated!;
             var shape = results[0].GetTensorTypeAndShape().Shape;
             if (shape.Length != 3 || shape[0] != batch || shape[1] != 1 || shape[2] < VocabSize)
             {
@@ -76,7 +119,8 @@ public sealed partial class ChatModel
             var logits = new float[batch][];
             for (var b = 0; b < batch; b++)
             {
-                logits[b] = all.Slice(b * vocab, vocab).ToArray();
+                logits[b] = states[b].LogitsBuffer(vocab);
+                all.Slice(b * vocab, vocab).CopyTo(logits[b]);
             }
             for (var b = 0; b < batch; b++)
             {
@@ -94,6 +138,15 @@ public sealed partial class ChatModel
             foreach (var value in values)
             {
                 value.Dispose();
+            }
+            foreach (var value in outputs ?? [])
+            {
+                value?.Dispose();
+            }
+            allocated?.Dispose();
+            if (stepLogits is not null)
+            {
+                Volatile.Write(ref _stepLogits, stepLogits);
             }
         }
     }

@@ -388,6 +388,7 @@ public sealed partial class ChatModel : IDisposable
     public void Dispose()
     {
         _session.Dispose();
+        _decodeSession?.Dispose();
         _embeddings?.Dispose();
         _vision?.Dispose();
     }

@@ -12,10 +12,17 @@ public sealed class DecoderState : IDisposable
     private IDisposable? _owner;
     private IReadOnlyList<OrtValue>? _caches;
     private int _offset;
+    private float[]? _logits;
 
     /// <summary>Positions in the cache (prompt + generated tokens fed so far).</summary>
     public int Length { get; private set; }
     internal bool Disposed { get; private set; }
+
+    /// <summary>
+    /// The buffer a batched decode step writes this state's logits to, reused from step to step (a row of the
+    /// vocabulary is too large to allocate per token): its contents hold until this state's next batched step.
+    /// </summary>
+    internal float[] LogitsBuffer(int width) => _logits is { Length: var length } && length == width ? _logits : _logits = new float[width];
 
     /// <summary>The cache fed as the <paramref name="index"/>-th past input; null while the cache is empty.</summary>
     internal OrtValue? Past(int index) => _caches?[_offset + index];

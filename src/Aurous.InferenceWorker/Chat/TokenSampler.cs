@@ -1,7 +1,8 @@
 namespace Aurous.InferenceWorker.Chat;
 
 /// <summary>
-/// Picks the next token from logits: greedy at temperature 0, otherwise softmax(logits / temperature) restricted to the
+/// Picks the next token from logits: greedy at temperature 0, otherwise softmax(logits / temperature) (its weights from
+/// the exponential specified in <see cref="Chat.SoftmaxWeights"/>, summed in id order) restricted to the
 /// smallest set of most likely tokens whose mass reaches <c>top_p</c> (nucleus), drawn with a seeded SplitMix64
 /// generator (specified here, so a seed gives the same tokens on every .NET version and machine; System.Random's
 /// algorithm is unspecified). Ties break towards the lower id. Ids at or above <c>vocabSize</c> (padding rows some
@@ -20,7 +21,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
             return Argmax(logits, n);
         }
 
-        var (weights, sum) = SoftmaxWeights(logits, n, temperature);
+        var (weights, sum) = Weigh(logits, n, temperature);
 
         var u = NextUnit();
         if (topP >= 1.0)
@@ -68,7 +69,7 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
             return filter.IsAllowed(best) ? best : BestAllowed(logits, filter.Mask(n), n);
         }
 
-        var (weights, sum) = SoftmaxWeights(logits, n, temperature);
+        var (weights, sum) = Weigh(logits, n, temperature);
 
         // The candidates: every id, or the nucleus (most likely first, ties by id) whose mass reaches top_p.
         int[] candidates;
@@ -335,23 +336,11 @@ public sealed class TokenSampler(double temperature, double topP, ulong seed, in
         return (z >> 11) * (1.0 / (1UL << 53));
     }
 
-    /// <summary>Unnormalised softmax weights at <paramref name="temperature"/> (shifted by the max for stability) and their sum.</summary>
-    private (double[] Weights, double Sum) SoftmaxWeights(ReadOnlySpan<float> logits, int n, double temperature)
+    /// <summary>Unnormalised softmax weights at <paramref name="temperature"/> (shifted by the max for stability, <see cref="Chat.SoftmaxWeights"/>) and their sum.</summary>
+    private (double[] Weights, double Sum) Weigh(ReadOnlySpan<float> logits, int n, double temperature)
     {
-        var max = float.NegativeInfinity;
-        for (var i = 0; i < n; i++)
-        {
-            max = Math.Max(max, logits[i]);
-        }
         var weights = _weights is { Length: var length } && length == n ? _weights : _weights = new double[n];
-        double sum = 0;
-        var inverse = 1.0 / temperature;
-        for (var i = 0; i < n; i++)
-        {
-            var w = Math.Exp((logits[i] - max) * inverse);
-            weights[i] = w;
-            sum += w;
-        }
-        return (weights, sum);
+        var max = Chat.SoftmaxWeights.Max(logits[..n]);
+        return (weights, Chat.SoftmaxWeights.Fill(logits[..n], max, 1.0 / temperature, weights));
     }
 }

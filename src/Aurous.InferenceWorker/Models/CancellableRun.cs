@@ -18,7 +18,20 @@ internal static class CancellableRun
     /// </summary>
     public static IDisposableReadOnlyCollection<OrtValue> RunCancellable(this InferenceSession session,
         IReadOnlyCollection<string> inputNames, IReadOnlyCollection<OrtValue> inputs, IReadOnlyCollection<string> outputNames,
-        CancellationToken cancellationToken, string? shrinkArenas = null, OrtLoraAdapter? adapter = null)
+        CancellationToken cancellationToken, string? shrinkArenas = null, OrtLoraAdapter? adapter = null) =>
+        Cancellable(runOptions => session.Run(runOptions, inputNames, inputs, outputNames), cancellationToken, shrinkArenas, adapter);
+
+    /// <summary>As above, writing into <paramref name="outputs"/> (allocated by the caller, one per output name, in order).</summary>
+    public static void RunCancellable(this InferenceSession session,
+        IReadOnlyCollection<string> inputNames, IReadOnlyCollection<OrtValue> inputs, IReadOnlyCollection<string> outputNames,
+        IReadOnlyCollection<OrtValue> outputs, CancellationToken cancellationToken) =>
+        Cancellable(runOptions =>
+        {
+            session.Run(runOptions, inputNames, inputs, outputNames, outputs);
+            return 0;
+        }, cancellationToken, null, null);
+
+    private static T Cancellable<T>(Func<RunOptions, T> run, CancellationToken cancellationToken, string? shrinkArenas, OrtLoraAdapter? adapter)
     {
         using var runOptions = new RunOptions();
         if (shrinkArenas is not null)
@@ -33,7 +46,7 @@ internal static class CancellableRun
         cancellationToken.ThrowIfCancellationRequested();
         try
         {
-            return session.Run(runOptions, inputNames, inputs, outputNames);
+            return run(runOptions);
         }
         catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
         {

@@ -33,6 +33,11 @@ internal sealed class ChatModelLoader(ModelSessions sessions, InferenceOptions o
             chat.UseMemoryPlan(plan);
             // The CUDA arena keeps what a run allocated: prefill chunks give their working memory back at the end of the run.
             chat.ArenaShrinkage = provider == ModelHost.CudaProvider ? $"gpu:{options.CudaDeviceId}" : null;
+            if (provider == ModelHost.CpuProvider && options.MaxDecodeBatch > 1 && options.DecodeIntraOpThreads != options.IntraOpThreads)
+            {
+                // Batched decode steps on a session of their own, with their own thread count.
+                chat.UseDecodeSession(sessions.Create(path, manifest.Id, provider, ArenaUse.GiveBack, options.DecodeIntraOpThreads));
+            }
             chat.SelfTest();
             var elapsed = load.Succeeded(provider);
             log.LogInformation("Loaded chat model {ModelId} ({Files}) on {Provider} in {ElapsedMs:F0} ms: {Layers} layers, KV cache [{KvHeads} heads x {HeadDim}] per layer, vocabulary {Vocab}, eos {Eos}, context {Context} (served {Served} within {Budget} MiB, prefill chunks of {Chunk}), input {Input}, images {Images}",

@@ -35,13 +35,14 @@ internal sealed class ModelSessions(InferenceOptions options, ILogger log)
         }
     }
 
-    public InferenceSession Create(string path, string modelId, string provider, ArenaUse arena = ArenaUse.Keep)
+    /// <summary>Creates a session; <paramref name="intraOpThreads"/>: its threads per run, if not <c>Inference:IntraOpThreads</c>.</summary>
+    public InferenceSession Create(string path, string modelId, string provider, ArenaUse arena = ArenaUse.Keep, int? intraOpThreads = null)
     {
         using var session = new SessionOptions
         {
             LogId = modelId,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = options.IntraOpThreads,
+            IntraOpNumThreads = intraOpThreads ?? options.IntraOpThreads,
             EnableCpuMemArena = arena == ArenaUse.Keep,
         };
         session.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
