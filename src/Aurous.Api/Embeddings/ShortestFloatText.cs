@@ -4,8 +4,8 @@ namespace Aurous.Api.Embeddings;
 
 /// <summary>
 /// Writes a float as UTF-8 text byte for byte as <c>float.TryFormat(destination, out written, default,
-/// CultureInfo.InvariantCulture)</c> does (the shortest text that reads back as the same float, "G" layout), about
-/// five times faster for the values an embedding holds. It stands in for the runtime's own shortest-digits search
+/// CultureInfo.InvariantCulture)</c> does (the shortest text that reads back as the same float, "G" layout), in
+/// about half the time for the values an embedding holds. It stands in for the runtime's own shortest-digits search
 /// (Grisu3, then Dragon4) on the common case only: normal floats from about 1e-17 to 4e6 whose shortest digits are
 /// unambiguous, found with exact integer arithmetic. Everything else (zero, subnormals, larger values, a candidate
 /// that lies exactly on a rounding boundary, or two candidates equally close) is handed to the runtime's formatter,
@@ -16,7 +16,7 @@ public static class ShortestFloatText
     /// <summary>The longest text either path writes ("-1.1754944E-38").</summary>
     public const int MaxLength = 15;
 
-    // The scaled value v * 10^p is kept between about 1e9 and 2e10: every float has at least 60 integers inside its
+    // The scaled value v * 10^p is kept between about 1e9 and 2e10: every float has at least 40 integers inside its
     // rounding interval there, so the shortest digits are always reachable, and all of it fits in 64 bits.
     private const int ScaledDigits = 9;
 
