@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 
 namespace Aurous.Api.Embeddings;
 
@@ -82,36 +83,37 @@ public static class ShortestFloatText
         var rest = valueLow & mask; // the scaled value's fraction, in units of 2^-shift
         var half = 1UL << (shift - 1);
 
-        // Drop digits while the interval still holds a multiple of the next power of ten.
+        // Drop digits while the interval still holds a multiple of the next power of ten, remembering the last digit
+        // dropped from the value and whether all the ones before it were zero: together with the fraction they say
+        // which neighbouring candidate is closer without dividing by the dropped power of ten.
         var removed = 0;
         var up = upper;
         var low = lower;
+        var down = whole;
+        var last = 0;
+        var zerosBelowLast = true;
         while (up / 10 > low / 10)
         {
+            zerosBelowLast &= last == 0;
+            var next = down / 10;
+            last = (int)(down - next * 10);
+            down = next;
             up /= 10;
             low /= 10;
             removed++;
         }
-        var unit = PowersOf10[removed];
-        var down = whole / unit;
-        // Twice the distance to the lower candidate minus the unit: its sign says which candidate is closer.
-        var twice = (long)(2 * (whole - down * unit)) - (long)unit;
-        int closer; // > 0: the upper candidate; < 0: the lower one
-        if (twice >= 1)
-        {
-            closer = 1;
-        }
-        else if (twice <= -2)
-        {
-            closer = -1;
-        }
-        else if (twice == -1)
+        int closer; // > 0: the upper candidate; < 0: the lower one; 0: a tie
+        if (removed == 0)
         {
             closer = rest.CompareTo(half);
         }
+        else if (last != 5)
+        {
+            closer = last > 5 ? 1 : -1;
+        }
         else
         {
-            closer = rest == 0 ? 0 : 1;
+            closer = !zerosBelowLast || rest != 0 ? 1 : 0;
         }
         if (closer == 0)
         {
@@ -224,12 +226,9 @@ public static class ShortestFloatText
 
     private static int DigitCount(ulong value)
     {
-        var count = 1;
-        while (count < PowersOf10.Length && value >= PowersOf10[count])
-        {
-            count++;
-        }
-        return count;
+        // log10 from log2 (1233 / 4096 is just over log10(2)), corrected by one comparison.
+        var guess = ((BitOperations.Log2(value) + 1) * 1233) >> 12;
+        return guess + (value >= PowersOf10[guess] ? 1 : 0);
     }
 
     private static ulong[] PowerTable(ulong radix, int length)
