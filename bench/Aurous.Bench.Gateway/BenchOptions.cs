@@ -15,6 +15,8 @@ public sealed record BenchOptions
           --max-in-flight 512        requests outstanding at most; one due past that is counted as unsent
           --targets mock,portkey,worker,api,api-x32
           --show-processes           print the process trees being measured
+          --api-env NAME=VALUE       an environment variable for the API process (repeatable; e.g. a runtime knob or
+                                     DOTNET_PerfMapEnabled=1 for perf record), so two settings compare run to run
         """;
 
     public IReadOnlyList<int> Rates { get; init; } = [100, 300, 600, 1000];
@@ -25,6 +27,7 @@ public sealed record BenchOptions
     public int MaxInFlight { get; init; } = 512;
     public IReadOnlyList<string> Targets { get; init; } = ["mock", "portkey", "worker", "api", "api-x32"];
     public bool ShowProcesses { get; init; }
+    public IReadOnlyList<KeyValuePair<string, string>> ApiEnvironment { get; init; } = [];
 
     public static BenchOptions Parse(string[] args)
     {
@@ -43,6 +46,7 @@ public sealed record BenchOptions
                 "--max-in-flight" => options with { MaxInFlight = Positive(Value()) },
                 "--targets" => options with { Targets = Value().Split(',') },
                 "--show-processes" => options with { ShowProcesses = true },
+                "--api-env" => options with { ApiEnvironment = [.. options.ApiEnvironment, Variable(Value())] },
                 _ => throw new ArgumentException($"Unknown option {args[i]}.\n{Usage}"),
             };
         }
@@ -53,4 +57,9 @@ public sealed record BenchOptions
         }
         return options;
     }
+
+    private static KeyValuePair<string, string> Variable(string text) =>
+        text.IndexOf('=', StringComparison.Ordinal) is > 0 and var at
+            ? new(text[..at], text[(at + 1)..])
+            : throw new ArgumentException($"--api-env takes NAME=VALUE, not '{text}'.\n{Usage}");
 }

@@ -28,8 +28,19 @@ catch (ArgumentException ex)
 Console.WriteLine($"Booting the system (postgres, redis, blobs, worker, api); rates {string.Join(", ", options.Rates)}/s, "
     + $"{options.Rounds} rounds of {options.Seconds} s, encoding_format {options.Format}, targets {string.Join(", ", options.Targets)}");
 // The services' console output is relayed to the AppHost's loggers; on this console it would bury the tables.
-await using var system = await AurousTestApp.StartAsync(only: ["api"], configure: builder => builder.Services.AddLogging(logging => logging
-    .AddFilter<ConsoleLoggerProvider>("Aurous.AppHost.Resources", LogLevel.None)));
+await using var system = await AurousTestApp.StartAsync(only: ["api"], configure: builder =>
+{
+    builder.Services.AddLogging(logging => logging.AddFilter<ConsoleLoggerProvider>("Aurous.AppHost.Resources", LogLevel.None));
+    var api = builder.Resources.OfType<ProjectResource>().Single(r => r.Name == "api");
+    foreach (var (name, value) in options.ApiEnvironment)
+    {
+        api.Annotations.Add(new EnvironmentCallbackAnnotation(env => env[name] = value));
+    }
+});
+if (options.ApiEnvironment.Count > 0)
+{
+    Console.WriteLine("API environment: " + string.Join(", ", options.ApiEnvironment.Select(v => $"{v.Key}={v.Value}")));
+}
 var children = new List<Process>();
 try
 {

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using Aurous.Api.Inference;
 using Aurous.Api.Metering;
 
@@ -7,12 +6,13 @@ namespace Aurous.Api.Embeddings;
 
 /// <summary>
 /// Writes the OpenAI embedding list shape with our usage block. The vector's numbers are formatted straight from the
-/// worker's float32 bytes (shortest text that reads back as the same float), with no float array or string between.
+/// worker's float32 bytes (the shortest text that reads back as the same float, byte for byte as the runtime writes it:
+/// <see cref="ShortestFloatText"/>), with no float array or string between.
 /// </summary>
 public static class EmbeddingResponseWriter
 {
     // The longest shortest-round-trip float32 text ("-1.1754944E-38") is 14 bytes; one more for the comma.
-    private const int MaxBytesPerFloat = 15;
+    private const int MaxBytesPerFloat = ShortestFloatText.MaxLength + 1;
 
     public static byte[] Render(string model, WorkerEmbedding? embedding, UsageBlock usage)
     {
@@ -55,7 +55,7 @@ public static class EmbeddingResponseWriter
                 {
                     span[at++] = (byte)',';
                 }
-                if (!float.IsFinite(vector[i]) || !vector[i].TryFormat(span[at..], out var written, default, CultureInfo.InvariantCulture))
+                if (!float.IsFinite(vector[i]) || !ShortestFloatText.TryFormat(vector[i], span[at..], out var written))
                 {
                     throw new ArgumentException($"Element {i} of the vector ({vector[i]}) cannot be written as a JSON number.", nameof(vector));
                 }
