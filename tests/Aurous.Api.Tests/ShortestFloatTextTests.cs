@@ -59,7 +59,7 @@ public sealed class ShortestFloatTextTests
         }
     }
 
-    public static TheoryData<float> EdgeValues()
+    private static IEnumerable<float> EdgeValues()
     {
         var values = new List<float>
         {
@@ -83,18 +83,17 @@ public sealed class ShortestFloatTextTests
             values.AddRange([power, -power, BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(power) + 1),
                 BitConverter.UInt32BitsToSingle(Math.Max(1, BitConverter.SingleToUInt32Bits(power)) - 1)]);
         }
-        var data = new TheoryData<float>();
-        foreach (var value in values.Where(float.IsFinite).Distinct())
-        {
-            data.Add(value);
-        }
-        return data;
+        return values.Where(float.IsFinite).Distinct();
     }
 
-    [Theory]
-    [MemberData(nameof(EdgeValues))]
-    public void Edge_values_are_written_as_the_runtime_writes_them(float value) =>
-        Ours(value).ShouldBe(Runtime(value));
+    [Fact]
+    public void Edge_values_are_written_as_the_runtime_writes_them()
+    {
+        // One test over every edge value (about 1,400), each failure naming its value.
+        var differing = EdgeValues().Where(v => Ours(v) != Runtime(v))
+            .Select(v => $"{BitConverter.SingleToUInt32Bits(v):X8}: ours {Ours(v)}, runtime {Runtime(v)}").ToList();
+        differing.ShouldBeEmpty();
+    }
 
     [Fact]
     public void Typical_embedding_values_take_the_exact_integer_path_and_not_the_runtime_fallback()

@@ -9,7 +9,7 @@ namespace Aurous.Api.Metering;
 /// request keeps both. It settles once: a second capture returns the first one's charge, and nothing is charged once
 /// it was released.
 /// </summary>
-public sealed class MeteredRequest : IAsyncDisposable
+public sealed partial class MeteredRequest : IAsyncDisposable
 {
     private readonly MeteringPipeline _pipeline;
     private readonly HttpContext _context;
@@ -20,8 +20,7 @@ public sealed class MeteredRequest : IAsyncDisposable
     private bool _settled;
     private Charge? _captured;
     private IResult? _completed;
-    private CancellationTokenSource? _heartbeatStop;
-    private Task? _heartbeat;
+    private Heartbeat? _heartbeat;
 
     internal MeteredRequest(MeteringPipeline pipeline, HttpContext context, AdmissionRequest request, string? idempotencyKey)
     {
@@ -95,56 +94,15 @@ public sealed class MeteredRequest : IAsyncDisposable
     }
 
     /// <summary>Renews the hold and the key's lease every <see cref="MeteringOptions.Heartbeat"/> until the request settles.</summary>
-    private void StartHeartbeat()
-    {
-        _heartbeatStop = new CancellationTokenSource();
-        _heartbeat = BeatAsync(_pipeline.Heartbeat, _heartbeatStop.Token);
-    }
-
-    private async Task BeatAsync(TimeSpan every, CancellationToken stop)
-    {
-        var holdId = _holdId;
-        var key = _idempotencyKey;
-        try
-        {
-            using var timer = new PeriodicTimer(every);
-            while (await timer.WaitForNextTickAsync(stop))
-            {
-                try
-                {
-                    if (holdId is not null && !await _pipeline.Holds.RenewAsync(holdId, stop))
-                    {
-                        _pipeline.Log.LogError("Hold {HoldId} of {RequestId} is no longer open while the request still works; it will not be charged.", holdId, _rc.RequestId);
-                        holdId = null;
-                    }
-                    if (key is not null && !await _pipeline.Idempotency.RenewAsync(_rc.TeamId, key, _rc.RequestId, stop))
-                    {
-                        _pipeline.Log.LogWarning("Request {RequestId} no longer owns its Idempotency-Key; its capture will be refused.", _rc.RequestId);
-                        key = null;
-                    }
-                }
-                catch (Exception ex) when (!stop.IsCancellationRequested)
-                {
-                    // A missed beat is survivable (the lifetimes are at least two beats); the next one tries again.
-                    _pipeline.Log.LogWarning(ex, "Could not renew the hold and key of {RequestId}", _rc.RequestId);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-        }
-    }
+    private void StartHeartbeat() => _heartbeat = new Heartbeat(this, _pipeline.Heartbeat);
 
     private async Task StopHeartbeatAsync()
     {
-        if (_heartbeatStop is null)
+        if (_heartbeat is { } heartbeat)
         {
-            return;
+            _heartbeat = null;
+            await heartbeat.StopAsync();
         }
-        await _heartbeatStop.CancelAsync();
-        await _heartbeat!;
-        _heartbeatStop.Dispose();
-        _heartbeatStop = null;
     }
 
     /// <summary>
