@@ -12,7 +12,7 @@ public sealed class CreditCommitOptions
 {
     public const string Section = "Ledger";
 
-    /// <summary>The most holds, the most captures and the most releases one cycle (one transaction) carries.</summary>
+    /// <summary>The most holds, captures or releases one batch (one transaction) carries.</summary>
     public int MaxBatchSize { get; set; } = 256;
 }
 
