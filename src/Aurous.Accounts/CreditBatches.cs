@@ -12,14 +12,10 @@ internal sealed record CaptureAsk(Capture Capture, string ReceiptId);
 /// <summary>A release asked of a batch; the team is known to the caller, so its balance row is locked up front.</summary>
 internal sealed record ReleaseAsk(string TeamId, string HoldId);
 
-/// <summary>What one cycle did: the receipt of each hold it charged, the holds it released, the holds it placed.</summary>
-internal sealed record CycleResult(Dictionary<string, string> Receipts, HashSet<string> Released, HashSet<string> Placed);
-
 /// <summary>
-/// The statements of a group commit: many captures, releases and holds in one transaction and one round trip. Each
-/// cycle first locks the balance rows of its teams in team order (so two cycles never wait on each other in a loop),
-/// then runs one statement per kind, each with a snapshot taken after those locks, so it reads every team's current
-/// balance. The CHECKs of
+/// The statements of a group commit: many holds, captures or releases in one transaction and one round trip. Each batch
+/// first locks the balance rows of its teams in team order (so two batches never wait on each other in a cycle), then
+/// runs one statement whose snapshot is taken after those locks, so it reads every team's current balance. The CHECKs of
 /// <c>team_balances</c> stay the last line of defence: a batch that would overdraw fails as a whole.
 /// </summary>
 internal static class CreditBatches
@@ -94,64 +90,54 @@ internal static class CreditBatches
         SELECT id FROM h
         """;
 
-    /// <summary>
-    /// Runs one ledger cycle in one transaction and one round trip: the captures (charged first, and the cycle then
-    /// commits durably), the releases, and the holds last, so they see the credits the others just freed. Any list may be
-    /// empty. A cycle without captures commits relaxed, as the single hold and release statements do.
-    /// </summary>
-    public static async Task<CycleResult> RunCycleAsync(
-        NpgsqlDataSource db, IReadOnlyList<CaptureAsk> captures, IReadOnlyList<ReleaseAsk> releases, IReadOnlyList<HoldAsk> holds, CancellationToken ct)
+    /// <summary>Places what fits of <paramref name="asks"/> (relaxed commit); returns the ids of the holds placed.</summary>
+    public static async Task<HashSet<string>> PlaceAsync(NpgsqlDataSource db, IReadOnlyList<HoldAsk> asks, CancellationToken ct)
     {
         await using var batch = db.CreateBatch();
-        var c = captures.Select(a => a.Capture).ToArray();
-        batch.BatchCommands.Add(LockCommand(c.Select(x => x.TeamId).Concat(releases.Select(a => a.TeamId)).Concat(holds.Select(a => a.TeamId)), relaxed: c.Length == 0));
-        if (c.Length > 0)
-        {
-            batch.BatchCommands.Add(Command(CaptureHolds,
-                Texts(c.Select(x => x.HoldId)), Texts(c.Select(x => x.TeamId)), Texts(c.Select(x => x.RequestId)),
-                Texts(c.Select(x => x.ApiKeyId)), Texts(c.Select(x => x.Endpoint)), Texts(c.Select(x => x.Model)),
-                Numerics(c.Select(x => x.Amount)), Texts(c.Select(x => x.TokensJson)), Texts(c.Select(x => x.RatesJson)),
-                Texts(c.Select(x => x.BreakdownJson)), Texts(c.Select(x => x.EndUser)), Texts(captures.Select(a => a.ReceiptId))));
-        }
-        if (releases.Count > 0)
-        {
-            batch.BatchCommands.Add(Command(ReleaseHolds, Texts(releases.Select(a => a.HoldId))));
-        }
-        if (holds.Count > 0)
-        {
-            batch.BatchCommands.Add(Command(PlaceHolds,
-                Texts(holds.Select(a => a.Id)), Texts(holds.Select(a => a.TeamId)), Texts(holds.Select(a => a.RequestId)),
-                Numerics(holds.Select(a => a.Amount)), Texts(holds.Select(a => a.Endpoint)), Texts(holds.Select(a => a.Model))));
-        }
-
-        var result = new CycleResult(new Dictionary<string, string>(), new HashSet<string>(), new HashSet<string>());
-        // Without an explicit transaction, the batch's commands run in one implicit transaction.
-        await using var reader = await batch.ExecuteReaderAsync(ct);
-        if (c.Length > 0)
-        {
-            await reader.NextResultAsync(ct);
-            while (await reader.ReadAsync(ct))
-            {
-                result.Receipts[reader.GetString(0)] = reader.GetString(1);
-            }
-        }
-        if (releases.Count > 0)
-        {
-            await ReadIdsAsync(reader, result.Released, ct);
-        }
-        if (holds.Count > 0)
-        {
-            await ReadIdsAsync(reader, result.Placed, ct);
-        }
-        return result;
+        batch.BatchCommands.Add(LockCommand(asks.Select(a => a.TeamId), relaxed: true));
+        batch.BatchCommands.Add(Command(PlaceHolds,
+            Texts(asks.Select(a => a.Id)), Texts(asks.Select(a => a.TeamId)), Texts(asks.Select(a => a.RequestId)),
+            Numerics(asks.Select(a => a.Amount)), Texts(asks.Select(a => a.Endpoint)), Texts(asks.Select(a => a.Model))));
+        var ids = new HashSet<string>();
+        await ReadSecondResultAsync(batch, r => ids.Add(r.GetString(0)), ct);
+        return ids;
     }
 
-    private static async Task ReadIdsAsync(NpgsqlDataReader reader, HashSet<string> ids, CancellationToken ct)
+    /// <summary>Captures <paramref name="asks"/> in one durable transaction; returns the receipt id of each hold charged.</summary>
+    public static async Task<Dictionary<string, string>> CaptureAsync(NpgsqlDataSource db, IReadOnlyList<CaptureAsk> asks, CancellationToken ct)
     {
+        await using var batch = db.CreateBatch();
+        var c = asks.Select(a => a.Capture).ToArray();
+        batch.BatchCommands.Add(LockCommand(c.Select(x => x.TeamId), relaxed: false));
+        batch.BatchCommands.Add(Command(CaptureHolds,
+            Texts(c.Select(x => x.HoldId)), Texts(c.Select(x => x.TeamId)), Texts(c.Select(x => x.RequestId)),
+            Texts(c.Select(x => x.ApiKeyId)), Texts(c.Select(x => x.Endpoint)), Texts(c.Select(x => x.Model)),
+            Numerics(c.Select(x => x.Amount)), Texts(c.Select(x => x.TokensJson)), Texts(c.Select(x => x.RatesJson)),
+            Texts(c.Select(x => x.BreakdownJson)), Texts(c.Select(x => x.EndUser)), Texts(asks.Select(a => a.ReceiptId))));
+        var receipts = new Dictionary<string, string>();
+        await ReadSecondResultAsync(batch, r => receipts[r.GetString(0)] = r.GetString(1), ct);
+        return receipts;
+    }
+
+    /// <summary>Releases the open holds among <paramref name="asks"/> (relaxed commit); returns the ids released.</summary>
+    public static async Task<HashSet<string>> ReleaseAsync(NpgsqlDataSource db, IReadOnlyList<ReleaseAsk> asks, CancellationToken ct)
+    {
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(LockCommand(asks.Select(a => a.TeamId), relaxed: true));
+        batch.BatchCommands.Add(Command(ReleaseHolds, Texts(asks.Select(a => a.HoldId))));
+        var ids = new HashSet<string>();
+        await ReadSecondResultAsync(batch, r => ids.Add(r.GetString(0)), ct);
+        return ids;
+    }
+
+    private static async Task ReadSecondResultAsync(NpgsqlBatch batch, Action<NpgsqlDataReader> row, CancellationToken ct)
+    {
+        // Without an explicit transaction, the batch's commands run in one implicit transaction.
+        await using var reader = await batch.ExecuteReaderAsync(ct);
         await reader.NextResultAsync(ct);
         while (await reader.ReadAsync(ct))
         {
-            ids.Add(reader.GetString(0));
+            row(reader);
         }
     }
 

@@ -17,15 +17,14 @@ public sealed class CreditCommitOptions
 }
 
 /// <summary>
-/// Group commit of credit holds, captures and releases for one API instance: everything asked while one cycle is in
-/// flight goes into the next, as one transaction and one round trip, so a team's balance row is locked once per cycle
-/// instead of once per request, and captures share one WAL flush. The window is natural: while one cycle is in flight
-/// the next one accumulates, so a lone request goes at once and nothing ever sleeps. Results are exactly those of the
-/// single statements of <see cref="CreditHolds"/>: a hold a cycle refuses is asked again alone (a 402 is never given
-/// while the team's credits cover that request), and when a cycle fails (one bad item) each kind is asked again as its
-/// own batch, and a batch that fails has its items asked one by one. A cycle with captures commits durably before any
-/// caller learns its receipt; one with only holds and releases commits relaxed, as the single statements do. Disposing
-/// it drains what was asked; anything asked after that runs as a single statement.
+/// Group commit of credit holds, captures and releases for one API instance: requests asking within one batch window
+/// share one transaction and one round trip, so a team's balance row is locked once per batch instead of once per
+/// request, and captures share one WAL flush. The window is natural: while one batch of a kind is in flight the next
+/// one accumulates, so a lone request goes at once and nothing ever sleeps. Results are exactly those of the single
+/// statements of <see cref="CreditHolds"/>: a hold a batch refuses is asked again alone (a 402 is never given while
+/// the team's credits cover that request), and when a batch fails (one bad item) its items are retried one by one.
+/// Captures commit durably before any caller learns its receipt; holds and releases commit relaxed, as the single
+/// statements do. Disposing it drains what was asked; anything asked after that runs as a single statement.
 /// </summary>
 public sealed class CreditCommitQueue : IAsyncDisposable
 {
@@ -35,8 +34,10 @@ public sealed class CreditCommitQueue : IAsyncDisposable
     private readonly CreditHolds _holds;
     private readonly ILogger _log;
     private readonly int _maxBatch;
-    private readonly Channel<Ask> _asks = Channel.CreateUnbounded<Ask>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task _loop;
+    private readonly Channel<(HoldAsk Ask, TaskCompletionSource<string?> Done)> _holdAsks = NewChannel<(HoldAsk, TaskCompletionSource<string?>)>();
+    private readonly Channel<(CaptureAsk Ask, TaskCompletionSource<string?> Done)> _captureAsks = NewChannel<(CaptureAsk, TaskCompletionSource<string?>)>();
+    private readonly Channel<(ReleaseAsk Ask, TaskCompletionSource<bool> Done)> _releaseAsks = NewChannel<(ReleaseAsk, TaskCompletionSource<bool>)>();
+    private readonly Task[] _loops;
 
     public CreditCommitQueue(NpgsqlDataSource db, CreditHolds holds, IOptions<CreditCommitOptions> options, ILogger<CreditCommitQueue> log)
     {
@@ -44,93 +45,117 @@ public sealed class CreditCommitQueue : IAsyncDisposable
         _holds = holds;
         _log = log;
         _maxBatch = Math.Max(1, options.Value.MaxBatchSize);
-        _loop = Task.Run(RunAsync);
+        _loops =
+        [
+            Task.Run(() => RunAsync(_holdAsks.Reader, PlaceBatchAsync)),
+            Task.Run(() => RunAsync(_captureAsks.Reader, CaptureBatchAsync)),
+            Task.Run(() => RunAsync(_releaseAsks.Reader, ReleaseBatchAsync)),
+        ];
     }
 
     /// <summary>As <see cref="CreditHolds.TryPlaceAsync"/>: the hold's id, or null when the team's available credits cannot cover it.</summary>
     public Task<string?> TryPlaceAsync(string teamId, string requestId, string endpoint, string model, decimal amount)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(amount);
-        var ask = new HoldAsk(Ulid.NewId("hold"), teamId, requestId, endpoint, model, amount);
         var done = NewCompletion<string?>();
-        return _asks.Writer.TryWrite(new Ask(ask, done)) ? done.Task : _holds.TryPlaceAsync(teamId, requestId, endpoint, model, amount);
+        var ask = new HoldAsk(Ulid.NewId("hold"), teamId, requestId, endpoint, model, amount);
+        return _holdAsks.Writer.TryWrite((ask, done)) ? done.Task : _holds.TryPlaceAsync(teamId, requestId, endpoint, model, amount);
     }
 
     /// <summary>
     /// As <see cref="CreditHolds.CaptureAsync(Capture, IdempotentResponse?, CancellationToken)"/> without a stored
-    /// response: completes once the cycle holding this capture has committed durably, with the receipt id, or null when
+    /// response: completes once the batch holding this capture has committed durably, with the receipt id, or null when
     /// the hold was no longer open (nothing charged).
     /// </summary>
     public Task<string?> CaptureAsync(Capture capture)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capture.Amount);
         var done = NewCompletion<string?>();
-        return _asks.Writer.TryWrite(new Ask(new CaptureAsk(capture, Ulid.NewId("rcpt")), done)) ? done.Task : _holds.CaptureAsync(capture);
+        return _captureAsks.Writer.TryWrite((new CaptureAsk(capture, Ulid.NewId("rcpt")), done)) ? done.Task : _holds.CaptureAsync(capture);
     }
 
     /// <summary>As <see cref="CreditHolds.ReleaseAsync"/>: true when the hold was open and is now released.</summary>
     public Task<bool> ReleaseAsync(string teamId, string holdId)
     {
         var done = NewCompletion<bool>();
-        return _asks.Writer.TryWrite(new Ask(new ReleaseAsk(teamId, holdId), done)) ? done.Task : _holds.ReleaseAsync(holdId);
+        return _releaseAsks.Writer.TryWrite((new ReleaseAsk(teamId, holdId), done)) ? done.Task : _holds.ReleaseAsync(holdId);
     }
 
-    private async Task RunAsync()
+    private async Task RunAsync<T>(ChannelReader<T> reader, Func<List<T>, Task> commit)
     {
-        var cycle = new Cycle();
-        while (await _asks.Reader.WaitToReadAsync())
+        var batch = new List<T>(_maxBatch);
+        while (await reader.WaitToReadAsync())
         {
-            while (!cycle.IsFull(_maxBatch) && _asks.Reader.TryRead(out var ask))
+            while (batch.Count < _maxBatch && reader.TryRead(out var item))
             {
-                cycle.Add(ask);
+                batch.Add(item);
             }
             try
             {
-                await CommitAsync(cycle);
+                await commit(batch);
             }
             catch (Exception ex)
             {
                 // Each commit completes its own items whatever happens; this is a bug guard that keeps the loop alive.
-                _log.LogError(ex, "A ledger cycle of {Count} failed outside its own handling", cycle.Count);
+                _log.LogError(ex, "A ledger batch of {Count} failed outside its own handling", batch.Count);
             }
-            cycle.Clear();
+            batch.Clear();
         }
     }
 
-    private async Task CommitAsync(Cycle cycle)
+    private async Task PlaceBatchAsync(List<(HoldAsk Ask, TaskCompletionSource<string?> Done)> items)
     {
-        // A hold asked twice in one cycle: the repeats run alone after it, and get the first capture's receipt.
-        var seen = new HashSet<string>();
-        var repeats = new List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)>();
-        var captures = new List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)>(cycle.Captures.Count);
-        foreach (var item in cycle.Captures)
+        var placed = await TryBatchAsync("ledger.hold_batch", "holds", items.Count,
+            () => CreditBatches.PlaceAsync(_db, items.ConvertAll(i => i.Ask), CancellationToken.None)) ?? [];
+        foreach (var (ask, done) in items)
         {
-            (seen.Add(item.Ask.Capture.HoldId) ? captures : repeats).Add(item);
+            if (placed.Contains(ask.Id))
+            {
+                done.TrySetResult(ask.Id);
+            }
+            else
+            {
+                // Refused within the batch (credits taken by holds ahead of it) or the batch failed: ask alone, so
+                // the answer is exactly today's. Not awaited: the next batch need not wait for it.
+                _ = CompleteAsync(done, () => _holds.TryPlaceAsync(ask.TeamId, ask.RequestId, ask.Endpoint, ask.Model, ask.Amount));
+            }
         }
-        var kinds = (captures.Count > 0 ? 1 : 0) + (cycle.Releases.Count > 0 ? 1 : 0) + (cycle.Holds.Count > 0 ? 1 : 0);
-        var together = kinds > 1 ? await TryCycleAsync(captures, cycle.Releases, cycle.Holds) : null;
-        // One kind alone, or a mixed cycle that failed: each kind as its own batch, so one bad item does not hold up the others.
-        var captured = captures.Count == 0 ? null : together?.Receipts ?? (await TryCycleAsync(captures, [], []))?.Receipts;
-        var released = cycle.Releases.Count == 0 ? null : together?.Released ?? (await TryCycleAsync([], cycle.Releases, []))?.Released;
-        var placed = cycle.Holds.Count == 0 ? null : together?.Placed ?? (await TryCycleAsync([], [], cycle.Holds))?.Placed;
+    }
 
-        if (captured is null)
+    private async Task CaptureBatchAsync(List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)> items)
+    {
+        // A hold asked twice in one batch: the repeats run alone after the batch, and get the first capture's receipt.
+        var seen = new HashSet<string>();
+        var batch = new List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)>(items.Count);
+        var repeats = new List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)>();
+        foreach (var item in items)
         {
-            repeats.InsertRange(0, captures);
+            (seen.Add(item.Ask.Capture.HoldId) ? batch : repeats).Add(item);
+        }
+        var receipts = await TryBatchAsync("ledger.capture_batch", "captures", batch.Count,
+            () => CreditBatches.CaptureAsync(_db, batch.ConvertAll(i => i.Ask), CancellationToken.None));
+        if (receipts is null)
+        {
+            repeats.InsertRange(0, batch);
         }
         else
         {
-            foreach (var (ask, done) in captures)
+            foreach (var (ask, done) in batch)
             {
-                done.TrySetResult(captured.GetValueOrDefault(ask.Capture.HoldId));
+                done.TrySetResult(receipts.GetValueOrDefault(ask.Capture.HoldId));
             }
         }
         foreach (var (ask, done) in repeats)
         {
             await CompleteAsync(done, () => _holds.CaptureAsync(ask.Capture));
         }
+    }
 
-        foreach (var (ask, done) in cycle.Releases)
+    private async Task ReleaseBatchAsync(List<(ReleaseAsk Ask, TaskCompletionSource<bool> Done)> items)
+    {
+        var released = await TryBatchAsync("ledger.release_batch", "releases", items.Count,
+            () => CreditBatches.ReleaseAsync(_db, items.ConvertAll(i => i.Ask), CancellationToken.None));
+        foreach (var (ask, done) in items)
         {
             if (released is null)
             {
@@ -138,44 +163,24 @@ public sealed class CreditCommitQueue : IAsyncDisposable
             }
             else
             {
-                // A hold asked twice in one cycle is released once: the first asker gets true, as the statements would say.
+                // A hold asked twice in one batch is released once: the first asker gets true, as the statements would say.
                 done.TrySetResult(released.Remove(ask.HoldId));
-            }
-        }
-
-        foreach (var (ask, done) in cycle.Holds)
-        {
-            if (placed?.Contains(ask.Id) == true)
-            {
-                done.TrySetResult(ask.Id);
-            }
-            else
-            {
-                // Refused within the cycle (credits taken by holds ahead of it) or the batch failed: ask alone, so
-                // the answer is exactly today's. Not awaited: the next cycle need not wait for it.
-                _ = CompleteAsync(done, () => _holds.TryPlaceAsync(ask.TeamId, ask.RequestId, ask.Endpoint, ask.Model, ask.Amount));
             }
         }
     }
 
-    /// <summary>Runs one cycle's statements in its span; null when it failed (its items are then asked again).</summary>
-    private async Task<CycleResult?> TryCycleAsync(
-        List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)> captures,
-        List<(ReleaseAsk Ask, TaskCompletionSource<bool> Done)> releases,
-        List<(HoldAsk Ask, TaskCompletionSource<string?> Done)> holds)
+    /// <summary>Runs one batch statement in its span; null when it failed (its items are then asked one by one).</summary>
+    private async Task<T?> TryBatchAsync<T>(string span, string kind, int count, Func<Task<T>> run) where T : class
     {
         try
         {
-            using var activity = Activity.StartActivity("ledger.cycle");
-            activity?.SetTag("aurous.ledger.captures", captures.Count);
-            activity?.SetTag("aurous.ledger.releases", releases.Count);
-            activity?.SetTag("aurous.ledger.holds", holds.Count);
-            return await CreditBatches.RunCycleAsync(_db, captures.ConvertAll(i => i.Ask), releases.ConvertAll(i => i.Ask), holds.ConvertAll(i => i.Ask), CancellationToken.None);
+            using var activity = Activity.StartActivity(span);
+            activity?.SetTag("aurous.ledger.batch_size", count);
+            return await run();
         }
         catch (Exception ex)
         {
-            _log.LogWarning(ex, "A ledger batch of {Captures} captures, {Releases} releases and {Holds} holds failed; asking again",
-                captures.Count, releases.Count, holds.Count);
+            _log.LogWarning(ex, "A batch of {Count} {Kind} failed; asking them one by one", count, kind);
             return null;
         }
     }
@@ -192,50 +197,16 @@ public sealed class CreditCommitQueue : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops taking asks and waits until every cycle asked so far has committed.</summary>
+    /// <summary>Stops taking asks and waits until every batch asked so far has committed.</summary>
     public async ValueTask DisposeAsync()
     {
-        _asks.Writer.TryComplete();
-        await _loop;
+        _holdAsks.Writer.TryComplete();
+        _captureAsks.Writer.TryComplete();
+        _releaseAsks.Writer.TryComplete();
+        await Task.WhenAll(_loops);
     }
+
+    private static Channel<T> NewChannel<T>() => Channel.CreateUnbounded<T>(new UnboundedChannelOptions { SingleReader = true });
 
     private static TaskCompletionSource<T> NewCompletion<T>() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>One ask of any kind, as it waits in the queue.</summary>
-    private readonly record struct Ask(object Item, object Done);
-
-    /// <summary>The asks gathered for one cycle, by kind; each kind holds at most the batch size.</summary>
-    private sealed class Cycle
-    {
-        public List<(HoldAsk Ask, TaskCompletionSource<string?> Done)> Holds { get; } = [];
-        public List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)> Captures { get; } = [];
-        public List<(ReleaseAsk Ask, TaskCompletionSource<bool> Done)> Releases { get; } = [];
-
-        public int Count => Holds.Count + Captures.Count + Releases.Count;
-
-        public bool IsFull(int maxBatch) => Holds.Count >= maxBatch || Captures.Count >= maxBatch || Releases.Count >= maxBatch;
-
-        public void Add(Ask ask)
-        {
-            switch (ask.Item)
-            {
-                case HoldAsk hold:
-                    Holds.Add((hold, (TaskCompletionSource<string?>)ask.Done));
-                    break;
-                case CaptureAsk capture:
-                    Captures.Add((capture, (TaskCompletionSource<string?>)ask.Done));
-                    break;
-                case ReleaseAsk release:
-                    Releases.Add((release, (TaskCompletionSource<bool>)ask.Done));
-                    break;
-            }
-        }
-
-        public void Clear()
-        {
-            Holds.Clear();
-            Captures.Clear();
-            Releases.Clear();
-        }
-    }
 }
