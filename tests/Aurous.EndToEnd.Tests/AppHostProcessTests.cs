@@ -69,7 +69,7 @@ public sealed partial class AppHostProcessTests : IDisposable
             signedIn.RequestMessage!.RequestUri!.AbsolutePath.ShouldNotStartWith("/login");
         }
 
-        await StopAsync(first, SIGTERM);
+        await StopAsync(first, SIGTERM, firstLog);
         first.ExitCode.ShouldBe(0, string.Join('\n', firstLog.TakeLast(30)));
         await ProcessTree.WaitUntilGoneAsync(children, TimeSpan.FromSeconds(5));
         children.Where(ProcessTree.IsAlive).ShouldBeEmpty();
@@ -94,7 +94,7 @@ public sealed partial class AppHostProcessTests : IDisposable
         var urlAgain = envAgain.Split('\n').Single(l => l.StartsWith("AUROUS_BASE_URL=", StringComparison.Ordinal))["AUROUS_BASE_URL=".Length..];
         (await BalanceAsync(urlAgain, key)).ShouldBe(1000m);
 
-        await StopAsync(second, SIGINT);
+        await StopAsync(second, SIGINT, secondLog);
         second.ExitCode.ShouldBe(0, string.Join('\n', secondLog.TakeLast(30)));
         await ProcessTree.WaitUntilGoneAsync(secondChildren, TimeSpan.FromSeconds(5));
         secondChildren.Where(ProcessTree.IsAlive).ShouldBeEmpty();
@@ -150,11 +150,38 @@ public sealed partial class AppHostProcessTests : IDisposable
         return (process, log);
     }
 
-    private static async Task StopAsync(Process process, int signal)
+    private static async Task StopAsync(Process process, int signal, IReadOnlyCollection<string> log)
     {
+        var children = ProcessTree.OrchestratedBy(process.Id);
         kill(process.Id, signal).ShouldBe(0);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // Say what is still running and what the AppHost said last, so a slow stop can be diagnosed.
+            var alive = children.Where(ProcessTree.IsAlive).Select(pid => $"{pid} {ReadCommandLine(pid)}");
+            string tail;
+            lock (log)
+            {
+                tail = string.Join('\n', log.TakeLast(40));
+            }
+            throw new ShouldAssertException($"The AppHost did not exit within 60 s of signal {signal}. Still alive: {string.Join("; ", alive)}\n{tail}");
+        }
+    }
+
+    private static string ReadCommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "(gone)";
+        }
     }
 
     private static async Task<decimal> BalanceAsync(string baseUrl, string key)

@@ -55,7 +55,14 @@ public sealed partial class FormBrowser : IDisposable
     /// Submits the form named <paramref name="formName"/> (Blazor's @formname / FormName), or the form that posts to
     /// <paramref name="formName"/> when it is an address, found on <paramref name="path"/>.
     /// </summary>
-    public async Task<HttpResponseMessage> SubmitAsync(string path, string formName, IReadOnlyDictionary<string, string> fields, bool withToken = true)
+    public async Task<HttpResponseMessage> SubmitAsync(string path, string formName, IReadOnlyDictionary<string, string> fields, bool withToken = true) =>
+        await (await PrepareSubmitAsync(path, formName, fields, withToken))();
+
+    /// <summary>
+    /// Reads the form as <see cref="SubmitAsync"/> does and returns the post, to be sent later: several users can each
+    /// load a page, then post at the same moment.
+    /// </summary>
+    public async Task<Func<Task<HttpResponseMessage>>> PrepareSubmitAsync(string path, string formName, IReadOnlyDictionary<string, string> fields, bool withToken = true)
     {
         var (page, html) = await GetPageAsync(path);
         page.StatusCode.ShouldBe(HttpStatusCode.OK, $"GET {path}");
@@ -70,7 +77,7 @@ public sealed partial class FormBrowser : IDisposable
             values[name] = value;
         }
         var action = FormAction().Match(form) is { Success: true } a ? WebUtility.HtmlDecode(a.Groups["action"].Value) : path;
-        return await _http.PostAsync(string.IsNullOrEmpty(action) ? path : action, new FormUrlEncodedContent(values));
+        return () => _http.PostAsync(string.IsNullOrEmpty(action) ? path : action, new FormUrlEncodedContent(values));
     }
 
     /// <summary>

@@ -64,7 +64,9 @@ public sealed partial class TeamMembershipTests(DashboardSystem fixture)
             html.ShouldContain("Invite team");
             guests.Add(guest);
         }
-        var accepts = await Task.WhenAll(guests.Select(g => g.SubmitAsync($"/invitations/{token}", "accept-invitation", new Dictionary<string, string>())));
+        // Both load the invitation's form first, then both accept at once.
+        var posts = await Task.WhenAll(guests.Select(g => g.PrepareSubmitAsync($"/invitations/{token}", "accept-invitation", new Dictionary<string, string>())));
+        var accepts = await Task.WhenAll(posts.Select(post => post()));
         accepts.Count(r => r.StatusCode == HttpStatusCode.Redirect && FormBrowser.PathOf(r) == $"/teams/{team}").ShouldBe(1);
         (await MemberCountAsync(team)).ShouldBe(2L); // the owner and exactly one guest
 
