@@ -168,8 +168,17 @@ public sealed partial class AppHostProcessTests : IDisposable
             {
                 tail = string.Join('\n', log.TakeLast(40));
             }
-            throw new ShouldAssertException($"The AppHost did not exit within 60 s of signal {signal}. Still alive: {string.Join("; ", alive)}\n{tail}");
+            // A process started in the background by a shell without job control inherits SIGINT as ignored, and so
+            // does every child it starts: then Ctrl-C cannot reach the AppHost at all.
+            var inherited = SignalIgnored(signal) ? $" Signal {signal} is ignored by this test process (inherited from how it was started), so the AppHost inherited that too." : "";
+            throw new ShouldAssertException($"The AppHost did not exit within 60 s of signal {signal}.{inherited} Still alive: {string.Join("; ", alive)}\n{tail}");
         }
+    }
+
+    private static bool SignalIgnored(int signal)
+    {
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (signal - 1))) != 0;
     }
 
     private static string ReadCommandLine(int pid)
