@@ -19,6 +19,19 @@ using Aurous.Tokenizers;
 // unconstrained decoding (ConstrainedCost.cs).
 // Or: ... -- decode-cost [streams=32] [steps=200] [threads=1] [batched-run threads]: in process, no system booted: the CPU time per token of a
 // batched decoder run, sampling, detokenizing and the NDJSON line (DecodeCost.cs).
+// Any of them may add --worker-env NAME=VALUE (repeatable): an environment variable for the worker process, e.g.
+// Inference__DecodeBatchWaitMs=5, to compare a setting in the same command.
+var workerEnvironment = new List<KeyValuePair<string, string>>();
+for (var i = 0; i < args.Length - 1; i++)
+{
+    if (args[i] == "--worker-env")
+    {
+        var pair = args[i + 1].Split('=', 2);
+        workerEnvironment.Add(new(pair[0], pair.Length > 1 ? pair[1] : ""));
+        args = [.. args[..i], .. args[(i + 2)..]];
+        i--;
+    }
+}
 if (args.Length > 0 && args[0] == "constrained")
 {
     args = ["0", "0", args.Length > 1 ? args[1] : "5", "constrained"];
@@ -42,7 +55,18 @@ const string Model = "aurous-grow-2.0-pro";
 const string Prompt = "Write a short story about a fox who learns to sail.";
 
 Console.WriteLine("Booting the system (postgres, redis, blobs, worker, api) ...");
-await using var system = await AurousTestApp.StartAsync(only: ["api"]);
+await using var system = await AurousTestApp.StartAsync(only: ["api"], configure: builder =>
+{
+    var worker = builder.Resources.OfType<Aspire.Hosting.ApplicationModel.ProjectResource>().Single(r => r.Name == "inference-worker");
+    foreach (var (name, value) in workerEnvironment)
+    {
+        worker.Annotations.Add(new Aspire.Hosting.ApplicationModel.EnvironmentCallbackAnnotation(env => env[name] = value));
+    }
+});
+if (workerEnvironment.Count > 0)
+{
+    Console.WriteLine("Worker environment: " + string.Join(", ", workerEnvironment.Select(v => $"{v.Key}={v.Value}")));
+}
 var (teamId, apiKey) = await system.CreateTeamAsync(credits: 1_000_000_000m);
 await system.SetLimitsAsync(teamId, rpm: 100_000_000, tpm: 2_000_000_000);
 

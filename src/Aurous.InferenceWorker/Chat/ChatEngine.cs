@@ -17,8 +17,9 @@ namespace Aurous.InferenceWorker.Chat;
 /// </summary>
 public sealed partial class ChatEngine(ModelHost host, InferenceOptions options, Media.SafeMediaFetcher fetcher, Media.FfmpegDecoder decoder) : IDisposable
 {
-    /// <summary>A generation that reserved at least this much trims the C heap when it ends.</summary>
-    private const long TrimAfterBytes = 32L << 20;
+    /// <summary>A generation that reserved at least this much has its large blocks mapped on their own while it runs, and
+    /// trims the C heap when it ends (as does the last active one; see <see cref="NativeHeap"/>).</summary>
+    private const long LargeGenerationBytes = 32L << 20;
 
     private readonly SemaphoreSlim _slots = new(options.MaxConcurrentGenerations, options.MaxConcurrentGenerations);
     private readonly MemoryAdmission _memory = new(options.MemoryBudgetBytes);
@@ -115,6 +116,7 @@ public sealed partial class ChatEngine(ModelHost host, InferenceOptions options,
 
         Interlocked.Increment(ref _active);
         WorkerTelemetry.ChatActiveGenerations.Add(1, modelTag);
+        var largeBlocks = reservedBytes >= LargeGenerationBytes ? NativeHeap.MapLargeBlocks() : null;
         using var activity = WorkerTelemetry.ActivitySource.StartActivity("chat.generate");
         activity?.SetTag("aurous.model.id", g.ModelId);
         activity?.SetTag("gen_ai.request.max_tokens", g.MaxTokens);
@@ -325,15 +327,17 @@ public sealed partial class ChatEngine(ModelHost host, InferenceOptions options,
                     WorkerTelemetry.ChatTokensPerSecond.Record(rate, modelTag);
                 }
             }
-            Interlocked.Decrement(ref _active);
+            var stillActive = Interlocked.Decrement(ref _active);
             Interlocked.Increment(ref _finished);
             WorkerTelemetry.ChatActiveGenerations.Add(-1, modelTag);
             _slots.Release();
             reservation?.Dispose();
-            if (reservedBytes >= TrimAfterBytes)
+            largeBlocks?.Dispose();
+            if (reservedBytes >= LargeGenerationBytes || stillActive == 0)
             {
                 // The KV cache and the prefill's tensors are freed by now (the state was disposed): hand the heap's
-                // free pages back, so a long prompt does not leave the worker at its peak.
+                // free pages back, so a long prompt does not leave the worker at its peak, nor an idle worker at what
+                // its last burst of generations held (see NativeHeap).
                 NativeHeap.Trim();
             }
         }

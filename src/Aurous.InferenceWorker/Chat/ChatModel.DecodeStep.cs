@@ -9,6 +9,15 @@ public sealed partial class ChatModel
     private InferenceSession? _decodeSession;
     /// <summary>The buffer batched steps' logits are written to (taken by a step while it runs, so concurrent steps never share it).</summary>
     private float[]? _stepLogits;
+    /// <summary>The batched steps' padded caches and outputs (taken by a step while it runs, like the logits).</summary>
+    private DecodeStepBuffer? _stepBuffer;
+
+    /// <summary>Gives back the memory batched steps keep between runs (when no generation is decoding in a batch).</summary>
+    public void ReleaseStepBuffers()
+    {
+        Interlocked.Exchange(ref _stepBuffer, null)?.Dispose();
+        Volatile.Write(ref _stepLogits, null);
+    }
 
     /// <summary>
     /// Runs batched decode steps on <paramref name="session"/> (the same decoder file, e.g. with more threads per run:
@@ -57,8 +66,11 @@ public sealed partial class ChatModel
         OrtValue[]? outputs = null;
         IDisposableReadOnlyCollection<OrtValue>? allocated = null;
         float[]? stepLogits = null;
+        var buffer = Interlocked.Exchange(ref _stepBuffer, null) ?? new DecodeStepBuffer();
         try
         {
+            // Every past input, then (where the outputs are bound) every present output: 2 x layers of each.
+            buffer.Reset(2L * Layers * batch * KvHeads * HeadDim * (past + total));
             names.Add(_embeddings is null ? InputIds : InputsEmbeds);
             values.Add(_embeddings is null
                 ? OrtValue.CreateTensorValueFromMemory(tokens.ToArray(), [batch, 1])
@@ -81,7 +93,7 @@ public sealed partial class ChatModel
             for (var i = 0; i < 2 * Layers; i++)
             {
                 names.Add(i % 2 == 0 ? $"past_key_values.{i / 2}.key" : $"past_key_values.{i / 2}.value");
-                values.Add(PaddedPast(states, i, past));
+                values.Add(PaddedPast(states, i, past, buffer));
             }
 
             var session = _decodeSession ?? _session;
@@ -100,7 +112,7 @@ public sealed partial class ChatModel
                 outputs[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, stepLogits.AsMemory(0, batch * width), [batch, 1, width]);
                 for (var i = 1; i < outputs.Length; i++)
                 {
-                    outputs[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, [batch, KvHeads, total, HeadDim]);
+                    outputs[i] = buffer.Take([batch, KvHeads, total, HeadDim]);
                 }
                 session.RunCancellable(names, values, _outputNames, outputs, cancellationToken);
             }
@@ -148,6 +160,8 @@ public sealed partial class ChatModel
             {
                 Volatile.Write(ref _stepLogits, stepLogits);
             }
+            // A step running at the same time (never from one batcher) may have put its own back: keep one of the two.
+            Interlocked.Exchange(ref _stepBuffer, buffer)?.Dispose();
         }
     }
 
@@ -160,10 +174,10 @@ public sealed partial class ChatModel
     }
 
     /// <summary>The <paramref name="index"/>-th past input for the batch: [batch, kv_heads, past, head_dim], each row's cache right-aligned, zeros before it.</summary>
-    private OrtValue PaddedPast(IReadOnlyList<DecoderState> states, int index, int past)
+    private OrtValue PaddedPast(IReadOnlyList<DecoderState> states, int index, int past, DecodeStepBuffer buffer)
     {
         var batch = states.Count;
-        var value = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, [batch, KvHeads, past, HeadDim]);
+        var value = buffer.Take([batch, KvHeads, past, HeadDim]);
         var target = value.GetTensorMutableDataAsSpan<float>();
         var stride = past * HeadDim;
         for (var b = 0; b < batch; b++)

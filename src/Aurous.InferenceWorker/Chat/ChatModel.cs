@@ -389,6 +389,7 @@ public sealed partial class ChatModel : IDisposable
     {
         _session.Dispose();
         _decodeSession?.Dispose();
+        ReleaseStepBuffers();
         _embeddings?.Dispose();
         _vision?.Dispose();
     }

@@ -158,6 +158,11 @@ public sealed class DecodeBatcher : IDisposable
         {
             while (_queued.Count == 0 && !_disposed)
             {
+                if (_members == 0)
+                {
+                    // Nobody decodes in a batch now: the memory the steps kept goes back until the next one.
+                    _model.ReleaseStepBuffers();
+                }
                 Monitor.Wait(_gate);
             }
             if (_disposed)

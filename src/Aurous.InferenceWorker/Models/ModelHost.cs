@@ -117,8 +117,9 @@ public sealed class ModelHost : IDisposable
             OnnxRuntimeVersion, string.Join(", ", AvailableProviders));
 
         ExecutionProvider = ChooseProvider();
-        // Before any session allocates: a long prompt's tensors are mapped, and unmapped when freed (see NativeHeap).
-        if (!NativeHeap.MapLargeAllocations())
+        // Before any session allocates: what a decode step frees is reused by the next, a long prompt's tensors are
+        // mapped and unmapped when freed (see NativeHeap).
+        if (!NativeHeap.HoldStepMemory())
         {
             _log.LogInformation("The C library does not take glibc's mallopt: freed tensors may stay in the worker's heap");
         }
