@@ -33,10 +33,12 @@ internal sealed class ChatModelLoader(ModelSessions sessions, InferenceOptions o
             chat.UseMemoryPlan(plan);
             // The CUDA arena keeps what a run allocated: prefill chunks give their working memory back at the end of the run.
             chat.ArenaShrinkage = provider == ModelHost.CudaProvider ? $"gpu:{options.CudaDeviceId}" : null;
-            if (provider == ModelHost.CpuProvider && options.MaxDecodeBatch > 1 && options.DecodeIntraOpThreads != options.IntraOpThreads)
+            // 0 is one per core: on a one-core machine that is the shared session's one thread already.
+            var decodeThreads = options.DecodeIntraOpThreads == 0 && Environment.ProcessorCount == 1 ? 1 : options.DecodeIntraOpThreads;
+            if (provider == ModelHost.CpuProvider && options.MaxDecodeBatch > 1 && decodeThreads != options.IntraOpThreads)
             {
                 // Batched decode steps on a session of their own, with their own thread count.
-                chat.UseDecodeSession(sessions.Create(path, manifest.Id, provider, ArenaUse.GiveBack, options.DecodeIntraOpThreads));
+                chat.UseDecodeSession(sessions.Create(path, manifest.Id, provider, ArenaUse.GiveBack, decodeThreads));
             }
             chat.SelfTest();
             var elapsed = load.Succeeded(provider);
