@@ -64,6 +64,19 @@ public sealed class DecodeBatchingTests(ChatFixture fx) : IClassFixture<ChatFixt
         (batcher.Steps - steps).ShouldBeGreaterThan(batcher.Runs - runs, "some decoder runs stepped several generations at once");
     }
 
+    [Theory]
+    [InlineData(1, 32, 32)]
+    [InlineData(7, 32, 32)]
+    [InlineData(8, 32, 4)]
+    [InlineData(9, 32, 5)]
+    [InlineData(12, 32, 6)]
+    [InlineData(32, 32, 16)]
+    [InlineData(64, 32, 32)]
+    [InlineData(20, 6, 6)]
+    public void From_eight_members_a_run_takes_about_half_of_them(int members, int maxBatch, int cap) =>
+        // One half's run computes while the other half samples, streams and queues its next step.
+        DecodeBatcher.RunCap(members, maxBatch).ShouldBe(cap);
+
     [Fact]
     public async Task A_generation_that_joins_mid_batch_or_is_cancelled_mid_batch_changes_nobody_else()
     {

@@ -8,12 +8,17 @@ namespace Aurous.InferenceWorker.Chat;
 /// steps of up to <c>Inference:MaxDecodeBatch</c> members as ONE decoder run (<see cref="ChatModel.ForwardStep"/>)
 /// and hands each its logits; the members sample, stream and queue their next step, and the next run starts as soon
 /// as every member of the last run has queued its next one or left (or <c>Inference:DecodeBatchWaitMs</c> after the
-/// first queued, so a member held up by its client does not hold up the rest: it joins a later run when it is ready). A new generation prefills alone, off this thread, and joins between two runs;
+/// first queued, so a member held up by its client does not hold up the rest: it joins a later run when it is ready).
+/// From <see cref="HalvesFrom"/> members on, a run takes about half of them and the two halves alternate: one half's
+/// run computes while the other half samples, streams and queues its next step. A new generation prefills alone, off this thread, and joins between two runs;
 /// a finished or cancelled one leaves between two runs. A run pads every cache to the longest, so its batch x longest
 /// stays within <c>Inference:MaxDecodeBatchTokens</c>: a much longer generation steps alone. Sampling, constraints and stop strings stay per generation.
 /// </summary>
 public sealed class DecodeBatcher : IDisposable
 {
+    /// <summary>From this many members on, a run takes about half of them (see <see cref="Next"/>).</summary>
+    internal const int HalvesFrom = 8;
+
     private readonly ChatModel _model;
     private readonly int _maxBatch;
     private readonly int _maxTokens;
@@ -169,8 +174,11 @@ public sealed class DecodeBatcher : IDisposable
             {
                 return null;
             }
+            // Many members decode as two halves that alternate: while one half's run computes, the other half samples,
+            // streams and queues its next step, so neither the run nor the sampling waits for the other.
+            var cap = RunCap(_members, _maxBatch);
             var deadline = Stopwatch.GetTimestamp() + _waitTicks;
-            while (!_disposed && _awaited.Count > 0 && _queued.Count < _maxBatch)
+            while (!_disposed && _awaited.Count > 0 && _queued.Count < cap)
             {
                 var left = deadline - Stopwatch.GetTimestamp();
                 if (left <= 0)
@@ -184,7 +192,7 @@ public sealed class DecodeBatcher : IDisposable
             // the head of the queue, so it goes first then, alone if need be).
             var batch = new List<Step>(Math.Min(_queued.Count, _maxBatch));
             var longest = 0;
-            for (var i = 0; i < _queued.Count && batch.Count < _maxBatch; i++)
+            for (var i = 0; i < _queued.Count && batch.Count < cap; i++)
             {
                 var padded = Math.Max(longest, _queued[i].State.Length + 1);
                 if (batch.Count > 0 && (long)padded * (batch.Count + 1) > _maxTokens)
@@ -198,6 +206,10 @@ public sealed class DecodeBatcher : IDisposable
             return batch;
         }
     }
+
+    /// <summary>The most steps one run takes when <paramref name="members"/> generations decode here: all of them (up to
+    /// <paramref name="maxBatch"/>), or from <see cref="HalvesFrom"/> members on about half of them.</summary>
+    internal static int RunCap(int members, int maxBatch) => members >= HalvesFrom ? Math.Min(maxBatch, (members + 1) / 2) : maxBatch;
 
     public void Dispose()
     {
