@@ -35,6 +35,17 @@ public sealed class TracePropagationTests(SystemFixture fixture)
         });
         worker.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, workerPort));
         worker.StartServer();
+        // The worker listens at once but loads its models in the background: until then it answers 503, which is not
+        // what this test is about. Its /health turns 200 once every model is loaded.
+        using (var probe = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{workerPort}") })
+        {
+            var loaded = Stopwatch.StartNew();
+            while ((await probe.GetAsync("/health")).StatusCode != HttpStatusCode.OK)
+            {
+                loaded.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(60), "the worker loads its models");
+                await Task.Delay(100);
+            }
+        }
 
         await using var api = new WebApplicationFactory<InferenceWorkerClient>().WithWebHostBuilder(web =>
         {
