@@ -13,9 +13,10 @@ using Npgsql;
 // The ledger alone, pgbench-style: C callers each run hold+capture pairs back to back for S seconds, (a) with the single
 // statements of CreditHolds, (b) through the group-committed CreditCommitQueue, (c) the same queue over the API's data
 // source settings (statements prepared); for 1 team and for 32 teams; rounds alternate the order of the modes. Prints
-// pairs/s, p50/p99 per pair and Postgres CPU per pair (from /proc of this system's postgres processes), then checks
-// every team's books: no overdraft, ledger sum == balance, held == 0.
-// Usage: dotnet run -c Release --project bench/Aurous.Bench.Ledger -- [seconds=5] [callers=32] [rounds=2]
+// pairs/s, p50/p99 per pair, Postgres CPU per pair (from /proc of this system's postgres processes) and this process's
+// CPU per pair (the callers, the queue and the in-process Aspire host), then checks every team's books: no overdraft,
+// ledger sum == balance, held == 0.
+// Usage: dotnet run -c Release --project bench/Aurous.Bench.Ledger -- [seconds=5] [callers=32] [rounds=2] [modes=single,queue,prepared]
 var seconds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
 var callers = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 32;
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2;
@@ -67,13 +68,13 @@ Func<string, Task<bool>> Pair(string mode) => mode == "single"
         return hold is not null && await q.CaptureAsync(Capture(hold, team, request)) is not null;
     };
 
-string[] modes = ["single", "queue", "prepared"];
+string[] modes = args.Length > 3 ? args[3].Split(',') : ["single", "queue", "prepared"];
 foreach (var mode in modes)
 {
     await Run(mode, 32, TimeSpan.FromSeconds(1)); // warm-up: JIT, pools, prepared plans
 }
 var results = new List<(int Round, string Mode, int Teams, double PairsPerSecond, double P50, double P99, double CpuMs)>();
-Console.WriteLine($"{"round",5} {"teams",5} {"mode",-7} {"pairs/s",9} {"p50 ms",8} {"p99 ms",8} {"pg cpu ms/pair",15}");
+Console.WriteLine($"{"round",5} {"teams",5} {"mode",-7} {"pairs/s",9} {"p50 ms",8} {"p99 ms",8} {"pg cpu ms/pair",15} {"caller cpu ms/pair",19}");
 for (var round = 1; round <= rounds; round++)
 {
     foreach (var teamCount in new[] { 1, 32 })
@@ -83,11 +84,11 @@ for (var round = 1; round <= rounds; round++)
         {
             var r = await Run(mode, teamCount, TimeSpan.FromSeconds(seconds));
             results.Add((round, mode, teamCount, r.PairsPerSecond, r.P50, r.P99, r.CpuMs));
-            Console.WriteLine($"{round,5} {teamCount,5} {mode,-7} {r.PairsPerSecond,9:0} {r.P50,8:0.00} {r.P99,8:0.00} {r.CpuMs,15:0.000}");
+            Console.WriteLine($"{round,5} {teamCount,5} {mode,-7} {r.PairsPerSecond,9:0} {r.P50,8:0.00} {r.P99,8:0.00} {r.CpuMs,15:0.000} {r.CallerCpuMs,19:0.000}");
         }
     }
 }
-foreach (var teamCount in new[] { 1, 32 })
+foreach (var teamCount in modes.Length == 3 ? new[] { 1, 32 } : [])
 {
     double Median(string mode, Func<(int Round, string Mode, int Teams, double PairsPerSecond, double P50, double P99, double CpuMs), double> f) =>
         results.Where(r => r.Mode == mode && r.Teams == teamCount).Select(f).Order().ElementAt(rounds / 2);
@@ -117,12 +118,13 @@ foreach (var (team, pairs) in charged)
 Console.WriteLine(ok ? $"Books: every team reconciles (no overdraft, ledger sum == balance, held == 0, one receipt per pair; {charged.Values.Sum()} pairs)" : "Books: MISMATCH");
 return ok ? 0 : 1;
 
-async Task<(double PairsPerSecond, double P50, double P99, double CpuMs)> Run(string mode, int teamCount, TimeSpan length)
+async Task<(double PairsPerSecond, double P50, double P99, double CpuMs, double CallerCpuMs)> Run(string mode, int teamCount, TimeSpan length)
 {
     var set = teamSets[(mode, teamCount)];
     var pair = Pair(mode);
     var latencies = new List<double>[callers];
     var cpuBefore = CpuTicks(postgres);
+    var ownBefore = Process.GetCurrentProcess().TotalProcessorTime;
     var clock = Stopwatch.StartNew();
     await Task.WhenAll(Enumerable.Range(0, callers).Select(c => Task.Run(async () =>
     {
@@ -144,8 +146,9 @@ async Task<(double PairsPerSecond, double P50, double P99, double CpuMs)> Run(st
     })));
     var elapsed = clock.Elapsed.TotalSeconds;
     var cpuTicks = CpuTicks(postgres) - cpuBefore;
+    var ownMs = (Process.GetCurrentProcess().TotalProcessorTime - ownBefore).TotalMilliseconds;
     var all = latencies.SelectMany(l => l).Order().ToArray();
-    return (all.Length / elapsed, all[all.Length / 2], all[(int)(all.Length * 0.99)], cpuTicks * 10.0 / all.Length);
+    return (all.Length / elapsed, all[all.Length / 2], all[(int)(all.Length * 0.99)], cpuTicks * 10.0 / all.Length, ownMs / all.Length);
 }
 
 static Capture Capture(string hold, string team, string request) => new(hold, team, request, "key_bench", "embeddings", "bench", Price,

@@ -124,7 +124,8 @@ public sealed class CreditCommitQueue : IAsyncDisposable
 
     private async Task CaptureBatchAsync(List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)> items)
     {
-        // A hold asked twice in one batch: the repeats run alone after the batch, and get the first capture's receipt.
+        // A hold asked twice in one batch: the repeats run alone after the batch, and get the first capture's receipt;
+        // so do holds the batch did not charge.
         var seen = new HashSet<string>();
         var batch = new List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)>(items.Count);
         var repeats = new List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)>();
@@ -140,9 +141,18 @@ public sealed class CreditCommitQueue : IAsyncDisposable
         }
         else
         {
-            foreach (var (ask, done) in batch)
+            foreach (var item in batch)
             {
-                done.TrySetResult(receipts.GetValueOrDefault(ask.Capture.HoldId));
+                if (receipts.TryGetValue(item.Ask.Capture.HoldId, out var receipt))
+                {
+                    item.Done.TrySetResult(receipt);
+                }
+                else
+                {
+                    // Not charged by the batch: asked alone, which gives an already-captured hold its first receipt
+                    // and any other hold no longer open null, as the single statement does.
+                    repeats.Add(item);
+                }
             }
         }
         foreach (var (ask, done) in repeats)

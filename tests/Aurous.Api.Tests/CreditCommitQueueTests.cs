@@ -192,6 +192,40 @@ public sealed class CreditCommitQueueTests(ApiFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_capture_asked_again_gets_its_first_receipt_and_charges_nothing_whatever_its_batch_holds()
+    {
+        var (teamId, _) = await fixture.System.CreateTeamAsync(credits: 1m);
+        var holds = new CreditHolds(Db);
+        async Task<(string Hold, string Request)> HoldAsync()
+        {
+            var request = Ulid.NewId("req");
+            return ((await holds.TryPlaceAsync(teamId, request, "embeddings", "m", Price)).ShouldNotBeNull(), request);
+        }
+        var earlier = new List<(string Hold, string Request)>();
+        var later = new List<(string Hold, string Request)>();
+        for (var i = 0; i < 20; i++)
+        {
+            earlier.Add(await HoldAsync());
+            later.Add(await HoldAsync());
+        }
+        var first = await Task.WhenAll(earlier.Select(p => _queue.CaptureAsync(CaptureOf(p.Hold, teamId, p.Request, Price))));
+
+        // The same captures again, side by side with captures of open holds, so retries and new charges share batches.
+        var again = earlier.Select(p => _queue.CaptureAsync(CaptureOf(p.Hold, teamId, p.Request, Price)));
+        var fresh = later.Select(p => _queue.CaptureAsync(CaptureOf(p.Hold, teamId, p.Request, Price)));
+        var asked = again.Zip(fresh, (a, f) => new[] { a, f }).SelectMany(t => t).ToArray();
+        await Task.WhenAll(asked);
+
+        first.ShouldAllBe(r => r != null);
+        asked.Where((_, i) => i % 2 == 0).Select(t => t.Result).ShouldBe(first, "a retried capture returns its first receipt");
+        var newReceipts = asked.Where((_, i) => i % 2 == 1).Select(t => t.Result).ToArray();
+        newReceipts.ShouldAllBe(r => r != null);
+        newReceipts.Concat(first).Distinct().Count().ShouldBe(40, "one receipt per charge");
+        await Ledger.ShouldReconcileAsync(Db, teamId, expectedReceipts: 40);
+        (await new Accounts.Ledger(Db).GetBalanceAsync(teamId)).ShouldBe(new Accounts.Balance(1m - 40 * Price, 0m));
+    }
+
+    [Fact]
     public async Task Disposing_the_queue_commits_every_capture_asked_before()
     {
         var (teamId, _) = await fixture.System.CreateTeamAsync(credits: 1m);
