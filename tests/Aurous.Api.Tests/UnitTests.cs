@@ -66,6 +66,20 @@ public sealed class UlidTests
         Ulid.Create(DateTimeOffset.FromUnixTimeMilliseconds(1L << 45))[..10].ShouldBe("1000000000");
         Enumerable.Range(0, 1000).Select(_ => Ulid.NewUlid()).Distinct().Count().ShouldBe(1000);
     }
+
+    [Fact]
+    public async Task Ids_made_on_many_threads_at_once_never_repeat_their_random_part()
+    {
+        // Each thread draws its random bytes in blocks: ids of the same millisecond must still all differ.
+        var time = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000);
+        var perThread = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+            Enumerable.Range(0, 5_000).Select(_ => Ulid.Create(time)).ToArray())));
+
+        var all = perThread.SelectMany(ids => ids).ToArray();
+        var stamp = all[0].Substring(0, 10);
+        all.ShouldAllBe(id => Ulid.IsValid(id) && id.StartsWith(stamp, StringComparison.Ordinal));
+        all.Select(id => id[10..]).Distinct().Count().ShouldBe(40_000);
+    }
 }
 
 public sealed class ApiVersionsTests
