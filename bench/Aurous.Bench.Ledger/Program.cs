@@ -88,7 +88,9 @@ for (var round = 1; round <= rounds; round++)
         }
     }
 }
-foreach (var teamCount in modes.Length == 3 ? new[] { 1, 32 } : [])
+// The ratios compare the three modes, so they are printed only when all three ran.
+var allModes = new[] { "single", "queue", "prepared" }.All(modes.Contains);
+foreach (var teamCount in allModes ? new[] { 1, 32 } : [])
 {
     double Median(string mode, Func<(int Round, string Mode, int Teams, double PairsPerSecond, double P50, double P99, double CpuMs), double> f) =>
         results.Where(r => r.Mode == mode && r.Teams == teamCount).Select(f).Order().ElementAt(rounds / 2);

@@ -10,9 +10,10 @@ public static class Ulid
 {
     private const string Alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     private const int RandomBytes = 10;
+    private const int IdsPerDraw = 25;
 
-    // Random bytes are drawn from the system's cryptographic generator 25 ids at a time, per thread: one call per id
-    // cost about 2.7 us, several times per request. Each byte is used once, so ids are as unpredictable as before.
+    // Random bytes are drawn from the system's cryptographic generator IdsPerDraw ids at a time, per thread: one call
+    // per id cost about 2.7 us, several times per request. Each byte is used once, so ids are as unpredictable as before.
     [ThreadStatic]
     private static byte[]? t_random;
     [ThreadStatic]
@@ -28,7 +29,7 @@ public static class Ulid
         var random = t_random;
         if (random is null || t_used == random.Length)
         {
-            random = t_random ??= new byte[RandomBytes * 25];
+            random = t_random ??= new byte[RandomBytes * IdsPerDraw];
             RandomNumberGenerator.Fill(random);
             t_used = 0;
         }
