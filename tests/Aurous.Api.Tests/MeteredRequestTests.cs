@@ -143,7 +143,8 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
     public async Task The_heartbeat_keeps_the_hold_and_the_key_of_a_request_that_outlives_them()
     {
         var (teamId, _) = await fixture.System.CreateTeamAsync(credits: 1m);
-        var options = new MeteringOptions { HoldLifetime = TimeSpan.FromSeconds(1), IdempotencyLease = TimeSpan.FromSeconds(1), HeartbeatInterval = TimeSpan.FromMilliseconds(250) };
+        // Eight beats per lifetime: a beat delayed on a busy machine must not pass for a heartbeat that stopped.
+        var options = new MeteringOptions { HoldLifetime = TimeSpan.FromSeconds(2), IdempotencyLease = TimeSpan.FromSeconds(2), HeartbeatInterval = TimeSpan.FromMilliseconds(250) };
         var pipeline = Pipeline(options);
         var body = JsonDocument.Parse("""{"model":"aurous-grow-2.0-pro","messages":[{"role":"user","content":"hi"}]}""").RootElement;
         var context = Context(teamId, "long-work");
@@ -153,14 +154,14 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
 
         await using var metered = await AdmitAsync(pipeline, context, body);
         // Four lifetimes of work, with a sweeper far more eager than the real one and retries knocking all along.
-        var until = DateTime.UtcNow.AddSeconds(4);
+        var until = DateTime.UtcNow.AddSeconds(8);
         while (DateTime.UtcNow < until)
         {
             await Task.Delay(200);
             // The sweeper's rule (not renewed within the lifetime), limited to this request: the system is shared.
             await ScalarAsync<int>("""
                 WITH h AS (UPDATE credit_holds SET state = 'expired', settled_at = now()
-                           WHERE request_id = @r AND state = 'held' AND COALESCE(renewed_at, created_at) < now() - interval '1 second'
+                           WHERE request_id = @r AND state = 'held' AND COALESCE(renewed_at, created_at) < now() - interval '2 seconds'
                            RETURNING team_id, amount),
                 b AS (UPDATE team_balances b SET held = b.held - h.amount FROM h WHERE b.team_id = h.team_id RETURNING 1)
                 SELECT count(*)::int FROM b
