@@ -30,10 +30,9 @@ var db = new NpgsqlDataSourceBuilder(system.ConnectionString("postgres")) { Conn
 var holds = new CreditHolds(db);
 await using var queue = new CreditCommitQueue(db, holds, Options.Create(new CreditCommitOptions()), NullLogger<CreditCommitQueue>.Instance);
 // The API's own data source settings: statements used twice or more are prepared, so each batch shape is planned once.
-var preparedDb = new NpgsqlDataSourceBuilder(system.ConnectionString("postgres"))
-{
-    ConnectionStringBuilder = { MaxPoolSize = callers * 2 + 8, MaxAutoPrepare = 64, AutoPrepareMinUsages = 2 },
-}.Build();
+var preparedBuilder = new NpgsqlDataSourceBuilder(system.ConnectionString("postgres")) { ConnectionStringBuilder = { MaxPoolSize = callers * 2 + 8 } };
+AccountsDataSource.Configure(preparedBuilder.ConnectionStringBuilder);
+var preparedDb = preparedBuilder.Build();
 await using var preparedQueue = new CreditCommitQueue(preparedDb, new CreditHolds(preparedDb), Options.Create(new CreditCommitOptions()), NullLogger<CreditCommitQueue>.Instance);
 var postgres = PostgresProcesses(system.Settings.HomeDirectory);
 Console.WriteLine($"Postgres processes watched: {postgres.Count}");

@@ -22,7 +22,7 @@ public static class ApiServiceExtensions
         builder.AddAurousPipeline();
         services.AddApiDocument();
 
-        builder.AddNpgsqlDataSource("postgres", settings => settings.DisableHealthChecks = true, b => { b.ConnectionStringBuilder.MaxAutoPrepare = 64; b.ConnectionStringBuilder.AutoPrepareMinUsages = 2; });
+        builder.AddNpgsqlDataSource("postgres", settings => settings.DisableHealthChecks = true, b => AccountsDataSource.Configure(b.ConnectionStringBuilder));
         builder.AddAzureBlobServiceClient("blobs");
         services.AddSingleton<TeamStore>();
         services.AddSingleton<Ledger>();

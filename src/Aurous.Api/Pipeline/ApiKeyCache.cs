@@ -340,7 +340,7 @@ public sealed class ApiKeyCacheListener(NpgsqlDataSource db, ApiKeyCache cache, 
             cache.OnListenerLost();
             if (conn.State == System.Data.ConnectionState.Open)
             {
-                // Leave the pool a plain connection again (Npgsql resets a returned one only when it is next used).
+                // Leave the pool a plain connection again: the API's pool hands connections out as they were left (AccountsDataSource).
                 try
                 {
                     await using var reset = new NpgsqlCommand("UNLISTEN *; RESET application_name", conn) { CommandTimeout = 2 };
