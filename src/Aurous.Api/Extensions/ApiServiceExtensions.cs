@@ -56,6 +56,9 @@ public static class ApiServiceExtensions
 #pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked for evaluation; it is the documented way to opt one client out
         services.AddHttpClient(InferenceWorkerClient, c => c.BaseAddress = new Uri($"http://{InferenceWorkerClient}"))
             .RemoveAllResilienceHandlers()
+            // The client logs its own failures (InferenceWorkerClient); the factory's per-call log handlers would only
+            // add two async layers and a log scope to every call.
+            .RemoveAllLoggers()
             .AddInferenceWorkerTimeouts()
             .AddInternalApiKey();
 #pragma warning restore EXTEXP0001
