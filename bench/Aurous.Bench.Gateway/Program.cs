@@ -149,6 +149,10 @@ try
         }
     }
 
+    // The runtime finishes compiling the hot paths in the background for some seconds after the warm-up (the API used
+    // half a core for it): that belongs to start-up, not to the first rate measured, so wait for it (20 s at most).
+    await SettledAsync(meters, TimeSpan.FromSeconds(20));
+
     // What each process spends with no load at all (timers, pollers, background services): read the rounds against it.
     Console.WriteLine();
     Console.WriteLine("CPU at rest after the warm-up, ms per second: " + await AtRestAsync(meters));
@@ -164,7 +168,7 @@ try
                 await Task.Delay(500); // let the previous round's stragglers and background work settle
                 var before = ProcSnapshot.Take();
                 var result = await OpenLoop.RunAsync(http, target, rate, TimeSpan.FromSeconds(options.Seconds), options.MaxInFlight);
-                var after = await SettledAsync(meters);
+                var after = await SettledAsync(meters, TimeSpan.FromSeconds(3));
                 var measured = new Measured(rate, round, target.Name, result, CpuPerRequest.Between(meters, before, after, result.Ok));
                 all.Add(measured);
                 Console.WriteLine(Report.RoundLine(measured, meters));
@@ -202,11 +206,11 @@ finally
 
 // Work a round leaves behind (logs still being written out, commits, GC) belongs to that round: its closing reading is
 // taken once the measured processes are back near rest (under a tenth of a core together), or after 3 s at most.
-static async Task<ProcSnapshot> SettledAsync(IReadOnlyList<Meter> meters)
+static async Task<ProcSnapshot> SettledAsync(IReadOnlyList<Meter> meters, TimeSpan most)
 {
     var quiet = meters.Where(m => m.Name != "bench").ToList();
     var previous = ProcSnapshot.Take();
-    for (var i = 0; i < 12; i++)
+    for (var i = 0; i < most / TimeSpan.FromMilliseconds(250); i++)
     {
         await Task.Delay(250);
         var now = ProcSnapshot.Take();

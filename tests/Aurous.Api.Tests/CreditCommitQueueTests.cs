@@ -245,4 +245,31 @@ public sealed class CreditCommitQueueTests(ApiFixture fixture) : IAsyncLifetime
         await Ledger.ShouldReconcileAsync(Db, teamId, expectedReceipts: 50);
         (await new Accounts.Ledger(Db).GetBalanceAsync(teamId)).ShouldBe(new Accounts.Balance(0.5m, 0m));
     }
+
+    [Fact]
+    public async Task A_connection_the_ledger_hands_back_keeps_none_of_its_batches_settings()
+    {
+        // The API's pool hands connections out as they were left (AccountsDataSource), so a batch's relaxed commit or
+        // plan mode must end with its transaction: otherwise the next user of that connection (a capture, which must
+        // be durable) would inherit it. One connection in the pool, so every batch and the check below share it.
+        var settings = new NpgsqlConnectionStringBuilder(fixture.System.ConnectionString("postgres"));
+        AccountsDataSource.Configure(settings);
+        settings.MaxPoolSize = 1;
+        await using var db = NpgsqlDataSource.Create(settings);
+        var (teamId, _) = await fixture.System.CreateTeamAsync(credits: 1m);
+        await using (var queue = new CreditCommitQueue(db, new CreditHolds(db), Options.Create(new CreditCommitOptions()), NullLogger<CreditCommitQueue>.Instance))
+        {
+            (await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => PairAsync(queue, teamId)))).ShouldAllBe(r => r != null);
+            var released = await queue.TryPlaceAsync(teamId, Ulid.NewId("req"), "embeddings", "m", Price);
+            (await queue.ReleaseAsync(teamId, released.ShouldNotBeNull())).ShouldBeTrue();
+        }
+
+        await using var conn = await db.OpenConnectionAsync();
+        await using var show = new NpgsqlCommand("SELECT current_setting('synchronous_commit'), current_setting('plan_cache_mode')", conn);
+        await using var reader = await show.ExecuteReaderAsync();
+        (await reader.ReadAsync()).ShouldBeTrue();
+        reader.GetString(0).ShouldBe("on");
+        reader.GetString(1).ShouldBe("auto");
+        await Ledger.ShouldReconcileAsync(Db, teamId, expectedReceipts: 20);
+    }
 }
