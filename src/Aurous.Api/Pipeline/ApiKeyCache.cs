@@ -348,7 +348,10 @@ public sealed class ApiKeyCacheListener(NpgsqlDataSource db, ApiKeyCache cache, 
                 }
                 catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
                 {
-                    logger.LogDebug(ex, "Could not reset the API-key cache listener's connection.");
+                    // Still listening: the pool must not hand this connection out again, so it is closed on return
+                    // (with the pool's idle connections, which are simply opened again when needed).
+                    logger.LogDebug(ex, "Could not reset the API-key cache listener's connection; discarding it.");
+                    NpgsqlConnection.ClearPool(conn);
                 }
             }
         }
