@@ -51,10 +51,6 @@ public static class PipelineExtensions
             redis.AsyncTimeout = 2000;
             // While disconnected, fail at once rather than queue: rate limits then judge locally (Metering.RateLimiter).
             redis.BacklogPolicy = StackExchange.Redis.BacklogPolicy.FailFast;
-            // Replies complete on the runtime's thread pool, where the request that awaits them runs anyway, instead of
-            // on the client's own reader threads first: one thread wake-up less per rate-limit call. Nothing in the API
-            // blocks pool threads on Redis, which is what the dedicated readers guard against.
-            redis.SocketManager = StackExchange.Redis.SocketManager.ThreadPool;
         });
         builder.Services.AddSingleton<Metering.RateLimiter>();
         builder.Services.AddHostedService<RateLimiterWarmup>();
