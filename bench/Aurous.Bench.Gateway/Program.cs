@@ -205,7 +205,7 @@ finally
 }
 
 // Work a round leaves behind (logs still being written out, commits, GC) belongs to that round: its closing reading is
-// taken once the measured processes are back near rest (under a tenth of a core together), or after 3 s at most.
+// taken once the measured processes are back near rest (under a tenth of a core together), or after `most` at most.
 static async Task<ProcSnapshot> SettledAsync(IReadOnlyList<Meter> meters, TimeSpan most)
 {
     var quiet = meters.Where(m => m.Name != "bench").ToList();

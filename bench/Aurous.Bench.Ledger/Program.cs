@@ -29,7 +29,7 @@ await system.App.Services.GetRequiredService<ResourceNotificationService>().Wait
 var db = new NpgsqlDataSourceBuilder(system.ConnectionString("postgres")) { ConnectionStringBuilder = { MaxPoolSize = callers * 2 + 8 } }.Build();
 var holds = new CreditHolds(db);
 await using var queue = new CreditCommitQueue(db, holds, Options.Create(new CreditCommitOptions()), NullLogger<CreditCommitQueue>.Instance);
-// The API's own data source settings: statements used twice or more are prepared, so each batch shape is planned once.
+// The API's own data source settings (AccountsDataSource): auto-prepared statements, pooled connections not reset.
 var preparedBuilder = new NpgsqlDataSourceBuilder(system.ConnectionString("postgres")) { ConnectionStringBuilder = { MaxPoolSize = callers * 2 + 8 } };
 AccountsDataSource.Configure(preparedBuilder.ConnectionStringBuilder);
 var preparedDb = preparedBuilder.Build();

@@ -20,7 +20,7 @@ public static class AccountsDataSource
         // batch. Nothing in these processes leaves session state behind: settings are transaction-local
         // (set_config(..., true)), an unfinished transaction is still rolled back when its connection is returned,
         // there are no cursors, temporary tables or advisory locks, and the API-key listener undoes its LISTEN and
-        // application_name itself before it gives its connection back.
+        // application_name itself before it gives its connection back (or has the connection discarded if it cannot).
         settings.NoResetOnClose = true;
     }
 }
