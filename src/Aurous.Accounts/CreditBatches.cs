@@ -1,5 +1,6 @@
 using Npgsql;
 using NpgsqlTypes;
+using Aurous.Persistence;
 
 namespace Aurous.Accounts;
 
@@ -7,7 +8,11 @@ namespace Aurous.Accounts;
 internal sealed record HoldAsk(string Id, string TeamId, string RequestId, string Endpoint, string Model, decimal Amount);
 
 /// <summary>A capture asked of a batch, with the receipt id it will have if it is charged.</summary>
-internal sealed record CaptureAsk(Capture Capture, string ReceiptId);
+internal sealed record CaptureAsk(Capture Capture, string ReceiptId)
+{
+    /// <summary>What the batch reports its receipt under: the hold's id, or for a charge spent from a lease the request's id.</summary>
+    public string Key => Capture.FromLease ? Capture.RequestId : Capture.HoldId;
+}
 
 /// <summary>A release asked of a batch; the team is known to the caller, so its balance row is locked up front.</summary>
 internal sealed record ReleaseAsk(string TeamId, string HoldId);
@@ -65,7 +70,7 @@ internal static class CreditBatches
         h AS (
             UPDATE credit_holds c SET state = 'captured', settled_at = now(), captured_amount = r.amount
             FROM req r
-            WHERE c.id = r.hold_id AND c.team_id = r.team_id AND c.state = 'held' AND c.amount >= r.amount
+            WHERE c.id = r.hold_id AND c.team_id = r.team_id AND c.state = 'held' AND NOT c.lease AND c.amount >= r.amount
             RETURNING c.id, c.team_id, c.amount AS held_amount, r.amount, r.request_id, r.api_key_id, r.endpoint, r.model,
                       r.tokens, r.rates, r.breakdown, r.end_user, r.receipt_id),
         per_team AS (SELECT team_id, sum(held_amount) AS held, sum(amount) AS charged FROM h GROUP BY team_id),
@@ -86,10 +91,49 @@ internal static class CreditBatches
         SELECT h.id, receipt.id FROM receipt JOIN h ON h.receipt_id = receipt.id
         """;
 
+    // The batch form of a charge spent from a lease (Capture.FromLease): per lease, all of its charges or none (a lease no
+    // longer open, expired by the sweeper after its instance stalled, charges nothing, and its captures are asked alone).
+    // The lease's amount, the team's held and its credits all fall by the charges. One row per request charged.
+    private const string CaptureFromLeases = """
+        WITH req AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[],
+                                 $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                AS r(lease_id, team_id, request_id, api_key_id, endpoint, model, amount, tokens, rates, breakdown, end_user, receipt_id)),
+        per_lease AS (SELECT lease_id, team_id, sum(amount) AS total FROM req GROUP BY lease_id, team_id),
+        s AS (
+            UPDATE credit_holds c SET amount = c.amount - p.total
+            FROM per_lease p
+            WHERE c.id = p.lease_id AND c.team_id = p.team_id AND c.lease AND c.state = 'held' AND c.amount >= p.total
+            RETURNING c.id, c.team_id, p.total),
+        per_team AS (SELECT team_id, sum(total) AS total FROM s GROUP BY team_id),
+        b AS (
+            UPDATE team_balances tb SET held = tb.held - p.total, credits = tb.credits - p.total
+            FROM per_team p WHERE tb.team_id = p.team_id
+            RETURNING tb.team_id),
+        ok AS (SELECT r.* FROM req r JOIN s ON s.id = r.lease_id JOIN b ON b.team_id = r.team_id),
+        l AS (
+            INSERT INTO ledger_entries (team_id, kind, amount, request_id, lease_id, description)
+            SELECT ok.team_id, 'charge', -ok.amount, ok.request_id, ok.lease_id, ok.endpoint || ' ' || ok.model FROM ok
+            RETURNING id, team_id, request_id),
+        receipt AS (
+            INSERT INTO usage_receipts (id, team_id, ledger_entry_id, request_id, api_key_id, endpoint, model, tokens, rates, breakdown, amount, end_user)
+            SELECT ok.receipt_id, ok.team_id, l.id, ok.request_id, ok.api_key_id, ok.endpoint, ok.model,
+                   ok.tokens::jsonb, ok.rates::jsonb, ok.breakdown::jsonb, ok.amount, ok.end_user
+            FROM ok JOIN l ON l.team_id = ok.team_id AND l.request_id = ok.request_id
+            RETURNING request_id, id)
+        SELECT request_id, id FROM receipt
+        """;
+
+    // The receipt of a request already charged from a lease (a capture asked again after its batch failed).
+    private const string LeaseReceipt = """
+        SELECT u.id FROM ledger_entries e JOIN usage_receipts u ON u.ledger_entry_id = e.id
+        WHERE e.team_id = $1 AND e.request_id = $2 AND e.kind = 'charge' AND e.lease_id = $3
+        """;
+
     private const string ReleaseHolds = """
         WITH h AS (
             UPDATE credit_holds SET state = 'released', settled_at = now()
-            WHERE id = ANY($1) AND state = 'held'
+            WHERE id = ANY($1) AND state = 'held' AND NOT lease
             RETURNING id, team_id, amount),
         per_team AS (SELECT team_id, sum(amount) AS amount FROM h GROUP BY team_id),
         b AS (UPDATE team_balances tb SET held = tb.held - p.amount FROM per_team p WHERE tb.team_id = p.team_id)
@@ -109,20 +153,62 @@ internal static class CreditBatches
         return ids;
     }
 
-    /// <summary>Captures <paramref name="asks"/> in one durable transaction; returns the receipt id of each hold charged.</summary>
+    /// <summary>
+    /// Captures <paramref name="asks"/> in one durable transaction, charges of holds and charges spent from leases alike;
+    /// returns the receipt id of each one charged, by <see cref="CaptureAsk.Key"/>.
+    /// </summary>
     public static async Task<Dictionary<string, string>> CaptureAsync(NpgsqlDataSource db, IReadOnlyList<CaptureAsk> asks, CancellationToken ct)
     {
         await using var batch = db.CreateBatch();
+        AddSettingsAndLocks(batch, asks.Select(a => a.Capture.TeamId), relaxed: false);
+        var fromHolds = asks.Where(a => !a.Capture.FromLease).ToArray();
+        var fromLeases = asks.Where(a => a.Capture.FromLease).ToArray();
+        if (fromHolds.Length > 0)
+        {
+            batch.BatchCommands.Add(CaptureCommand(CaptureHolds, fromHolds));
+        }
+        if (fromLeases.Length > 0)
+        {
+            batch.BatchCommands.Add(CaptureCommand(CaptureFromLeases, fromLeases));
+        }
+        var receipts = new Dictionary<string, string>();
+        await ReadResultsAsync(batch, 2, r => receipts[r.GetString(0)] = r.GetString(1), ct);
+        return receipts;
+    }
+
+    /// <summary>
+    /// One charge spent from a lease, in its own durable transaction: its receipt, the first receipt when the request was
+    /// already charged from that lease, or null when the lease is no longer open or cannot cover it (nothing charged).
+    /// </summary>
+    public static async Task<string?> CaptureFromLeaseAsync(NpgsqlDataSource db, Capture capture, CancellationToken ct)
+    {
+        try
+        {
+            var receipts = await CaptureAsync(db, [new CaptureAsk(capture, Ulid.NewId("rcpt"))], ct);
+            if (receipts.TryGetValue(capture.RequestId, out var receipt))
+            {
+                return receipt;
+            }
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // Charged already (one charge per request): its first receipt, below.
+        }
+        await using var lookup = db.CreateCommand(LeaseReceipt);
+        lookup.Parameters.Add(new NpgsqlParameter<string> { TypedValue = capture.TeamId });
+        lookup.Parameters.Add(new NpgsqlParameter<string> { TypedValue = capture.RequestId });
+        lookup.Parameters.Add(new NpgsqlParameter<string> { TypedValue = capture.HoldId });
+        return await lookup.ExecuteScalarAsync(ct) as string;
+    }
+
+    private static NpgsqlBatchCommand CaptureCommand(string sql, CaptureAsk[] asks)
+    {
         var c = asks.Select(a => a.Capture).ToArray();
-        AddSettingsAndLocks(batch, c.Select(x => x.TeamId), relaxed: false);
-        batch.BatchCommands.Add(Command(CaptureHolds,
+        return Command(sql,
             Texts(c.Select(x => x.HoldId)), Texts(c.Select(x => x.TeamId)), Texts(c.Select(x => x.RequestId)),
             Texts(c.Select(x => x.ApiKeyId)), Texts(c.Select(x => x.Endpoint)), Texts(c.Select(x => x.Model)),
             Numerics(c.Select(x => x.Amount)), Texts(c.Select(x => x.TokensJson)), Texts(c.Select(x => x.RatesJson)),
-            Texts(c.Select(x => x.BreakdownJson)), Texts(c.Select(x => x.EndUser)), Texts(asks.Select(a => a.ReceiptId))));
-        var receipts = new Dictionary<string, string>();
-        await ReadLastResultAsync(batch, r => receipts[r.GetString(0)] = r.GetString(1), ct);
-        return receipts;
+            Texts(c.Select(x => x.BreakdownJson)), Texts(c.Select(x => x.EndUser)), Texts(asks.Select(a => a.ReceiptId)));
     }
 
     /// <summary>Releases the open holds among <paramref name="asks"/> (relaxed commit); returns the ids released.</summary>
@@ -136,36 +222,43 @@ internal static class CreditBatches
         return ids;
     }
 
-    private static async Task ReadLastResultAsync(NpgsqlBatch batch, Action<NpgsqlDataReader> row, CancellationToken ct)
+    private static Task ReadLastResultAsync(NpgsqlBatch batch, Action<NpgsqlDataReader> row, CancellationToken ct) =>
+        ReadResultsAsync(batch, batch.BatchCommands.Count - 1, row, ct);
+
+    /// <summary>Reads the rows of every command from index <paramref name="first"/> on (those before return nothing of use).</summary>
+    internal static async Task ReadResultsAsync(NpgsqlBatch batch, int first, Action<NpgsqlDataReader> row, CancellationToken ct)
     {
         // Without an explicit transaction, the batch's commands run in one implicit transaction.
         await using var reader = await batch.ExecuteReaderAsync(ct);
-        for (var i = 1; i < batch.BatchCommands.Count; i++)
+        for (var i = 0; i < batch.BatchCommands.Count; i++)
         {
-            await reader.NextResultAsync(ct);
-        }
-        while (await reader.ReadAsync(ct))
-        {
-            row(reader);
+            if (i > 0)
+            {
+                await reader.NextResultAsync(ct);
+            }
+            while (i >= first && await reader.ReadAsync(ct))
+            {
+                row(reader);
+            }
         }
     }
 
-    private static void AddSettingsAndLocks(NpgsqlBatch batch, IEnumerable<string> teams, bool relaxed)
+    internal static void AddSettingsAndLocks(NpgsqlBatch batch, IEnumerable<string> teams, bool relaxed)
     {
         batch.BatchCommands.Add(Command(Settings, new NpgsqlParameter<string> { TypedValue = relaxed ? "off" : "on", NpgsqlDbType = NpgsqlDbType.Text }));
         batch.BatchCommands.Add(Command(LockTeams, Texts(teams.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))));
     }
 
-    private static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)
+    internal static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)
     {
         var command = new NpgsqlBatchCommand(sql);
         command.Parameters.AddRange(parameters);
         return command;
     }
 
-    private static NpgsqlParameter Texts(IEnumerable<string?> values) =>
+    internal static NpgsqlParameter Texts(IEnumerable<string?> values) =>
         new NpgsqlParameter<string?[]> { TypedValue = values.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
 
-    private static NpgsqlParameter Numerics(IEnumerable<decimal> values) =>
+    internal static NpgsqlParameter Numerics(IEnumerable<decimal> values) =>
         new NpgsqlParameter<decimal[]> { TypedValue = values.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Numeric };
 }

@@ -71,7 +71,7 @@ public sealed class CreditCommitQueue : IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capture.Amount);
         var done = NewCompletion<string?>();
-        return _captureAsks.Writer.TryWrite((new CaptureAsk(capture, Ulid.NewId("rcpt")), done)) ? done.Task : _holds.CaptureAsync(capture);
+        return _captureAsks.Writer.TryWrite((new CaptureAsk(capture, Ulid.NewId("rcpt")), done)) ? done.Task : CaptureAloneAsync(capture);
     }
 
     /// <summary>As <see cref="CreditHolds.ReleaseAsync"/>: true when the hold was open and is now released.</summary>
@@ -131,7 +131,7 @@ public sealed class CreditCommitQueue : IAsyncDisposable
         var repeats = new List<(CaptureAsk Ask, TaskCompletionSource<string?> Done)>();
         foreach (var item in items)
         {
-            (seen.Add(item.Ask.Capture.HoldId) ? batch : repeats).Add(item);
+            (seen.Add(item.Ask.Key) ? batch : repeats).Add(item);
         }
         var receipts = await TryBatchAsync("ledger.capture_batch", "captures", batch.Count,
             () => CreditBatches.CaptureAsync(_db, batch.ConvertAll(i => i.Ask), CancellationToken.None));
@@ -143,7 +143,7 @@ public sealed class CreditCommitQueue : IAsyncDisposable
         {
             foreach (var item in batch)
             {
-                if (receipts.TryGetValue(item.Ask.Capture.HoldId, out var receipt))
+                if (receipts.TryGetValue(item.Ask.Key, out var receipt))
                 {
                     item.Done.TrySetResult(receipt);
                 }
@@ -157,9 +157,13 @@ public sealed class CreditCommitQueue : IAsyncDisposable
         }
         foreach (var (ask, done) in repeats)
         {
-            await CompleteAsync(done, () => _holds.CaptureAsync(ask.Capture));
+            await CompleteAsync(done, () => CaptureAloneAsync(ask.Capture));
         }
     }
+
+    /// <summary>One capture in its own transaction, as the batch would have charged it.</summary>
+    private Task<string?> CaptureAloneAsync(Capture capture) =>
+        capture.FromLease ? CreditBatches.CaptureFromLeaseAsync(_db, capture, CancellationToken.None) : _holds.CaptureAsync(capture);
 
     private async Task ReleaseBatchAsync(List<(ReleaseAsk Ask, TaskCompletionSource<bool> Done)> items)
     {

@@ -4,10 +4,13 @@ using Aurous.Persistence;
 
 namespace Aurous.Accounts;
 
-/// <summary>What a capture records: the exact charge and its receipt.</summary>
+/// <summary>
+/// What a capture records: the exact charge and its receipt. <see cref="HoldId"/> is the request's own hold or, when
+/// <see cref="FromLease"/>, the API instance's lease (<see cref="CreditLeaseStore"/>) the request's credits were placed against.
+/// </summary>
 public sealed record Capture(
     string HoldId, string TeamId, string RequestId, string ApiKeyId, string Endpoint, string Model,
-    decimal Amount, string TokensJson, string RatesJson, string BreakdownJson, string? EndUser);
+    decimal Amount, string TokensJson, string RatesJson, string BreakdownJson, string? EndUser, bool FromLease = false);
 
 /// <summary>A successful response to keep for idempotent replays, stored in the capture's own transaction.</summary>
 public sealed record IdempotentResponse(string Key, int StatusCode, string ContentType, byte[] Body)
@@ -75,6 +78,10 @@ public sealed class CreditHolds(NpgsqlDataSource db)
     private static async Task<string?> CaptureAsync(NpgsqlConnection conn, NpgsqlTransaction? transaction, Capture capture, IdempotentResponse? response, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capture.Amount);
+        if (capture.FromLease)
+        {
+            throw new ArgumentException("A charge spent from a lease is captured through the ledger's queue.", nameof(capture));
+        }
         var receiptId = Ulid.NewId("rcpt");
         return await conn.ExecuteScalarAsync<string?>(new CommandDefinition("""
             WITH owner AS (
@@ -85,7 +92,7 @@ public sealed class CreditHolds(NpgsqlDataSource db)
                 FOR UPDATE),
             h AS (
                 UPDATE credit_holds SET state = 'captured', settled_at = now(), captured_amount = @amount
-                WHERE id = @holdId AND state = 'held' AND amount >= @amount
+                WHERE id = @holdId AND state = 'held' AND NOT lease AND amount >= @amount
                   AND (@idempotencyKey::text IS NULL OR EXISTS (SELECT 1 FROM owner))
                 RETURNING id, team_id, amount),
             b AS (
@@ -127,7 +134,7 @@ public sealed class CreditHolds(NpgsqlDataSource db)
             WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
             h AS (
                 UPDATE credit_holds SET state = 'released', settled_at = now()
-                WHERE id = @holdId AND state = 'held'
+                WHERE id = @holdId AND state = 'held' AND NOT lease
                 RETURNING team_id, amount)
             UPDATE team_balances tb SET held = tb.held - h.amount FROM h, relaxed WHERE tb.team_id = h.team_id
             """, new { holdId }, cancellationToken: ct)) == 1;
@@ -141,7 +148,7 @@ public sealed class CreditHolds(NpgsqlDataSource db)
         await transaction.Connection!.ExecuteAsync(new CommandDefinition("""
             WITH h AS (
                 UPDATE credit_holds SET state = 'released', settled_at = now()
-                WHERE id = @holdId AND state = 'held'
+                WHERE id = @holdId AND state = 'held' AND NOT lease
                 RETURNING team_id, amount)
             UPDATE team_balances tb SET held = tb.held - h.amount FROM h WHERE tb.team_id = h.team_id
             """, new { holdId }, transaction, cancellationToken: ct)) == 1;
@@ -165,25 +172,29 @@ public sealed class CreditHolds(NpgsqlDataSource db)
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.ExecuteAsync(new CommandDefinition("""
             WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
-            UPDATE credit_holds SET renewed_at = now() FROM relaxed WHERE id = @holdId AND state = 'held'
+            UPDATE credit_holds SET renewed_at = now() FROM relaxed WHERE id = @holdId AND state = 'held' AND NOT lease
             """, new { holdId }, cancellationToken: ct)) == 1;
     }
 
     /// <summary>
-    /// Expires holds neither placed nor renewed within <paramref name="olderThan"/> (their requests crashed); returns how
-    /// many. A job's hold is never stale: it is not renewed, and the job's own end settles it.
+    /// Expires holds neither placed nor renewed within <paramref name="olderThan"/> (their requests crashed), and leases
+    /// not renewed within <c>leasesOlderThan</c> (their API instance stopped); returns how many. A job's hold is never stale: it is not renewed, and the job's own end settles it.
     /// </summary>
-    public async Task<int> ExpireStaleAsync(TimeSpan olderThan, CancellationToken ct = default)
+    public Task<int> ExpireStaleAsync(TimeSpan olderThan, CancellationToken ct = default) => ExpireStaleAsync(olderThan, olderThan, ct);
+
+    /// <inheritdoc cref="ExpireStaleAsync(TimeSpan, CancellationToken)"/>
+    public async Task<int> ExpireStaleAsync(TimeSpan olderThan, TimeSpan leasesOlderThan, CancellationToken ct = default)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.ExecuteScalarAsync<int>(new CommandDefinition("""
             WITH h AS (
                 UPDATE credit_holds SET state = 'expired', settled_at = now()
-                WHERE state = 'held' AND job_id IS NULL AND COALESCE(renewed_at, created_at) < now() - @olderThan
+                WHERE state = 'held' AND job_id IS NULL
+                  AND COALESCE(renewed_at, created_at) < now() - CASE WHEN lease THEN @leasesOlderThan ELSE @olderThan END
                 RETURNING team_id, amount),
             per_team AS (SELECT team_id, sum(amount) AS amount, count(*) AS n FROM h GROUP BY team_id),
             b AS (UPDATE team_balances tb SET held = tb.held - p.amount FROM per_team p WHERE tb.team_id = p.team_id RETURNING p.n)
             SELECT COALESCE(sum(n), 0)::int FROM b
-            """, new { olderThan }, cancellationToken: ct));
+            """, new { olderThan, leasesOlderThan }, cancellationToken: ct));
     }
 }

@@ -42,13 +42,14 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
         await _redis.DisposeAsync();
     }
 
-    private MeteringPipeline Pipeline(MeteringOptions? options = null)
+    private MeteringPipeline Pipeline(MeteringOptions? options = null, CreditLeases? leases = null)
     {
         var metering = Options.Create(options ?? new MeteringOptions());
         var db = fixture.System.Database;
         var limits = Options.Create(new RateLimitOptions());
         return new MeteringPipeline(new RateLimiter(_redis, limits, NullLogger<RateLimiter>.Instance), new IdempotencyStore(db, metering), new CreditHolds(db),
-            limits, metering, NullLogger<MeteringPipeline>.Instance, _ledger);
+            limits, metering, NullLogger<MeteringPipeline>.Instance, _ledger,
+            leases ?? new CreditLeases(new CreditLeaseStore(db), metering, NullLogger<CreditLeases>.Instance));
     }
 
     private static DefaultHttpContext Context(string teamId, string? idempotencyKey = null)
@@ -219,6 +220,174 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
         var audit = (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean();
         audit.Charges.ShouldBe(0);
         audit.Credits.ShouldBe(1m);
+    }
+
+    private CreditLeases Leases(MeteringOptions options) =>
+        new(new CreditLeaseStore(fixture.System.Database), Options.Create(options), NullLogger<CreditLeases>.Instance);
+
+    private Task<long> LeasedChargesAsync(string teamId) =>
+        ScalarAsync<long>("SELECT count(*) FROM ledger_entries WHERE team_id = @t AND kind = 'charge' AND lease_id IS NOT NULL", ("t", teamId));
+
+    [Fact]
+    public async Task A_busy_teams_holds_are_placed_against_a_lease_and_its_books_reconcile()
+    {
+        var hold = Pricing.Price(_model.Manifest, Estimate).Total;
+        var credits = hold * 100_000;
+        var (teamId, _) = await fixture.System.CreateTeamAsync(credits: credits);
+        var options = new MeteringOptions { LeaseAfterRequestsPerSecond = 5 };
+        var leases = Leases(options);
+        await leases.StartAsync(CancellationToken.None);
+        var pipeline = Pipeline(options, leases);
+        var charged = new System.Collections.Concurrent.ConcurrentBag<decimal>();
+
+        // Waves of 50 at once: half answered whole, half streamed, one in ten failing (released).
+        for (var wave = 0; wave < 8; wave++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 50).Select(async i =>
+            {
+                await using var metered = await AdmitAsync(pipeline, Context(teamId));
+                if (i % 10 == 9)
+                {
+                    return;
+                }
+                var usage = Usage with { TextOutput = 1 + i };
+                if (i % 2 == 0)
+                {
+                    await metered.CompleteAsync(usage, _ => []);
+                }
+                else
+                {
+                    await metered.CaptureStreamAsync(usage);
+                }
+                charged.Add(Pricing.Price(_model.Manifest, usage).Total);
+            }));
+        }
+
+        var leased = await LeasedChargesAsync(teamId);
+        leased.ShouldBeGreaterThan(200, "most charges are spent from the lease once it is open");
+        (await ScalarAsync<long>("SELECT count(*) FROM credit_holds WHERE team_id = @t AND NOT lease", ("t", teamId)))
+            .ShouldBeLessThan(200, "only requests the lease could not cover (the first ones, a burst beyond its slice) take holds of their own");
+        var open = (await LedgerAudit.RunAsync(fixture.System.Database, teamId, allowOpenHolds: true)).ShouldBeClean();
+        open.Charges.ShouldBe(charged.Count);
+        open.Credits.ShouldBe(credits - charged.Sum());
+        open.Held.ShouldBeGreaterThan(0m, "the lease still holds its unspent slice");
+
+        // Stopping closes the lease: everything it held goes back, and nothing is left open.
+        await leases.StopAsync(CancellationToken.None);
+        var closed = (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean();
+        closed.Held.ShouldBe(0m);
+        closed.Credits.ShouldBe(credits - charged.Sum());
+    }
+
+    [Fact]
+    public async Task A_team_running_low_gets_every_credit_it_has_whether_leased_or_held()
+    {
+        var hold = Pricing.Price(_model.Manifest, Estimate).Total;
+        var (teamId, _) = await fixture.System.CreateTeamAsync(credits: hold * 200);
+        var options = new MeteringOptions { LeaseAfterRequestsPerSecond = 1 };
+        var leases = Leases(options);
+        await leases.StartAsync(CancellationToken.None);
+        var pipeline = Pipeline(options, leases);
+
+        // Requests that stay in flight, one after another, until the team's credits are all reserved.
+        var admitted = new List<MeteredRequest>();
+        while (true)
+        {
+            var (metered, ended) = await pipeline.AdmitAsync(Context(teamId), new AdmissionRequest(
+                "chat.completions", _model, Estimate.TotalTokens, hold, null));
+            if (metered is null)
+            {
+                (await ExecuteAsync(ended.ShouldNotBeNull())).Status.ShouldBe(402);
+                break;
+            }
+            admitted.Add(metered);
+            admitted.Count.ShouldBeLessThanOrEqualTo(200);
+        }
+        admitted.Count.ShouldBe(200, "a lease's unreserved part is given back before a request is refused");
+        (await ScalarAsync<long>("SELECT count(*) FROM credit_holds WHERE team_id = @t AND lease", ("t", teamId)))
+            .ShouldBeGreaterThan(0, "the team was served from a lease while it had credits to spare");
+
+        foreach (var metered in admitted)
+        {
+            await metered.DisposeAsync();
+        }
+        await leases.StopAsync(CancellationToken.None);
+        var audit = (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean();
+        audit.Credits.ShouldBe(hold * 200);
+        audit.Charges.ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task A_lease_takes_at_most_its_share_of_what_the_team_has_available()
+    {
+        var (teamId, _) = await fixture.System.CreateTeamAsync(credits: 80m);
+        var store = new CreditLeaseStore(fixture.System.Database);
+
+        // An eighth of 80 is 10: more is cut to it, and a minimum above it is refused.
+        (await store.TryOpenAsync(teamId, "lease:test", want: 50m, min: 11m, share: 0.125m)).ShouldBeNull();
+        var (lease, amount) = (await store.TryOpenAsync(teamId, "lease:test", want: 50m, min: 10m, share: 0.125m)).ShouldNotBeNull();
+        amount.ShouldBe(10m);
+        // 70 available now: an eighth is 8.75.
+        (await store.TryGrowAsync(teamId, lease, want: 20m, min: 9m, share: 0.125m)).ShouldBe(0m);
+        (await store.TryGrowAsync(teamId, lease, want: 20m, min: 1m, share: 0.125m)).ShouldBe(8.75m);
+        (await store.TryGrowAsync(teamId, lease, want: 1m, min: 1m, share: 0.125m)).ShouldBe(1m);
+        (await new Accounts.Ledger(fixture.System.Database).GetBalanceAsync(teamId)).ShouldBe(new Accounts.Balance(80m, 19.75m));
+        (await store.GiveBackAsync(lease, 25m)).ShouldBeFalse("more than the lease holds");
+        (await store.GiveBackAsync(lease, 4.75m)).ShouldBeTrue();
+        (await LedgerAudit.RunAsync(fixture.System.Database, teamId, allowOpenHolds: true)).ShouldBeClean().Held.ShouldBe(15m);
+        (await store.CloseAsync(lease)).ShouldBeTrue();
+        (await store.CloseAsync(lease)).ShouldBeFalse();
+        (await store.TryGrowAsync(teamId, lease, want: 1m, min: 1m, share: 1m)).ShouldBe(0m, "a closed lease is not grown");
+        (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean().Held.ShouldBe(0m);
+
+        // A share of 1 may take everything available, and never more.
+        var (all, allAmount) = (await store.TryOpenAsync(teamId, "lease:test", want: 1000m, min: 1m, share: 1m)).ShouldNotBeNull();
+        allAmount.ShouldBe(80m);
+        (await store.TryOpenAsync(teamId, "lease:test", want: 1m, min: 0.000000000001m, share: 1m)).ShouldBeNull();
+        (await store.CloseAsync(all)).ShouldBeTrue();
+        (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean().Held.ShouldBe(0m);
+    }
+
+    [Fact]
+    public async Task A_lease_its_instance_stopped_renewing_expires_and_keeps_every_charge_made_from_it()
+    {
+        var hold = Pricing.Price(_model.Manifest, Estimate).Total;
+        var credits = hold * 100_000;
+        var (teamId, _) = await fixture.System.CreateTeamAsync(credits: credits);
+        var options = new MeteringOptions { LeaseAfterRequestsPerSecond = 1 };
+        // Never started nor stopped: an instance that dies without closing anything.
+        var pipeline = Pipeline(options, Leases(options));
+        var price = Pricing.Price(_model.Manifest, Usage).Total;
+        for (var i = 0; i < 40; i++)
+        {
+            await using var metered = await AdmitAsync(pipeline, Context(teamId));
+            await metered.CompleteAsync(Usage, _ => []);
+        }
+        var leased = await LeasedChargesAsync(teamId);
+        leased.ShouldBeGreaterThan(30);
+        var inFlight = await AdmitAsync(pipeline, Context(teamId));
+
+        // The sweeper's rule for leases (not renewed within their lifetime), limited to this team: the system is shared.
+        (await ScalarAsync<int>("""
+            WITH h AS (UPDATE credit_holds SET state = 'expired', settled_at = now()
+                       WHERE team_id = @t AND state = 'held' AND lease RETURNING team_id, amount),
+            b AS (UPDATE team_balances b SET held = b.held - h.amount FROM h WHERE b.team_id = h.team_id RETURNING 1)
+            SELECT count(*)::int FROM b
+            """, ("t", teamId))).ShouldBe(1);
+        var expired = (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean();
+        expired.Charges.ShouldBe(40);
+        expired.Credits.ShouldBe(credits - 40 * price);
+
+        // The request in flight when its lease expired is served, says it charged nothing, and the lease is not used again.
+        (await inFlight.CaptureStreamAsync(Usage)).ShouldBe(Charge.None);
+        await inFlight.DisposeAsync();
+        await using (var next = await AdmitAsync(pipeline, Context(teamId)))
+        {
+            (await next.CaptureStreamAsync(Usage)).Total.ShouldBe(price);
+        }
+        var after = (await LedgerAudit.RunAsync(fixture.System.Database, teamId, allowOpenHolds: true)).ShouldBeClean();
+        after.Charges.ShouldBe(41);
+        after.Credits.ShouldBe(credits - 41 * price);
     }
 
     private static async Task<(int Status, string Body)> ExecuteAsync(IResult result)

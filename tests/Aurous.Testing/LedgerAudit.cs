@@ -48,7 +48,9 @@ public sealed class LedgerAuditException(string message) : Exception(message);
 /// Reconciles one team's money straight from the database, after any test or fault: the running balance equals the sum
 /// of its ledger entries; the held amount equals its open holds (none at all, unless allowed); available credits are
 /// never negative; every charge has exactly one receipt of the same amount, comes from a captured hold of the same
-/// request whose captured amount it is and which it does not exceed; no request and no hold is charged twice.
+/// request whose captured amount it is and which it does not exceed (or was spent from a lease of its team: an API
+/// instance's slice of the team's credits, which counts as an open hold until it is closed); no request and no hold is
+/// charged twice.
 /// </summary>
 public static class LedgerAudit
 {
@@ -117,8 +119,14 @@ public static class LedgerAudit
         await CheckAsync("charge that does not match a captured hold (same request, captured amount, within the hold)", """
             SELECT 'entry ' || e.id || ' of ' || COALESCE(e.request_id, '?') || ' (' || -e.amount || ') hold ' || COALESCE(e.hold_id, 'none') || ' ' || COALESCE(h.state, 'missing')
             FROM ledger_entries e LEFT JOIN credit_holds h ON h.id = e.hold_id
-            WHERE e.team_id = @t AND e.kind = 'charge'
+            WHERE e.team_id = @t AND e.kind = 'charge' AND e.lease_id IS NULL
               AND (h.id IS NULL OR h.state <> 'captured' OR h.request_id <> e.request_id OR h.captured_amount IS DISTINCT FROM -e.amount OR -e.amount > h.amount)
+            """);
+        await CheckAsync("charge spent from something that is not a lease of its team", """
+            SELECT 'entry ' || e.id || ' of ' || COALESCE(e.request_id, '?') || ' lease ' || e.lease_id || ' ' || COALESCE(h.state, 'missing')
+            FROM ledger_entries e LEFT JOIN credit_holds h ON h.id = e.lease_id
+            WHERE e.team_id = @t AND e.kind = 'charge' AND e.lease_id IS NOT NULL
+              AND (h.id IS NULL OR NOT h.lease OR h.team_id <> e.team_id OR e.hold_id IS NOT NULL)
             """);
         await CheckAsync("captured hold without its charge", """
             SELECT h.id || ' of ' || h.request_id FROM credit_holds h

@@ -29,6 +29,9 @@ public static class ApiServiceExtensions
         services.AddSingleton<CreditHolds>();
         services.AddSingleton<CreditCommitQueue>().AddOptions<CreditCommitOptions>().BindConfiguration(CreditCommitOptions.Section)
             .Validate(o => o.MaxBatchSize >= 1, "Ledger:MaxBatchSize must be at least 1.").ValidateOnStart();
+        services.AddSingleton<CreditLeaseStore>();
+        services.AddSingleton<CreditLeases>();
+        services.AddHostedService(sp => sp.GetRequiredService<CreditLeases>());
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<MeteringPipeline>();
         services.AddMeteringOptions();

@@ -59,7 +59,7 @@ public static class GenerationApi
         {
             return error.ToResult(context);
         }
-        var (admitted, ended) = await metering.AdmitAsync(context, new AdmissionRequest(request!.Endpoint, request.Model, 0, request.Credits, body));
+        var (admitted, ended) = await metering.AdmitAsync(context, new AdmissionRequest(request!.Endpoint, request.Model, 0, request.Credits, body, BecomesJob: true));
         if (ended is not null)
         {
             return ended;

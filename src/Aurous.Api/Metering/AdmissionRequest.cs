@@ -7,4 +7,5 @@ namespace Aurous.Api.Metering;
 /// <param name="EstimatedTokens">Counted against the TPM bucket up front, settled to the real count afterwards.</param>
 /// <param name="HoldAmount">An upper bound of the charge; the team's available credits must cover it.</param>
 /// <param name="Body">The parsed request body, for the idempotency fingerprint; null where idempotency does not apply (streams).</param>
-public sealed record AdmissionRequest(string Endpoint, CatalogModel Model, long EstimatedTokens, decimal HoldAmount, JsonElement? Body, string? EndUser = null);
+/// <param name="BecomesJob">The request hands its hold to a job (image and video generation): it needs a hold of its own, never a lease's.</param>
+public sealed record AdmissionRequest(string Endpoint, CatalogModel Model, long EstimatedTokens, decimal HoldAmount, JsonElement? Body, string? EndUser = null, bool BecomesJob = false);

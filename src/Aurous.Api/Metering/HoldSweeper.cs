@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace Aurous.Api.Metering;
 
 /// <summary>
-/// Releases holds whose requests stopped renewing them (a crashed API instance) and deletes expired idempotency
+/// Releases holds whose requests stopped renewing them, and leases whose instance did (a crashed API instance), and deletes expired idempotency
 /// records. Safe to run on every replica: each statement only touches rows still in the state it expects.
 /// </summary>
 public sealed class HoldSweeper(CreditHolds holds, IdempotencyStore idempotency, IOptions<MeteringOptions> options, ILogger<HoldSweeper> log) : BackgroundService
@@ -18,7 +18,7 @@ public sealed class HoldSweeper(CreditHolds holds, IdempotencyStore idempotency,
         {
             try
             {
-                var expired = await holds.ExpireStaleAsync(lifetime, stoppingToken);
+                var expired = await holds.ExpireStaleAsync(lifetime, options.Value.LeaseLifetime, stoppingToken);
                 var deleted = await idempotency.DeleteExpiredAsync(stoppingToken);
                 if (expired > 0 || deleted > 0)
                 {

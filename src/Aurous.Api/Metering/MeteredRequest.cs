@@ -16,6 +16,7 @@ public sealed partial class MeteredRequest : IAsyncDisposable
     private readonly RequestContext _rc;
     private readonly string? _idempotencyKey;
     private string? _holdId;
+    private CreditLeases.Reservation? _lease;
     private bool _tokensTaken;
     private bool _settled;
     private Charge? _captured;
@@ -36,7 +37,7 @@ public sealed partial class MeteredRequest : IAsyncDisposable
     /// <summary>True once the request was captured or released: nothing more will be charged.</summary>
     public bool IsSettled => _settled;
 
-    internal async Task<IResult?> ReserveAsync(RateLimiter limiter, CreditCommitQueue ledger, long tpmLimit)
+    internal async Task<IResult?> ReserveAsync(RateLimiter limiter, CreditCommitQueue ledger, CreditLeases leases, long tpmLimit)
     {
         var key = _rc.ApiKey!;
         // The TPM bucket (Redis) and the credit hold (Postgres) are independent: ask both at once. Whichever refuses,
@@ -46,8 +47,12 @@ public sealed partial class MeteredRequest : IAsyncDisposable
         var rpmLimit = _rc.RequestUnitPending ? RequestRateLimiting.RequestsPerMinute(key, _pipeline.Limits) : (long?)null;
         _rc.RequestUnitPending = false;
         var tpmTask = limiter.AcquireAsync(key.TeamId, rpmLimit, tpmLimit, Request.EstimatedTokens);
+        // A busy team's hold is placed against this instance's lease in memory; an idempotent request (its capture stores
+        // the response with the charge) and one that becomes a job take a hold of their own.
+        _lease = _idempotencyKey is null && !Request.BecomesJob ? leases.TryReserve(key.TeamId, Request.HoldAmount) : null;
         // Not cancellable either (group-committed): a hold committed as the client leaves must be known, so that it is released.
-        var holdTask = ledger.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount);
+        var holdTask = _lease is not null ? Task.FromResult<string?>(null)
+            : ledger.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount);
         try
         {
             await Task.WhenAll(tpmTask, holdTask);
@@ -83,7 +88,12 @@ public sealed partial class MeteredRequest : IAsyncDisposable
             return new ApiError(429, "rate_limit_error", "token_rate_limit_exceeded",
                 $"Your team is limited to {tpm.Limit} tokens per minute; this request needs {Request.EstimatedTokens}. Retry after {Math.Max(1, tpm.RetryAfterSeconds)} s.").ToResult(_context);
         }
-        if (_holdId is null)
+        if (_holdId is null && _lease is null && await leases.GiveBackFreeAsync(key.TeamId))
+        {
+            // Part of the team's credits sat unreserved in this instance's lease: given back, so ask once more.
+            _holdId = await ledger.TryPlaceAsync(key.TeamId, _rc.RequestId, Request.Endpoint, Request.Model.Manifest.Id, Request.HoldAmount);
+        }
+        if (_holdId is null && _lease is null)
         {
             MeteringTelemetry.RecordRejection(Request.Endpoint, "insufficient_credits");
             return new ApiError(402, "insufficient_credits", "insufficient_credits",
@@ -93,8 +103,17 @@ public sealed partial class MeteredRequest : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Renews the hold and the key's lease every <see cref="MeteringOptions.Heartbeat"/> until the request settles.</summary>
-    private void StartHeartbeat() => _heartbeat = new Heartbeat(this, _pipeline.Heartbeat);
+    /// <summary>
+    /// Renews the hold and the key's lease every <see cref="MeteringOptions.Heartbeat"/> until the request settles. A
+    /// hold placed against a lease has nothing of its own to renew: <see cref="CreditLeases"/> renews the lease.
+    /// </summary>
+    private void StartHeartbeat()
+    {
+        if (_holdId is not null || _idempotencyKey is not null)
+        {
+            _heartbeat = new Heartbeat(this, _pipeline.Heartbeat);
+        }
+    }
 
     private async Task StopHeartbeatAsync()
     {
@@ -126,7 +145,7 @@ public sealed partial class MeteredRequest : IAsyncDisposable
         // The work is done: finish the bookkeeping even if the client has gone.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         // An idempotent capture completes its key in the same statement; any other joins the instance's group commit.
-        var receipt = stored is null ? await _pipeline.Ledger.CaptureAsync(capture) : await _pipeline.Holds.CaptureAsync(capture, stored, CancellationToken.None);
+        var receipt = await CaptureAsync(capture, stored);
         _rc.Time("capture", started);
         if (receipt is null)
         {
@@ -176,7 +195,7 @@ public sealed partial class MeteredRequest : IAsyncDisposable
         var charge = Pricing.WithinHold(Pricing.Price(Request.Model.Manifest, usage), Request.HoldAmount);
         LogIfCapped(usage, charge);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var receipt = await _pipeline.Ledger.CaptureAsync(BuildCapture(usage, charge));
+        var receipt = await CaptureAsync(BuildCapture(usage, charge), null);
         _rc.Time("capture", started);
         if (receipt is null)
         {
@@ -193,6 +212,33 @@ public sealed partial class MeteredRequest : IAsyncDisposable
         return charge;
     }
 
+    /// <summary>
+    /// Captures through the ledger's group commit (with a stored response: alone, in the statement that completes the
+    /// key). A hold placed against a lease is settled with it: what was not charged goes back to the lease.
+    /// </summary>
+    private async Task<string?> CaptureAsync(Capture capture, IdempotentResponse? stored)
+    {
+        if (_lease is not { } lease)
+        {
+            return stored is null ? await _pipeline.Ledger.CaptureAsync(capture) : await _pipeline.Holds.CaptureAsync(capture, stored, CancellationToken.None);
+        }
+        _lease = null;
+        string? receipt;
+        try
+        {
+            receipt = await _pipeline.Ledger.CaptureAsync(capture);
+        }
+        catch
+        {
+            // Charged or not, unknown: the lease is given out no more, and closed with what Postgres says it holds.
+            _pipeline.Leases.Settle(lease, 0, retire: true);
+            throw;
+        }
+        // No receipt: the lease is no longer open (expired while this instance stalled); nothing was charged.
+        _pipeline.Leases.Settle(lease, receipt is null ? 0 : capture.Amount, lost: receipt is null);
+        return receipt;
+    }
+
     private void LogIfCapped(TokenUsage usage, Charge charge)
     {
         if (charge.Total == Request.HoldAmount && Pricing.Price(Request.Model.Manifest, usage).Total > Request.HoldAmount)
@@ -205,7 +251,7 @@ public sealed partial class MeteredRequest : IAsyncDisposable
     {
         MeteringTelemetry.RecordUncharged(Request.Endpoint);
         _pipeline.Log.LogError("Hold {HoldId} of {RequestId} was no longer open at capture (expired by the sweeper?): usage {Usage} worth {Credits} credits was served uncharged, and the response says 0.",
-            _holdId, _rc.RequestId, usage, price.Total);
+            _holdId ?? "(placed against a lease)", _rc.RequestId, usage, price.Total);
     }
 
     private Capture BuildCapture(TokenUsage usage, Charge charge)
@@ -213,11 +259,11 @@ public sealed partial class MeteredRequest : IAsyncDisposable
         var key = _rc.ApiKey!;
         var manifest = Request.Model.Manifest;
         return new Capture(
-            _holdId!, key.TeamId, _rc.RequestId, key.Id, Request.Endpoint, manifest.Id, charge.Total,
+            _holdId ?? _lease!.Lease.Id, key.TeamId, _rc.RequestId, key.Id, Request.Endpoint, manifest.Id, charge.Total,
             JsonSerializer.Serialize(new { input = new { text = usage.TextInput, visual = usage.VisualInput, video = usage.VideoInput }, output = new { text = usage.TextOutput } }),
             JsonSerializer.Serialize(new { input = manifest.CreditRates.Input, output = manifest.CreditRates.Output }),
             JsonSerializer.Serialize(new { input = new { text = charge.Text, visual = charge.Visual, video = charge.Video }, output = new { text = charge.Output } }),
-            Request.EndUser);
+            Request.EndUser, FromLease: _holdId is null);
     }
 
     /// <summary>
@@ -294,6 +340,11 @@ public sealed partial class MeteredRequest : IAsyncDisposable
         _settled = true;
         await StopHeartbeatAsync();
         // Each release stands alone: one failing (a Redis blip) must not keep the others from happening.
+        if (_lease is { } lease)
+        {
+            _lease = null;
+            _pipeline.Leases.Settle(lease, 0);
+        }
         if (_holdId is not null)
         {
             await BestEffortAsync("release the credit hold", () => _pipeline.Ledger.ReleaseAsync(_rc.ApiKey!.TeamId, _holdId));

@@ -23,6 +23,27 @@ public sealed class MeteringOptions
     /// <summary>How often the sweeper looks for stale holds and expired idempotency records.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Whether this instance places the holds of a busy team's requests against a credit lease in memory
+    /// (<see cref="CreditLeases"/>) instead of one Postgres hold per request.
+    /// </summary>
+    public bool Leases { get; set; } = true;
+
+    /// <summary>A team gets a lease here once this instance serves it this many metered requests in a second.</summary>
+    public int LeaseAfterRequestsPerSecond { get; set; } = 20;
+
+    /// <summary>A lease's slice covers about this much of the team's spend here (and at least 16 requests' holds).</summary>
+    public TimeSpan LeaseSpan { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A slice is taken only while it is at most this share of the team's available credits.</summary>
+    public double LeaseMaxShare { get; set; } = 0.125;
+
+    /// <summary>A lease is closed once its team has had no request here for this long.</summary>
+    public TimeSpan LeaseIdle { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>A lease not renewed for this long belongs to a stopped instance: the sweeper expires it. Renewed every quarter of it.</summary>
+    public TimeSpan LeaseLifetime { get; set; } = TimeSpan.FromSeconds(60);
+
     public TimeSpan Heartbeat => HeartbeatInterval ?? (HoldLifetime < IdempotencyLease ? HoldLifetime : IdempotencyLease) / 3;
 }
 
@@ -35,6 +56,17 @@ internal sealed class MeteringOptionsValidator : IValidateOptions<MeteringOption
         Positive(options.IdempotencyLease, nameof(options.IdempotencyLease));
         Positive(options.SweepInterval, nameof(options.SweepInterval));
         Positive(options.Heartbeat, nameof(options.HeartbeatInterval));
+        Positive(options.LeaseIdle, nameof(options.LeaseIdle));
+        Positive(options.LeaseLifetime, nameof(options.LeaseLifetime));
+        Positive(options.LeaseSpan, nameof(options.LeaseSpan));
+        if (options.LeaseMaxShare is not (> 0 and <= 1))
+        {
+            failures.Add($"{MeteringOptions.Section}:LeaseMaxShare must be above 0 and at most 1, not {options.LeaseMaxShare}.");
+        }
+        if (options.LeaseAfterRequestsPerSecond < 1)
+        {
+            failures.Add($"{MeteringOptions.Section}:LeaseAfterRequestsPerSecond must be at least 1, not {options.LeaseAfterRequestsPerSecond}.");
+        }
         // One missed beat (a slow database round trip) must not lose the hold or the key.
         var shorter = options.HoldLifetime < options.IdempotencyLease ? options.HoldLifetime : options.IdempotencyLease;
         if (options.Heartbeat * 2 > shorter)

@@ -5,12 +5,13 @@ namespace Aurous.Api.Metering;
 
 /// <summary>
 /// The one metering pipeline every paid endpoint shares, after authentication and the RPM check:
-/// idempotency claim (or replay) -> TPM bucket -> credit hold -> [the endpoint's work] -> capture of the exact cost with
-/// its receipt and the stored response, in one transaction. Any failure or cancellation releases the hold and the key.
+/// idempotency claim (or replay) -> TPM bucket -> credit hold (a request's own, or placed against this instance's lease
+/// of a busy team's credits) -> [the endpoint's work] -> capture of the exact cost with its receipt and the stored
+/// response, in one transaction. Any failure or cancellation releases the hold and the key.
 /// </summary>
 public sealed class MeteringPipeline(
     RateLimiter limiter, IdempotencyStore idempotency, CreditHolds holds, IOptions<RateLimitOptions> limits, IOptions<MeteringOptions> metering,
-    ILogger<MeteringPipeline> log, CreditCommitQueue ledger)
+    ILogger<MeteringPipeline> log, CreditCommitQueue ledger, CreditLeases leases)
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
     public const string ReplayedHeader = "Aurous-Idempotent-Replayed";
@@ -56,7 +57,7 @@ public sealed class MeteringPipeline(
         IResult? ended;
         try
         {
-            ended = await admitted.ReserveAsync(limiter, ledger, RequestRateLimiting.TokensPerMinute(key, limits.Value));
+            ended = await admitted.ReserveAsync(limiter, ledger, leases, RequestRateLimiting.TokensPerMinute(key, limits.Value));
         }
         catch
         {
@@ -141,6 +142,7 @@ public sealed class MeteringPipeline(
 
     internal CreditHolds Holds => holds;
     internal CreditCommitQueue Ledger => ledger;
+    internal CreditLeases Leases => leases;
     internal IdempotencyStore Idempotency => idempotency;
     internal RateLimiter Limiter => limiter;
     internal ILogger Log => log;

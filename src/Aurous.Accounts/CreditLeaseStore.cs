@@ -1,0 +1,136 @@
+using Npgsql;
+using NpgsqlTypes;
+using Aurous.Persistence;
+
+namespace Aurous.Accounts;
+
+/// <summary>
+/// The statements of credit leases. A lease is an open hold (<c>lease</c> true) of a slice of a team's available
+/// credits, taken by one API instance, which then places its requests' holds against the slice in memory and charges
+/// them through the ledger's group commit (<see cref="Capture.FromLease"/>). The balance row's CHECK still bounds every
+/// lease: held = sum of open holds, leases included, and available credits never fall below zero. Opening and growing a
+/// lease lock the team's balance row first and take at most a given share of what the team has available then; all
+/// of these statements commit relaxed, like a request's own hold (a lost one only leaves credits reserved until the
+/// hold sweeper expires the lease).
+/// </summary>
+public sealed class CreditLeaseStore(NpgsqlDataSource db)
+{
+    // What a lease may take: what is wanted, at most the given share of the team's available credits (cut to the
+    // ledger's 12 decimals, so the amount held is exactly the amount reported), and nothing below the minimum.
+    private const string Open = """
+        WITH avail AS (
+            SELECT team_id, trunc(LEAST($3::numeric, (credits - held) * $5::numeric), 12) AS amount
+            FROM team_balances WHERE team_id = $4),
+        ins AS (
+            INSERT INTO credit_holds (id, team_id, request_id, amount, state, lease, renewed_at, endpoint, model)
+            SELECT $1, team_id, $2, amount, 'held', true, now(), 'lease', '' FROM avail WHERE amount >= $6 AND amount > 0
+            RETURNING team_id, amount)
+        UPDATE team_balances tb SET held = tb.held + ins.amount FROM ins WHERE tb.team_id = ins.team_id
+        RETURNING ins.amount
+        """;
+
+    private const string Grow = """
+        WITH avail AS (
+            SELECT trunc(LEAST($2::numeric, (credits - held) * $5::numeric), 12) AS amount
+            FROM team_balances WHERE team_id = $3),
+        c AS (
+            UPDATE credit_holds h SET amount = h.amount + avail.amount, renewed_at = now()
+            FROM avail
+            WHERE h.id = $1 AND h.team_id = $3 AND h.lease AND h.state = 'held' AND avail.amount >= $4 AND avail.amount > 0
+            RETURNING h.team_id, avail.amount)
+        UPDATE team_balances tb SET held = tb.held + c.amount FROM c WHERE tb.team_id = c.team_id
+        RETURNING c.amount
+        """;
+
+    /// <summary>
+    /// Opens a lease for <paramref name="holder"/> (the API instance) of <paramref name="want"/> credits, or of
+    /// <paramref name="share"/> of the team's available credits when that is less, provided that is at least
+    /// <paramref name="min"/>; returns its id and amount, or null.
+    /// </summary>
+    public async Task<(string Id, decimal Amount)?> TryOpenAsync(string teamId, string holder, decimal want, decimal min, decimal share, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(want);
+        var id = Ulid.NewId("lease");
+        var amount = await RunLockedAsync(teamId, CreditBatches.Command(Open, Text(id), Text(holder), Numeric(want), Text(teamId), Numeric(share), Numeric(min)), ct);
+        return amount is { } granted ? (id, granted) : null;
+    }
+
+    /// <summary>
+    /// Adds up to <paramref name="want"/> credits to an open lease, as <see cref="TryOpenAsync"/> would size it; returns
+    /// how much was added: 0 when too little is available or the lease is no longer open.
+    /// </summary>
+    public async Task<decimal> TryGrowAsync(string teamId, string leaseId, decimal want, decimal min, decimal share, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(want);
+        return await RunLockedAsync(teamId, CreditBatches.Command(Grow, Text(leaseId), Numeric(want), Text(teamId), Numeric(min), Numeric(share)), ct) ?? 0m;
+    }
+
+    /// <summary>Runs <paramref name="command"/> after locking the team's balance row, so that it reads what is available now.</summary>
+    private async Task<decimal?> RunLockedAsync(string teamId, NpgsqlBatchCommand command, CancellationToken ct)
+    {
+        await using var batch = db.CreateBatch();
+        CreditBatches.AddSettingsAndLocks(batch, [teamId], relaxed: true);
+        batch.BatchCommands.Add(command);
+        decimal? amount = null;
+        await CreditBatches.ReadResultsAsync(batch, 2, r => amount = r.GetDecimal(0), ct);
+        return amount;
+    }
+
+    /// <summary>Gives <paramref name="amount"/> of an open lease back to the team; false when the lease is no longer open.</summary>
+    public async Task<bool> GiveBackAsync(string leaseId, decimal amount, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(amount);
+        await using var cmd = db.CreateCommand("""
+            WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
+            c AS (
+                UPDATE credit_holds SET amount = amount - $2
+                WHERE id = $1 AND lease AND state = 'held' AND amount >= $2
+                RETURNING team_id)
+            UPDATE team_balances tb SET held = tb.held - $2 FROM c, relaxed WHERE tb.team_id = c.team_id
+            """);
+        cmd.Parameters.Add(Text(leaseId));
+        cmd.Parameters.Add(Numeric(amount));
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Closes an open lease, giving all it still holds back to the team; false when it was no longer open.</summary>
+    public async Task<bool> CloseAsync(string leaseId, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand("""
+            WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
+            c AS (
+                UPDATE credit_holds SET state = 'released', settled_at = now()
+                WHERE id = $1 AND lease AND state = 'held'
+                RETURNING team_id, amount)
+            UPDATE team_balances tb SET held = tb.held - c.amount FROM c, relaxed WHERE tb.team_id = c.team_id
+            """);
+        cmd.Parameters.Add(Text(leaseId));
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Renews the given leases (the instance still runs); returns those still open.</summary>
+    public async Task<HashSet<string>> RenewAsync(IReadOnlyCollection<string> leaseIds, CancellationToken ct = default)
+    {
+        var open = new HashSet<string>(StringComparer.Ordinal);
+        if (leaseIds.Count == 0)
+        {
+            return open;
+        }
+        await using var cmd = db.CreateCommand("""
+            WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+            UPDATE credit_holds SET renewed_at = now() FROM relaxed WHERE id = ANY($1) AND lease AND state = 'held'
+            RETURNING id
+            """);
+        cmd.Parameters.Add(CreditBatches.Texts(leaseIds));
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            open.Add(reader.GetString(0));
+        }
+        return open;
+    }
+
+    private static NpgsqlParameter Text(string value) => new NpgsqlParameter<string> { TypedValue = value, NpgsqlDbType = NpgsqlDbType.Text };
+
+    private static NpgsqlParameter Numeric(decimal value) => new NpgsqlParameter<decimal> { TypedValue = value, NpgsqlDbType = NpgsqlDbType.Numeric };
+}

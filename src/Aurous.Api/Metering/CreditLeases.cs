@@ -1,0 +1,414 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Aurous.Accounts;
+using Microsoft.Extensions.Options;
+
+namespace Aurous.Api.Metering;
+
+/// <summary>
+/// This API instance's credit leases: for a team it serves often (at least
+/// <see cref="MeteringOptions.LeaseAfterRequestsPerSecond"/>), one open lease of a slice of the team's available
+/// credits, sized to about <see cref="MeteringOptions.LeaseSpan"/> of the team's spend here and never more than
+/// <see cref="MeteringOptions.LeaseMaxShare"/> of what the team has. A request's hold is then placed against the slice
+/// in memory (no Postgres round trip), charged through the ledger's group commit, and what it did not spend goes back
+/// to the slice; a refused or failed request gives its whole reservation back in memory. When the slice runs low it is
+/// grown in the background while requests that do not fit take their own holds, so nobody waits for a lease. Leases
+/// are renewed while the instance runs, closed once their team has been quiet for <see cref="MeteringOptions.LeaseIdle"/>
+/// and at shutdown; the hold sweeper expires those of a crashed instance after <see cref="MeteringOptions.LeaseLifetime"/>.
+/// </summary>
+public sealed class CreditLeases : BackgroundService
+{
+    private readonly CreditLeaseStore _store;
+    private readonly MeteringOptions _options;
+    private readonly ILogger<CreditLeases> _log;
+    private readonly string _holder = $"lease:{Environment.MachineName}:{Environment.ProcessId}";
+    private readonly ConcurrentDictionary<string, Team> _teams = new(StringComparer.Ordinal);
+
+    public CreditLeases(CreditLeaseStore store, IOptions<MeteringOptions> options, ILogger<CreditLeases> log)
+    {
+        _store = store;
+        _options = options.Value;
+        _log = log;
+    }
+
+    /// <summary>One open lease as this instance knows it.</summary>
+    public sealed class Lease(string id, string teamId, decimal free)
+    {
+        public string Id { get; } = id;
+        public string TeamId { get; } = teamId;
+
+        /// <summary>The part of the lease no request has reserved (guarded by its team's lock).</summary>
+        internal decimal Free = free;
+
+        /// <summary>Reservations not yet settled.</summary>
+        internal int Outstanding;
+
+        /// <summary>No longer given out: it is closed once its outstanding reservations settle.</summary>
+        internal bool Retired;
+
+        /// <summary>No longer open in Postgres (expired by the sweeper): nothing is charged from it or given back.</summary>
+        internal bool Lost;
+
+        /// <summary>A charge against it ended in an unknown state: only closing it (with what Postgres says it holds) is exact.</summary>
+        internal bool Uncertain;
+    }
+
+    /// <summary>A request's hold placed against a lease.</summary>
+    public sealed record Reservation(Lease Lease, decimal Amount);
+
+    private sealed class Team
+    {
+        public readonly Lock Gate = new();
+        public Lease? Current;
+        public readonly List<Lease> Retired = [];
+        public bool Busy;
+        public long RefusedUntil;
+        public long LastUse;
+        // Demand seen here, in whole seconds of Stopwatch time: this second's and the last one's.
+        public long Second;
+        public int Count, LastCount;
+        public decimal Credits, LastCredits;
+
+        public void Note(long now, decimal amount)
+        {
+            var second = now / Stopwatch.Frequency;
+            if (second != Second)
+            {
+                (LastCount, LastCredits) = second == Second + 1 ? (Count, Credits) : (0, 0m);
+                (Second, Count, Credits) = (second, 0, 0m);
+            }
+            Count++;
+            Credits += amount;
+            LastUse = now;
+        }
+    }
+
+    /// <summary>
+    /// Places a hold of <paramref name="amount"/> against the team's lease here, or returns null (no lease, or not enough
+    /// left in it): the request then takes its own hold. May start opening or growing the lease in the background.
+    /// </summary>
+    public Reservation? TryReserve(string teamId, decimal amount)
+    {
+        if (!_options.Leases)
+        {
+            return null;
+        }
+        var team = _teams.GetOrAdd(teamId, static _ => new Team());
+        Reservation? reserved = null;
+        decimal want;
+        lock (team.Gate)
+        {
+            var now = Stopwatch.GetTimestamp();
+            team.Note(now, amount);
+            if (team.Current is { } lease && lease.Free >= amount)
+            {
+                lease.Free -= amount;
+                lease.Outstanding++;
+                reserved = new Reservation(lease, amount);
+            }
+            // Busy enough here: the last full second (or this one so far) reached the threshold.
+            var perSecond = Math.Max(team.LastCount, team.Count);
+            if (team.Busy || perSecond < _options.LeaseAfterRequestsPerSecond || now < team.RefusedUntil)
+            {
+                return reserved;
+            }
+            var creditsPerSecond = Math.Max(team.LastCredits, team.Credits);
+            want = Math.Max(amount * 16, creditsPerSecond * (decimal)_options.LeaseSpan.TotalSeconds);
+            if (team.Current is { } current && current.Free >= want / 2)
+            {
+                return reserved;
+            }
+            team.Busy = true;
+        }
+        // A slice smaller than a few requests' holds is not worth a lease: those take holds of their own.
+        _ = GrowAsync(teamId, team, want, min: amount * 4);
+        return reserved;
+    }
+
+    /// <summary>
+    /// Settles a reservation: <paramref name="charged"/> of it was charged (0 when the request was refused or failed),
+    /// and the rest goes back to the lease. <paramref name="retire"/>: the charge's outcome is unknown, so the lease is
+    /// given out no more and is closed (with what Postgres says it still holds) once its reservations settle.
+    /// <paramref name="lost"/>: the charge found the lease no longer open.
+    /// </summary>
+    public void Settle(Reservation reservation, decimal charged, bool retire = false, bool lost = false)
+    {
+        var lease = reservation.Lease;
+        if (!_teams.TryGetValue(lease.TeamId, out var team))
+        {
+            return;
+        }
+        var giveBack = 0m;
+        lock (team.Gate)
+        {
+            lease.Outstanding--;
+            lease.Uncertain |= retire;
+            if (lost || retire)
+            {
+                RetireLocked(team, lease, lost);
+            }
+            var unspent = reservation.Amount - charged;
+            if (lease.Lost || lease.Uncertain)
+            {
+                // Nothing to give back: the sweeper released it, or closing the lease will.
+            }
+            else if (lease.Retired)
+            {
+                // No longer given out here: the team gets it back now, not only when the lease closes.
+                giveBack = unspent;
+            }
+            else
+            {
+                lease.Free += unspent;
+            }
+            team.LastUse = Stopwatch.GetTimestamp();
+        }
+        if (giveBack > 0)
+        {
+            _ = GiveBackAsync(lease, giveBack);
+        }
+    }
+
+    private async Task<bool> GiveBackAsync(Lease lease, decimal amount)
+    {
+        try
+        {
+            return await _store.GiveBackAsync(lease.Id, amount);
+        }
+        catch (Exception ex)
+        {
+            // Still in the lease: closing it (or the sweeper) gives it back.
+            _log.LogWarning(ex, "Could not give back {Credits} credits of lease {LeaseId}", amount, lease.Id);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Gives the unreserved part of the team's lease here back to the team, so that a request refused its own hold can
+    /// ask again; stops leasing for the team for a while (its credits run low). True when anything was given back.
+    /// </summary>
+    public async Task<bool> GiveBackFreeAsync(string teamId)
+    {
+        if (!_teams.TryGetValue(teamId, out var team))
+        {
+            return false;
+        }
+        Lease? lease;
+        decimal free;
+        lock (team.Gate)
+        {
+            team.RefusedUntil = Stopwatch.GetTimestamp() + (long)(_options.LeaseIdle.TotalSeconds * Stopwatch.Frequency);
+            lease = team.Current;
+            if (lease is null || lease.Free <= 0)
+            {
+                return false;
+            }
+            free = lease.Free;
+            lease.Free = 0;
+            // No longer given out; closed (with whatever is left) once its reservations settle.
+            RetireLocked(team, lease, lost: false);
+        }
+        return await GiveBackAsync(lease, free);
+    }
+
+    private async Task GrowAsync(string teamId, Team team, decimal want, decimal min)
+    {
+        var share = (decimal)_options.LeaseMaxShare;
+        var granted = 0m;
+        var giveBackLater = 0m;
+        try
+        {
+            Lease? current;
+            lock (team.Gate)
+            {
+                current = team.Current;
+            }
+            if (current is null)
+            {
+                if (await _store.TryOpenAsync(teamId, _holder, want, min, share) is var (id, amount))
+                {
+                    granted = amount;
+                    lock (team.Gate)
+                    {
+                        team.Current = new Lease(id, teamId, amount);
+                    }
+                }
+            }
+            else
+            {
+                granted = await _store.TryGrowAsync(teamId, current.Id, want, min, share);
+                lock (team.Gate)
+                {
+                    if (current.Lost || current.Uncertain)
+                    {
+                        // Retired meanwhile: what was just added is given back when it closes.
+                    }
+                    else if (current.Retired && granted > 0)
+                    {
+                        giveBackLater = granted;
+                    }
+                    else
+                    {
+                        current.Free += granted;
+                    }
+                }
+                if (giveBackLater > 0)
+                {
+                    await GiveBackAsync(current, giveBackLater);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            _log.LogWarning(ex, "Could not open or grow the credit lease of team {TeamId}; its requests take their own holds", teamId);
+        }
+        finally
+        {
+            lock (team.Gate)
+            {
+                team.Busy = false;
+                if (granted == 0)
+                {
+                    // Too little available for a slice (the team runs low), or Postgres failed: the lease keeps what it
+                    // has, and requests that do not fit take their own holds for a while.
+                    team.RefusedUntil = Stopwatch.GetTimestamp() + (long)(_options.LeaseIdle.TotalSeconds * Stopwatch.Frequency);
+                }
+            }
+        }
+    }
+
+    private static void RetireLocked(Team team, Lease lease, bool lost)
+    {
+        lease.Lost |= lost;
+        if (!lease.Retired)
+        {
+            lease.Retired = true;
+            team.Retired.Add(lease);
+        }
+        if (ReferenceEquals(team.Current, lease))
+        {
+            team.Current = null;
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var renewEvery = _options.LeaseLifetime / 4;
+        var lastRenewal = Stopwatch.GetTimestamp();
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Min(500, _options.LeaseIdle.TotalMilliseconds / 2)));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                await CloseQuietAsync(force: false);
+                if (Stopwatch.GetElapsedTime(lastRenewal) >= renewEvery)
+                {
+                    lastRenewal = Stopwatch.GetTimestamp();
+                    await RenewAsync(stoppingToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Closes every lease once its requests have settled (waiting a few seconds at most for them).</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        var deadline = Stopwatch.GetTimestamp() + 5 * Stopwatch.Frequency;
+        while (await CloseQuietAsync(force: true) > 0 && Stopwatch.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(100, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Closes retired leases whose reservations have settled and the leases of quiet teams; returns how many remain.</summary>
+    private async Task<int> CloseQuietAsync(bool force)
+    {
+        var idle = (long)(_options.LeaseIdle.TotalSeconds * Stopwatch.Frequency);
+        var now = Stopwatch.GetTimestamp();
+        var closing = new List<Lease>();
+        var remaining = 0;
+        foreach (var (teamId, team) in _teams)
+        {
+            lock (team.Gate)
+            {
+                if (team.Current is { } current && !team.Busy && (force || now - team.LastUse >= idle))
+                {
+                    RetireLocked(team, current, lost: false);
+                }
+                for (var i = team.Retired.Count - 1; i >= 0; i--)
+                {
+                    var lease = team.Retired[i];
+                    if (lease.Outstanding == 0)
+                    {
+                        team.Retired.RemoveAt(i);
+                        if (!lease.Lost)
+                        {
+                            closing.Add(lease);
+                        }
+                    }
+                }
+                remaining += team.Retired.Count + (team.Current is null ? 0 : 1);
+                if (team.Current is null && team.Retired.Count == 0 && !team.Busy && now - team.LastUse >= 60 * Stopwatch.Frequency)
+                {
+                    _teams.TryRemove(new KeyValuePair<string, Team>(teamId, team));
+                }
+            }
+        }
+        foreach (var lease in closing)
+        {
+            try
+            {
+                await _store.CloseAsync(lease.Id);
+            }
+            catch (Exception ex)
+            {
+                // Not renewed any more, so the hold sweeper expires it after LeaseLifetime.
+                _log.LogWarning(ex, "Could not close credit lease {LeaseId}; the hold sweeper will expire it", lease.Id);
+            }
+        }
+        return remaining;
+    }
+
+    private async Task RenewAsync(CancellationToken ct)
+    {
+        var leases = new List<Lease>();
+        foreach (var team in _teams.Values)
+        {
+            lock (team.Gate)
+            {
+                if (team.Current is { } current)
+                {
+                    leases.Add(current);
+                }
+                leases.AddRange(team.Retired.Where(l => !l.Lost));
+            }
+        }
+        if (leases.Count == 0)
+        {
+            return;
+        }
+        try
+        {
+            var open = await _store.RenewAsync(leases.ConvertAll(l => l.Id), ct);
+            foreach (var lease in leases.Where(l => !open.Contains(l.Id)))
+            {
+                _log.LogError("Credit lease {LeaseId} of team {TeamId} is no longer open; its outstanding requests will not be charged.", lease.Id, lease.TeamId);
+                if (_teams.TryGetValue(lease.TeamId, out var team))
+                {
+                    lock (team.Gate)
+                    {
+                        RetireLocked(team, lease, lost: true);
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _log.LogWarning(ex, "Could not renew {Count} credit leases; retrying at the next renewal", leases.Count);
+        }
+    }
+}
