@@ -46,6 +46,42 @@ public sealed class MeteringTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task A_busy_team_is_served_from_leases_on_every_instance_and_its_books_reconcile()
+    {
+        var credits = 1_000_000 * CostOfHelloWorld;
+        var (teamId, key) = await fixture.System.CreateTeamAsync(credits: credits);
+        await fixture.System.SetLimitsAsync(teamId, rpm: 100_000, tpm: 10_000_000);
+        var clients = ApiFixture.Instances.Select(i => Client(fixture.System.Endpoint(i), key)).ToArray();
+
+        var charged = await Task.WhenAll(Enumerable.Range(0, 900).Select(async i =>
+        {
+            using var response = await clients[i % clients.Length].PostAsync("/v1/embeddings", Body());
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return body.RootElement.GetProperty("usage").GetProperty("credits_charged").GetDecimal();
+        }));
+
+        charged.ShouldAllBe(c => c == CostOfHelloWorld);
+        await using (var cmd = fixture.System.Database.CreateCommand("""
+            SELECT count(DISTINCT e.lease_id), count(DISTINCT h.request_id)
+            FROM ledger_entries e JOIN credit_holds h ON h.id = e.lease_id WHERE e.team_id = $1 AND e.kind = 'charge'
+            """))
+        {
+            cmd.Parameters.Add(new() { Value = teamId });
+            await using var r = await cmd.ExecuteReaderAsync();
+            await r.ReadAsync();
+            r.GetInt64(0).ShouldBeGreaterThan(0, "charges are spent from leases");
+            r.GetInt64(1).ShouldBe(3, "each instance leases its own slice");
+        }
+        // Once the team is quiet, every instance closes its lease: nothing stays held, and the books reconcile.
+        var books = await Aurous.Testing.LedgerAudit.SettledAsync(fixture.System.Database, teamId);
+        books.Held.ShouldBe(0m);
+        books.Charges.ShouldBe(900);
+        books.Credits.ShouldBe(credits - 900 * CostOfHelloWorld);
+        await Ledger.ShouldReconcileAsync(fixture.System.Database, teamId, expectedReceipts: 900);
+    }
+
+    [Fact]
     public async Task A_replay_returns_the_same_bytes_and_charges_once()
     {
         var (teamId, key) = await fixture.System.CreateTeamAsync();

@@ -10,7 +10,7 @@ namespace Aurous.Faults.Tests;
 
 /// <summary>
 /// kill -9 of the API instance during a burst of paid requests, whose captures are group-committed: a response that
-/// says it charged was committed first, so nothing it answered is lost; the dead instance's holds expire.
+/// says it charged was committed first, so nothing it answered is lost; the dead instance's holds and credit lease expire.
 /// </summary>
 [Collection(FaultCollection.Name)]
 public sealed class ApiKillTests(FaultSystem fixture, ITestOutputHelper output)
@@ -94,6 +94,13 @@ public sealed class ApiKillTests(FaultSystem fixture, ITestOutputHelper output)
         // Started again, the instance serves; the holds the dead one left open go stale, and the sweeper's statement
         // expires them (every request of this team has ended, so any hold still open belongs to the dead instance).
         await system.EnsureHealthyAsync("api");
+        await using (var leased = system.Database.CreateCommand(
+            "SELECT count(*) FROM ledger_entries WHERE team_id = $1 AND kind = 'charge' AND lease_id IS NOT NULL"))
+        {
+            leased.Parameters.Add(new() { Value = teamId });
+            ((long)(await leased.ExecuteScalarAsync())!).ShouldBeGreaterThan(0, "the burst was served from the instance's credit lease");
+        }
+        // Holds and the lease the dead instance left open both expire.
         await new CreditHolds(system.Database).ExpireStaleAsync(TimeSpan.Zero);
         var books = await LedgerAudit.SettledAsync(system.Database, teamId);
         books.Receipts.ShouldBeGreaterThanOrEqualTo(charged.Count + 1);

@@ -331,7 +331,7 @@ public sealed class CreditLeases : BackgroundService
         var now = Stopwatch.GetTimestamp();
         var closing = new List<Lease>();
         var remaining = 0;
-        foreach (var (teamId, team) in _teams)
+        foreach (var team in _teams.Values)
         {
             lock (team.Gate)
             {
@@ -352,10 +352,6 @@ public sealed class CreditLeases : BackgroundService
                     }
                 }
                 remaining += team.Retired.Count + (team.Current is null ? 0 : 1);
-                if (team.Current is null && team.Retired.Count == 0 && !team.Busy && now - team.LastUse >= 60 * Stopwatch.Frequency)
-                {
-                    _teams.TryRemove(new KeyValuePair<string, Team>(teamId, team));
-                }
             }
         }
         foreach (var lease in closing)
