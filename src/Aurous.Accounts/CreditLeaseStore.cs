@@ -42,17 +42,18 @@ public sealed class CreditLeaseStore(NpgsqlDataSource db)
         RETURNING c.amount
         """;
 
+    /// <summary>A new lease's id: chosen before it is opened, so that one whose opening ended in doubt can still be closed.</summary>
+    public static string NewId() => Ulid.NewId("lease");
+
     /// <summary>
-    /// Opens a lease for <paramref name="holder"/> (the API instance) of <paramref name="want"/> credits, or of
-    /// <paramref name="share"/> of the team's available credits when that is less, provided that is at least
-    /// <paramref name="min"/>; returns its id and amount, or null.
+    /// Opens lease <paramref name="id"/> (<see cref="NewId"/>) for <paramref name="holder"/> (the API instance) of
+    /// <paramref name="want"/> credits, or of <paramref name="share"/> of the team's available credits when that is less,
+    /// provided that is at least <paramref name="min"/>; returns its amount, or null when none was opened.
     /// </summary>
-    public async Task<(string Id, decimal Amount)?> TryOpenAsync(string teamId, string holder, decimal want, decimal min, decimal share, CancellationToken ct = default)
+    public Task<decimal?> TryOpenAsync(string id, string teamId, string holder, decimal want, decimal min, decimal share, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(want);
-        var id = Ulid.NewId("lease");
-        var amount = await RunLockedAsync(teamId, CreditBatches.Command(Open, Text(id), Text(holder), Numeric(want), Text(teamId), Numeric(share), Numeric(min)), ct);
-        return amount is { } granted ? (id, granted) : null;
+        return RunLockedAsync(teamId, CreditBatches.Command(Open, Text(id), Text(holder), Numeric(want), Text(teamId), Numeric(share), Numeric(min)), ct);
     }
 
     /// <summary>

@@ -214,6 +214,14 @@ public sealed class ChatTests(ApiFixture fixture)
 
         foreach (var (team, credits) in new[] { (teamId, 0m), (limitedTeam, 1m) })
         {
+            // No request left a hold of its own; a burst may have opened a credit lease, closed once the team is quiet.
+            (await Aurous.Testing.LedgerAudit.RunAsync(fixture.System.Database, team, allowOpenHolds: true)).ShouldBeClean();
+            await using (var requestHolds = fixture.System.Database.CreateCommand("SELECT count(*) FROM credit_holds WHERE team_id = $1 AND state = 'held' AND NOT lease"))
+            {
+                requestHolds.Parameters.Add(new() { Value = team });
+                ((long)(await requestHolds.ExecuteScalarAsync())!).ShouldBe(0);
+            }
+            await Aurous.Testing.LedgerAudit.SettledAsync(fixture.System.Database, team);
             var balance = await new Accounts.Ledger(fixture.System.Database).GetBalanceAsync(team);
             balance.Credits.ShouldBe(credits);
             balance.HeldCredits.ShouldBe(0m);

@@ -324,9 +324,9 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
         var store = new CreditLeaseStore(fixture.System.Database);
 
         // An eighth of 80 is 10: more is cut to it, and a minimum above it is refused.
-        (await store.TryOpenAsync(teamId, "lease:test", want: 50m, min: 11m, share: 0.125m)).ShouldBeNull();
-        var (lease, amount) = (await store.TryOpenAsync(teamId, "lease:test", want: 50m, min: 10m, share: 0.125m)).ShouldNotBeNull();
-        amount.ShouldBe(10m);
+        (await store.TryOpenAsync(CreditLeaseStore.NewId(), teamId, "lease:test", want: 50m, min: 11m, share: 0.125m)).ShouldBeNull();
+        var lease = CreditLeaseStore.NewId();
+        (await store.TryOpenAsync(lease, teamId, "lease:test", want: 50m, min: 10m, share: 0.125m)).ShouldBe(10m);
         // 70 available now: an eighth is 8.75.
         (await store.TryGrowAsync(teamId, lease, want: 20m, min: 9m, share: 0.125m)).ShouldBe(0m);
         (await store.TryGrowAsync(teamId, lease, want: 20m, min: 1m, share: 0.125m)).ShouldBe(8.75m);
@@ -341,9 +341,9 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
         (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean().Held.ShouldBe(0m);
 
         // A share of 1 may take everything available, and never more.
-        var (all, allAmount) = (await store.TryOpenAsync(teamId, "lease:test", want: 1000m, min: 1m, share: 1m)).ShouldNotBeNull();
-        allAmount.ShouldBe(80m);
-        (await store.TryOpenAsync(teamId, "lease:test", want: 1m, min: 0.000000000001m, share: 1m)).ShouldBeNull();
+        var all = CreditLeaseStore.NewId();
+        (await store.TryOpenAsync(all, teamId, "lease:test", want: 1000m, min: 1m, share: 1m)).ShouldBe(80m);
+        (await store.TryOpenAsync(CreditLeaseStore.NewId(), teamId, "lease:test", want: 1m, min: 0.000000000001m, share: 1m)).ShouldBeNull();
         (await store.CloseAsync(all)).ShouldBeTrue();
         (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean().Held.ShouldBe(0m);
     }

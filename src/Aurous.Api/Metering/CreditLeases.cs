@@ -225,7 +225,22 @@ public sealed class CreditLeases : BackgroundService
             }
             if (current is null)
             {
-                if (await _store.TryOpenAsync(teamId, _holder, want, min, share) is var (id, amount))
+                var id = CreditLeaseStore.NewId();
+                decimal? opened;
+                try
+                {
+                    opened = await _store.TryOpenAsync(id, teamId, _holder, want, min, share);
+                }
+                catch
+                {
+                    // It may have been opened all the same (the connection broke at the commit): close it to be sure.
+                    lock (team.Gate)
+                    {
+                        RetireLocked(team, new Lease(id, teamId, 0m) { Uncertain = true }, lost: false);
+                    }
+                    throw;
+                }
+                if (opened is { } amount)
                 {
                     granted = amount;
                     lock (team.Gate)
@@ -324,13 +339,15 @@ public sealed class CreditLeases : BackgroundService
         }
     }
 
-    /// <summary>Closes retired leases whose reservations have settled and the leases of quiet teams; returns how many remain.</summary>
+    /// <summary>
+    /// Closes retired leases whose reservations have settled and the leases of quiet teams; returns how many remain open
+    /// here. A lease whose closing fails stays retired and is tried again at the next tick.
+    /// </summary>
     private async Task<int> CloseQuietAsync(bool force)
     {
         var idle = (long)(_options.LeaseIdle.TotalSeconds * Stopwatch.Frequency);
         var now = Stopwatch.GetTimestamp();
-        var closing = new List<Lease>();
-        var remaining = 0;
+        var closing = new List<(Team Team, Lease Lease)>();
         foreach (var team in _teams.Values)
         {
             lock (team.Gate)
@@ -339,31 +356,38 @@ public sealed class CreditLeases : BackgroundService
                 {
                     RetireLocked(team, current, lost: false);
                 }
-                for (var i = team.Retired.Count - 1; i >= 0; i--)
+                foreach (var lease in team.Retired)
                 {
-                    var lease = team.Retired[i];
                     if (lease.Outstanding == 0)
                     {
-                        team.Retired.RemoveAt(i);
-                        if (!lease.Lost)
-                        {
-                            closing.Add(lease);
-                        }
+                        closing.Add((team, lease));
                     }
                 }
-                remaining += team.Retired.Count + (team.Current is null ? 0 : 1);
             }
         }
-        foreach (var lease in closing)
+        foreach (var (team, lease) in closing)
         {
             try
             {
+                // A lost lease is already expired; closing it is then a no-op that confirms it.
                 await _store.CloseAsync(lease.Id);
             }
             catch (Exception ex)
             {
-                // Not renewed any more, so the hold sweeper expires it after LeaseLifetime.
-                _log.LogWarning(ex, "Could not close credit lease {LeaseId}; the hold sweeper will expire it", lease.Id);
+                _log.LogWarning(ex, "Could not close credit lease {LeaseId}; trying again shortly", lease.Id);
+                continue;
+            }
+            lock (team.Gate)
+            {
+                team.Retired.Remove(lease);
+            }
+        }
+        var remaining = 0;
+        foreach (var team in _teams.Values)
+        {
+            lock (team.Gate)
+            {
+                remaining += team.Retired.Count + (team.Current is null ? 0 : 1);
             }
         }
         return remaining;
