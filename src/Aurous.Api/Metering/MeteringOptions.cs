@@ -30,7 +30,7 @@ public sealed class MeteringOptions
     public bool Leases { get; set; } = true;
 
     /// <summary>A team gets a lease here once this instance serves it this many metered requests in a second.</summary>
-    public int LeaseAfterRequestsPerSecond { get; set; } = 20;
+    public int LeaseAfterRequestsPerSecond { get; set; } = 5;
 
     /// <summary>A lease's slice covers about this much of the team's spend here (and at least 16 requests' holds).</summary>
     public TimeSpan LeaseSpan { get; set; } = TimeSpan.FromSeconds(1);
