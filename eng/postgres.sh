@@ -36,7 +36,9 @@ if [ ! -f "$data/PG_VERSION" ]; then
   echo "created database $db"
 fi
 
-exec_args=(-D "$data" -p "$PGPORT" -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300
+# Room for three API instances' pools (up to 100 connections each after a burst), the worker's job servers, the
+# dashboard and a test process's own pool at once.
+exec_args=(-D "$data" -p "$PGPORT" -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=400
   -c fsync=on -c log_min_messages=warning -c log_line_prefix=)
 if [ "$(id -u)" -eq 0 ]; then
   exec setpriv --reuid=postgres --regid=postgres --init-groups -- "$bin/postgres" "${exec_args[@]}"

@@ -110,7 +110,7 @@ internal static class CreditBatches
             UPDATE team_balances tb SET held = tb.held - p.total, credits = tb.credits - p.total
             FROM per_team p WHERE tb.team_id = p.team_id
             RETURNING tb.team_id),
-        ok AS (SELECT r.* FROM req r JOIN s ON s.id = r.lease_id JOIN b ON b.team_id = r.team_id),
+        ok AS (SELECT r.* FROM req r JOIN s ON s.id = r.lease_id AND s.team_id = r.team_id JOIN b ON b.team_id = r.team_id),
         l AS (
             INSERT INTO ledger_entries (team_id, kind, amount, request_id, lease_id, description)
             SELECT ok.team_id, 'charge', -ok.amount, ok.request_id, ok.lease_id, ok.endpoint || ' ' || ok.model FROM ok

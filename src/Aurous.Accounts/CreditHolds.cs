@@ -177,12 +177,15 @@ public sealed class CreditHolds(NpgsqlDataSource db)
     }
 
     /// <summary>
-    /// Expires holds neither placed nor renewed within <paramref name="olderThan"/> (their requests crashed), and leases
-    /// not renewed within <c>leasesOlderThan</c> (their API instance stopped); returns how many. A job's hold is never stale: it is not renewed, and the job's own end settles it.
+    /// Expires holds neither placed nor renewed within <paramref name="olderThan"/> (their requests crashed), leases
+    /// included (their API instance stopped renewing them); returns how many. A job's hold is never stale: it is not renewed, and the job's own end settles it.
     /// </summary>
     public Task<int> ExpireStaleAsync(TimeSpan olderThan, CancellationToken ct = default) => ExpireStaleAsync(olderThan, olderThan, ct);
 
-    /// <inheritdoc cref="ExpireStaleAsync(TimeSpan, CancellationToken)"/>
+    /// <summary>
+    /// <see cref="ExpireStaleAsync(TimeSpan, CancellationToken)"/> with leases given their own lifetime,
+    /// <paramref name="leasesOlderThan"/> (the hold sweeper's <c>Metering:LeaseLifetime</c>).
+    /// </summary>
     public async Task<int> ExpireStaleAsync(TimeSpan olderThan, TimeSpan leasesOlderThan, CancellationToken ct = default)
     {
         await using var conn = await db.OpenConnectionAsync(ct);

@@ -8,10 +8,11 @@ namespace Aurous.Accounts;
 /// The statements of credit leases. A lease is an open hold (<c>lease</c> true) of a slice of a team's available
 /// credits, taken by one API instance, which then places its requests' holds against the slice in memory and charges
 /// them through the ledger's group commit (<see cref="Capture.FromLease"/>). The balance row's CHECK still bounds every
-/// lease: held = sum of open holds, leases included, and available credits never fall below zero. Opening and growing a
-/// lease lock the team's balance row first and take at most a given share of what the team has available then; all
-/// of these statements commit relaxed, like a request's own hold (a lost one only leaves credits reserved until the
-/// hold sweeper expires the lease).
+/// lease: held = sum of open holds, leases included, and available credits never fall below zero. Every statement here
+/// that moves credits locks the team's balance row first, as the ledger's batches do. Opening and growing take at most
+/// a given share of what the team has available then, and commit durably (the instance spends what they grant);
+/// giving back and closing commit relaxed (a lost one only leaves credits reserved until the lease closes or the hold
+/// sweeper expires it).
 /// </summary>
 public sealed class CreditLeaseStore(NpgsqlDataSource db)
 {
@@ -53,7 +54,7 @@ public sealed class CreditLeaseStore(NpgsqlDataSource db)
     public Task<decimal?> TryOpenAsync(string id, string teamId, string holder, decimal want, decimal min, decimal share, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(want);
-        return RunLockedAsync(teamId, CreditBatches.Command(Open, Text(id), Text(holder), Numeric(want), Text(teamId), Numeric(share), Numeric(min)), ct);
+        return RunLockedAsync(teamId, CreditBatches.Command(Open, Text(id), Text(holder), Numeric(want), Text(teamId), Numeric(share), Numeric(min)), durable: true, ct);
     }
 
     /// <summary>
@@ -63,14 +64,18 @@ public sealed class CreditLeaseStore(NpgsqlDataSource db)
     public async Task<decimal> TryGrowAsync(string teamId, string leaseId, decimal want, decimal min, decimal share, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(want);
-        return await RunLockedAsync(teamId, CreditBatches.Command(Grow, Text(leaseId), Numeric(want), Text(teamId), Numeric(min), Numeric(share)), ct) ?? 0m;
+        return await RunLockedAsync(teamId, CreditBatches.Command(Grow, Text(leaseId), Numeric(want), Text(teamId), Numeric(min), Numeric(share)), durable: true, ct) ?? 0m;
     }
 
-    /// <summary>Runs <paramref name="command"/> after locking the team's balance row, so that it reads what is available now.</summary>
-    private async Task<decimal?> RunLockedAsync(string teamId, NpgsqlBatchCommand command, CancellationToken ct)
+    /// <summary>
+    /// Runs <paramref name="command"/> after locking the team's balance row (the order every ledger statement keeps: the
+    /// team, then its holds), so that it reads what is available now. Opening and growing commit durably: a lease
+    /// acknowledged here is spent from in memory, so it must not be lost to a crash; the rest commit relaxed.
+    /// </summary>
+    private async Task<decimal?> RunLockedAsync(string teamId, NpgsqlBatchCommand command, bool durable, CancellationToken ct)
     {
         await using var batch = db.CreateBatch();
-        CreditBatches.AddSettingsAndLocks(batch, [teamId], relaxed: true);
+        CreditBatches.AddSettingsAndLocks(batch, [teamId], relaxed: !durable);
         batch.BatchCommands.Add(command);
         decimal? amount = null;
         await CreditBatches.ReadResultsAsync(batch, 2, r => amount = r.GetDecimal(0), ct);
@@ -78,55 +83,48 @@ public sealed class CreditLeaseStore(NpgsqlDataSource db)
     }
 
     /// <summary>Gives <paramref name="amount"/> of an open lease back to the team; false when the lease is no longer open.</summary>
-    public async Task<bool> GiveBackAsync(string leaseId, decimal amount, CancellationToken ct = default)
+    public async Task<bool> GiveBackAsync(string teamId, string leaseId, decimal amount, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(amount);
-        await using var cmd = db.CreateCommand("""
-            WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
-            c AS (
+        return await RunLockedAsync(teamId, CreditBatches.Command("""
+            WITH c AS (
                 UPDATE credit_holds SET amount = amount - $2
                 WHERE id = $1 AND lease AND state = 'held' AND amount >= $2
                 RETURNING team_id)
-            UPDATE team_balances tb SET held = tb.held - $2 FROM c, relaxed WHERE tb.team_id = c.team_id
-            """);
-        cmd.Parameters.Add(Text(leaseId));
-        cmd.Parameters.Add(Numeric(amount));
-        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+            UPDATE team_balances tb SET held = tb.held - $2 FROM c WHERE tb.team_id = c.team_id
+            RETURNING tb.held
+            """, Text(leaseId), Numeric(amount)), durable: false, ct) is not null;
     }
 
     /// <summary>Closes an open lease, giving all it still holds back to the team; false when it was no longer open.</summary>
-    public async Task<bool> CloseAsync(string leaseId, CancellationToken ct = default)
-    {
-        await using var cmd = db.CreateCommand("""
-            WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
-            c AS (
+    public async Task<bool> CloseAsync(string teamId, string leaseId, CancellationToken ct = default) =>
+        await RunLockedAsync(teamId, CreditBatches.Command("""
+            WITH c AS (
                 UPDATE credit_holds SET state = 'released', settled_at = now()
                 WHERE id = $1 AND lease AND state = 'held'
                 RETURNING team_id, amount)
-            UPDATE team_balances tb SET held = tb.held - c.amount FROM c, relaxed WHERE tb.team_id = c.team_id
-            """);
-        cmd.Parameters.Add(Text(leaseId));
-        return await cmd.ExecuteNonQueryAsync(ct) == 1;
-    }
+            UPDATE team_balances tb SET held = tb.held - c.amount FROM c WHERE tb.team_id = c.team_id
+            RETURNING c.amount
+            """, Text(leaseId)), durable: false, ct) is not null;
 
-    /// <summary>Renews the given leases (the instance still runs); returns those still open.</summary>
+    /// <summary>
+    /// Renews the given leases (the instance still runs); returns those still open. One short transaction per lease, so
+    /// a renewal never holds one lease's row while it waits for another's.
+    /// </summary>
     public async Task<HashSet<string>> RenewAsync(IReadOnlyCollection<string> leaseIds, CancellationToken ct = default)
     {
         var open = new HashSet<string>(StringComparer.Ordinal);
-        if (leaseIds.Count == 0)
+        foreach (var id in leaseIds)
         {
-            return open;
-        }
-        await using var cmd = db.CreateCommand("""
-            WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
-            UPDATE credit_holds SET renewed_at = now() FROM relaxed WHERE id = ANY($1) AND lease AND state = 'held'
-            RETURNING id
-            """);
-        cmd.Parameters.Add(CreditBatches.Texts(leaseIds));
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            open.Add(reader.GetString(0));
+            await using var cmd = db.CreateCommand("""
+                WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+                UPDATE credit_holds SET renewed_at = now() FROM relaxed WHERE id = $1 AND lease AND state = 'held'
+                """);
+            cmd.Parameters.Add(Text(id));
+            if (await cmd.ExecuteNonQueryAsync(ct) == 1)
+            {
+                open.Add(id);
+            }
         }
         return open;
     }

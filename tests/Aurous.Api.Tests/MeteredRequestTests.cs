@@ -332,11 +332,11 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
         (await store.TryGrowAsync(teamId, lease, want: 20m, min: 1m, share: 0.125m)).ShouldBe(8.75m);
         (await store.TryGrowAsync(teamId, lease, want: 1m, min: 1m, share: 0.125m)).ShouldBe(1m);
         (await new Accounts.Ledger(fixture.System.Database).GetBalanceAsync(teamId)).ShouldBe(new Accounts.Balance(80m, 19.75m));
-        (await store.GiveBackAsync(lease, 25m)).ShouldBeFalse("more than the lease holds");
-        (await store.GiveBackAsync(lease, 4.75m)).ShouldBeTrue();
+        (await store.GiveBackAsync(teamId, lease, 25m)).ShouldBeFalse("more than the lease holds");
+        (await store.GiveBackAsync(teamId, lease, 4.75m)).ShouldBeTrue();
         (await LedgerAudit.RunAsync(fixture.System.Database, teamId, allowOpenHolds: true)).ShouldBeClean().Held.ShouldBe(15m);
-        (await store.CloseAsync(lease)).ShouldBeTrue();
-        (await store.CloseAsync(lease)).ShouldBeFalse();
+        (await store.CloseAsync(teamId, lease)).ShouldBeTrue();
+        (await store.CloseAsync(teamId, lease)).ShouldBeFalse();
         (await store.TryGrowAsync(teamId, lease, want: 1m, min: 1m, share: 1m)).ShouldBe(0m, "a closed lease is not grown");
         (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean().Held.ShouldBe(0m);
 
@@ -344,7 +344,7 @@ public sealed class MeteredRequestTests(ApiFixture fixture) : IAsyncLifetime
         var all = CreditLeaseStore.NewId();
         (await store.TryOpenAsync(all, teamId, "lease:test", want: 1000m, min: 1m, share: 1m)).ShouldBe(80m);
         (await store.TryOpenAsync(CreditLeaseStore.NewId(), teamId, "lease:test", want: 1m, min: 0.000000000001m, share: 1m)).ShouldBeNull();
-        (await store.CloseAsync(all)).ShouldBeTrue();
+        (await store.CloseAsync(teamId, all)).ShouldBeTrue();
         (await LedgerAudit.RunAsync(fixture.System.Database, teamId)).ShouldBeClean().Held.ShouldBe(0m);
     }
 

@@ -12,9 +12,11 @@ namespace Aurous.Api.Metering;
 /// <see cref="MeteringOptions.LeaseMaxShare"/> of what the team has. A request's hold is then placed against the slice
 /// in memory (no Postgres round trip), charged through the ledger's group commit, and what it did not spend goes back
 /// to the slice; a refused or failed request gives its whole reservation back in memory. When the slice runs low it is
-/// grown in the background while requests that do not fit take their own holds, so nobody waits for a lease. Leases
-/// are renewed while the instance runs, closed once their team has been quiet for <see cref="MeteringOptions.LeaseIdle"/>
-/// and at shutdown; the hold sweeper expires those of a crashed instance after <see cref="MeteringOptions.LeaseLifetime"/>.
+/// grown in the background (each growth again at most that share of what is then available) while requests that do not
+/// fit take their own holds, so nobody waits for a lease. Leases are renewed while the instance runs. Once their team
+/// has been quiet for <see cref="MeteringOptions.LeaseIdle"/>, and at shutdown, a lease is given out no more: its
+/// unreserved part goes back at once, and it is closed when the requests placed against it have settled. The hold
+/// sweeper expires the leases of a crashed instance after <see cref="MeteringOptions.LeaseLifetime"/>.
 /// </summary>
 public sealed class CreditLeases : BackgroundService
 {
@@ -62,6 +64,7 @@ public sealed class CreditLeases : BackgroundService
         public Lease? Current;
         public readonly List<Lease> Retired = [];
         public bool Busy;
+        public Task<bool>? GivingBack;
         public long RefusedUntil;
         public long LastUse;
         // Demand seen here, in whole seconds of Stopwatch time: this second's and the last one's.
@@ -114,7 +117,8 @@ public sealed class CreditLeases : BackgroundService
             }
             var creditsPerSecond = Math.Max(team.LastCredits, team.Credits);
             want = Math.Max(amount * 16, creditsPerSecond * (decimal)_options.LeaseSpan.TotalSeconds);
-            if (team.Current is { } current && current.Free >= want / 2)
+            // Requests that cost nothing need no lease.
+            if (want <= 0 || team.Current is { } current && current.Free >= want / 2)
             {
                 return reserved;
             }
@@ -173,7 +177,7 @@ public sealed class CreditLeases : BackgroundService
     {
         try
         {
-            return await _store.GiveBackAsync(lease.Id, amount);
+            return await _store.GiveBackAsync(lease.TeamId, lease.Id, amount);
         }
         catch (Exception ex)
         {
@@ -193,22 +197,30 @@ public sealed class CreditLeases : BackgroundService
         {
             return false;
         }
-        Lease? lease;
-        decimal free;
+        Task<bool> givingBack;
         lock (team.Gate)
         {
             team.RefusedUntil = Stopwatch.GetTimestamp() + (long)(_options.LeaseIdle.TotalSeconds * Stopwatch.Frequency);
-            lease = team.Current;
-            if (lease is null || lease.Free <= 0)
+            if (team.GivingBack is { IsCompleted: false } inFlight)
             {
-                return false;
+                // Another refused request is giving it back right now: ask again once it is back.
+                givingBack = inFlight;
             }
-            free = lease.Free;
-            lease.Free = 0;
-            // No longer given out; closed (with whatever is left) once its reservations settle.
-            RetireLocked(team, lease, lost: false);
+            else
+            {
+                var lease = team.Current;
+                if (lease is null || lease.Free <= 0)
+                {
+                    return false;
+                }
+                var free = lease.Free;
+                lease.Free = 0;
+                // No longer given out; closed (with whatever is left) once its reservations settle.
+                RetireLocked(team, lease, lost: false);
+                givingBack = team.GivingBack = GiveBackAsync(lease, free);
+            }
         }
-        return await GiveBackAsync(lease, free);
+        return await givingBack;
     }
 
     private async Task GrowAsync(string teamId, Team team, decimal want, decimal min)
@@ -251,7 +263,20 @@ public sealed class CreditLeases : BackgroundService
             }
             else
             {
-                granted = await _store.TryGrowAsync(teamId, current.Id, want, min, share);
+                try
+                {
+                    granted = await _store.TryGrowAsync(teamId, current.Id, want, min, share);
+                }
+                catch
+                {
+                    // It may have grown all the same: only closing it (with what Postgres says it holds) is exact now.
+                    lock (team.Gate)
+                    {
+                        current.Uncertain = true;
+                        RetireLocked(team, current, lost: false);
+                    }
+                    throw;
+                }
                 lock (team.Gate)
                 {
                     if (current.Lost || current.Uncertain)
@@ -348,6 +373,7 @@ public sealed class CreditLeases : BackgroundService
         var idle = (long)(_options.LeaseIdle.TotalSeconds * Stopwatch.Frequency);
         var now = Stopwatch.GetTimestamp();
         var closing = new List<(Team Team, Lease Lease)>();
+        var givingBack = new List<(Lease Lease, decimal Amount)>();
         foreach (var team in _teams.Values)
         {
             lock (team.Gate)
@@ -355,6 +381,12 @@ public sealed class CreditLeases : BackgroundService
                 if (team.Current is { } current && !team.Busy && (force || now - team.LastUse >= idle))
                 {
                     RetireLocked(team, current, lost: false);
+                    if (current.Outstanding > 0 && current.Free > 0)
+                    {
+                        // Requests still settle against it (a long stream): the rest goes back to the team now.
+                        givingBack.Add((current, current.Free));
+                        current.Free = 0;
+                    }
                 }
                 foreach (var lease in team.Retired)
                 {
@@ -365,12 +397,16 @@ public sealed class CreditLeases : BackgroundService
                 }
             }
         }
+        foreach (var (lease, amount) in givingBack)
+        {
+            await GiveBackAsync(lease, amount);
+        }
         foreach (var (team, lease) in closing)
         {
             try
             {
                 // A lost lease is already expired; closing it is then a no-op that confirms it.
-                await _store.CloseAsync(lease.Id);
+                await _store.CloseAsync(lease.TeamId, lease.Id);
             }
             catch (Exception ex)
             {
@@ -416,7 +452,7 @@ public sealed class CreditLeases : BackgroundService
             var open = await _store.RenewAsync(leases.ConvertAll(l => l.Id), ct);
             foreach (var lease in leases.Where(l => !open.Contains(l.Id)))
             {
-                _log.LogError("Credit lease {LeaseId} of team {TeamId} is no longer open; its outstanding requests will not be charged.", lease.Id, lease.TeamId);
+                _log.LogWarning("Credit lease {LeaseId} of team {TeamId} is not open (expired by the sweeper, or never opened); requests still placed against it are not charged.", lease.Id, lease.TeamId);
                 if (_teams.TryGetValue(lease.TeamId, out var team))
                 {
                     lock (team.Gate)

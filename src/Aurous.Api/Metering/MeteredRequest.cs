@@ -5,8 +5,8 @@ namespace Aurous.Api.Metering;
 /// <summary>
 /// An admitted request holding credits (and possibly an idempotency key). End it with <see cref="CompleteAsync"/>,
 /// <see cref="CaptureStreamAsync"/> or <see cref="FailAsync"/>; disposing it without either (an exception, a
-/// disconnect) releases everything. While it is open, a heartbeat renews its hold and its key's lease, so a long
-/// request keeps both. It settles once: a second capture returns the first one's charge, and nothing is charged once
+/// disconnect) releases everything. While it is open, a heartbeat renews its own hold and its key's lease, so a long
+/// request keeps both (a hold placed against a credit lease is kept by the lease's renewals). It settles once: a second capture returns the first one's charge, and nothing is charged once
 /// it was released.
 /// </summary>
 public sealed partial class MeteredRequest : IAsyncDisposable
@@ -234,7 +234,8 @@ public sealed partial class MeteredRequest : IAsyncDisposable
             _pipeline.Leases.Settle(lease, 0, retire: true);
             throw;
         }
-        // No receipt: the lease is no longer open (expired while this instance stalled); nothing was charged.
+        // No receipt: the lease is no longer open (expired while this instance stalled) or could not cover the charge;
+        // nothing was charged, and the lease is given out no more.
         _pipeline.Leases.Settle(lease, receipt is null ? 0 : capture.Amount, lost: receipt is null);
         return receipt;
     }
