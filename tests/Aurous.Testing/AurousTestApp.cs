@@ -168,17 +168,30 @@ public sealed class AurousTestApp : IAsyncDisposable
     public async Task EnsureHealthyAsync(string resource)
     {
         var notifications = App.Services.GetRequiredService<ResourceNotificationService>();
-        if (notifications.TryGetCurrentState(resource, out var state)
-            && state.Snapshot.State?.Text is "Exited" or "Finished" or "FailedToStart")
+        for (var attempt = 1; ; attempt++)
         {
-            var started = await App.Services.GetRequiredService<ResourceCommandService>().ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand);
-            if (!started.Success)
+            if (notifications.TryGetCurrentState(resource, out var state)
+                && state.Snapshot.State?.Text is "Exited" or "Finished" or "FailedToStart")
             {
-                throw new InvalidOperationException($"{resource} could not be started: {started.Message}");
+                var started = await App.Services.GetRequiredService<ResourceCommandService>().ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand);
+                if (!started.Success)
+                {
+                    throw new InvalidOperationException($"{resource} could not be started: {started.Message}");
+                }
+            }
+            using var healthy = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            try
+            {
+                await notifications.WaitForResourceHealthyAsync(resource, healthy.Token);
+                return;
+            }
+            catch (DistributedApplicationException) when (attempt < 3)
+            {
+                // Started again right after a kill -9, a process can fail to start (what the killed one held is not
+                // yet released); a service that cannot start at all still fails on the third attempt.
+                await Task.Delay(TimeSpan.FromSeconds(2));
             }
         }
-        using var healthy = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await notifications.WaitForResourceHealthyAsync(resource, healthy.Token);
     }
 
     /// <summary>The process ids of the long-running resources (servers and services; not run-to-completion steps).</summary>
