@@ -25,12 +25,14 @@ public sealed class CreditLeases : BackgroundService
     private readonly ILogger<CreditLeases> _log;
     private readonly string _holder = $"lease:{Environment.MachineName}:{Environment.ProcessId}";
     private readonly ConcurrentDictionary<string, Team> _teams = new(StringComparer.Ordinal);
+    private readonly long _idleTicks;
 
     public CreditLeases(CreditLeaseStore store, IOptions<MeteringOptions> options, ILogger<CreditLeases> log)
     {
         _store = store;
         _options = options.Value;
         _log = log;
+        _idleTicks = (long)(_options.LeaseIdle.TotalSeconds * Stopwatch.Frequency);
     }
 
     /// <summary>One open lease as this instance knows it.</summary>
@@ -151,19 +153,19 @@ public sealed class CreditLeases : BackgroundService
             {
                 RetireLocked(team, lease, lost);
             }
+            // A lost lease was released by the sweeper, an uncertain one is given back by closing it; otherwise the
+            // unspent part returns to the slice, or to the team at once when the lease is given out no more.
             var unspent = reservation.Amount - charged;
-            if (lease.Lost || lease.Uncertain)
+            if (!lease.Lost && !lease.Uncertain)
             {
-                // Nothing to give back: the sweeper released it, or closing the lease will.
-            }
-            else if (lease.Retired)
-            {
-                // No longer given out here: the team gets it back now, not only when the lease closes.
-                giveBack = unspent;
-            }
-            else
-            {
-                lease.Free += unspent;
+                if (lease.Retired)
+                {
+                    giveBack = unspent;
+                }
+                else
+                {
+                    lease.Free += unspent;
+                }
             }
             team.LastUse = Stopwatch.GetTimestamp();
         }
@@ -200,7 +202,7 @@ public sealed class CreditLeases : BackgroundService
         Task<bool> givingBack;
         lock (team.Gate)
         {
-            team.RefusedUntil = Stopwatch.GetTimestamp() + (long)(_options.LeaseIdle.TotalSeconds * Stopwatch.Frequency);
+            team.RefusedUntil = Stopwatch.GetTimestamp() + _idleTicks;
             if (team.GivingBack is { IsCompleted: false } inFlight)
             {
                 // Another refused request is giving it back right now: ask again once it is back.
@@ -225,9 +227,7 @@ public sealed class CreditLeases : BackgroundService
 
     private async Task GrowAsync(string teamId, Team team, decimal want, decimal min)
     {
-        var share = (decimal)_options.LeaseMaxShare;
         var granted = 0m;
-        var giveBackLater = 0m;
         try
         {
             Lease? current;
@@ -235,68 +235,7 @@ public sealed class CreditLeases : BackgroundService
             {
                 current = team.Current;
             }
-            if (current is null)
-            {
-                var id = CreditLeaseStore.NewId();
-                decimal? opened;
-                try
-                {
-                    opened = await _store.TryOpenAsync(id, teamId, _holder, want, min, share);
-                }
-                catch
-                {
-                    // It may have been opened all the same (the connection broke at the commit): close it to be sure.
-                    lock (team.Gate)
-                    {
-                        RetireLocked(team, new Lease(id, teamId, 0m) { Uncertain = true }, lost: false);
-                    }
-                    throw;
-                }
-                if (opened is { } amount)
-                {
-                    granted = amount;
-                    lock (team.Gate)
-                    {
-                        team.Current = new Lease(id, teamId, amount);
-                    }
-                }
-            }
-            else
-            {
-                try
-                {
-                    granted = await _store.TryGrowAsync(teamId, current.Id, want, min, share);
-                }
-                catch
-                {
-                    // It may have grown all the same: only closing it (with what Postgres says it holds) is exact now.
-                    lock (team.Gate)
-                    {
-                        current.Uncertain = true;
-                        RetireLocked(team, current, lost: false);
-                    }
-                    throw;
-                }
-                lock (team.Gate)
-                {
-                    if (current.Lost || current.Uncertain)
-                    {
-                        // Retired meanwhile: what was just added is given back when it closes.
-                    }
-                    else if (current.Retired && granted > 0)
-                    {
-                        giveBackLater = granted;
-                    }
-                    else
-                    {
-                        current.Free += granted;
-                    }
-                }
-                if (giveBackLater > 0)
-                {
-                    await GiveBackAsync(current, giveBackLater);
-                }
-            }
+            granted = current is null ? await OpenAsync(teamId, team, want, min) : await GrowAsync(team, current, want, min);
         }
         catch (Exception ex)
         {
@@ -311,10 +250,80 @@ public sealed class CreditLeases : BackgroundService
                 {
                     // Too little available for a slice (the team runs low), or Postgres failed: the lease keeps what it
                     // has, and requests that do not fit take their own holds for a while.
-                    team.RefusedUntil = Stopwatch.GetTimestamp() + (long)(_options.LeaseIdle.TotalSeconds * Stopwatch.Frequency);
+                    team.RefusedUntil = Stopwatch.GetTimestamp() + _idleTicks;
                 }
             }
         }
+    }
+
+    /// <summary>Opens the team's lease; returns what it holds (0: not opened).</summary>
+    private async Task<decimal> OpenAsync(string teamId, Team team, decimal want, decimal min)
+    {
+        var id = CreditLeaseStore.NewId();
+        decimal? opened;
+        try
+        {
+            opened = await _store.TryOpenAsync(id, teamId, _holder, want, min, (decimal)_options.LeaseMaxShare);
+        }
+        catch
+        {
+            // It may have been opened all the same (the connection broke at the commit): close it to be sure.
+            lock (team.Gate)
+            {
+                RetireLocked(team, new Lease(id, teamId, 0m) { Uncertain = true }, lost: false);
+            }
+            throw;
+        }
+        if (opened is not { } amount)
+        {
+            return 0m;
+        }
+        lock (team.Gate)
+        {
+            team.Current = new Lease(id, teamId, amount);
+        }
+        return amount;
+    }
+
+    /// <summary>Grows the team's current lease; returns what was added (0: nothing).</summary>
+    private async Task<decimal> GrowAsync(Team team, Lease lease, decimal want, decimal min)
+    {
+        decimal granted;
+        try
+        {
+            granted = await _store.TryGrowAsync(lease.TeamId, lease.Id, want, min, (decimal)_options.LeaseMaxShare);
+        }
+        catch
+        {
+            // It may have grown all the same: only closing it (with what Postgres says it holds) is exact now.
+            lock (team.Gate)
+            {
+                lease.Uncertain = true;
+                RetireLocked(team, lease, lost: false);
+            }
+            throw;
+        }
+        var giveBack = false;
+        lock (team.Gate)
+        {
+            // Retired meanwhile: a lost or uncertain lease gives it back as it closes, any other at once.
+            if (!lease.Lost && !lease.Uncertain)
+            {
+                if (lease.Retired)
+                {
+                    giveBack = granted > 0;
+                }
+                else
+                {
+                    lease.Free += granted;
+                }
+            }
+        }
+        if (giveBack)
+        {
+            await GiveBackAsync(lease, granted);
+        }
+        return granted;
     }
 
     private static void RetireLocked(Team team, Lease lease, bool lost)
@@ -370,7 +379,6 @@ public sealed class CreditLeases : BackgroundService
     /// </summary>
     private async Task<int> CloseQuietAsync(bool force)
     {
-        var idle = (long)(_options.LeaseIdle.TotalSeconds * Stopwatch.Frequency);
         var now = Stopwatch.GetTimestamp();
         var closing = new List<(Team Team, Lease Lease)>();
         var givingBack = new List<(Lease Lease, decimal Amount)>();
@@ -378,7 +386,7 @@ public sealed class CreditLeases : BackgroundService
         {
             lock (team.Gate)
             {
-                if (team.Current is { } current && !team.Busy && (force || now - team.LastUse >= idle))
+                if (team.Current is { } current && !team.Busy && (force || now - team.LastUse >= _idleTicks))
                 {
                     RetireLocked(team, current, lost: false);
                     if (current.Outstanding > 0 && current.Free > 0)
