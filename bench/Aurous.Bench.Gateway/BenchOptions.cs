@@ -13,7 +13,7 @@ public sealed record BenchOptions
           --warmup 3                 seconds of load per target before measuring
           --format base64|float      encoding_format of the embeddings request (base64 is the OpenAI SDKs' default)
           --max-in-flight 512        requests outstanding at most; one due past that is counted as unsent
-          --targets mock,portkey,worker,api,api-x32
+          --targets mock,portkey,worker,proxy,api,api-x32
           --show-processes           print the process trees being measured
           --api-env NAME=VALUE       an environment variable for the API process (repeatable; e.g. a runtime knob or
                                      DOTNET_PerfMapEnabled=1 for perf record), so two settings compare run to run
@@ -25,7 +25,7 @@ public sealed record BenchOptions
     public int Warmup { get; init; } = 3;
     public string Format { get; init; } = "base64";
     public int MaxInFlight { get; init; } = 512;
-    public IReadOnlyList<string> Targets { get; init; } = ["mock", "portkey", "worker", "api", "api-x32"];
+    public IReadOnlyList<string> Targets { get; init; } = ["mock", "portkey", "worker", "proxy", "api", "api-x32"];
     public bool ShowProcesses { get; init; }
     public IReadOnlyList<KeyValuePair<string, string>> ApiEnvironment { get; init; } = [];
 
@@ -50,7 +50,7 @@ public sealed record BenchOptions
                 _ => throw new ArgumentException($"Unknown option {args[i]}.\n{Usage}"),
             };
         }
-        var unknown = options.Targets.Except(["mock", "portkey", "worker", "api", "api-x32"]).ToArray();
+        var unknown = options.Targets.Except(["mock", "portkey", "worker", "proxy", "api", "api-x32"]).ToArray();
         if (unknown.Length > 0)
         {
             throw new ArgumentException($"Unknown targets: {string.Join(", ", unknown)}.\n{Usage}");

@@ -8,12 +8,14 @@ public sealed record CpuPerRequest(IReadOnlyDictionary<string, double> Milliseco
 {
     /// <summary>
     /// What the gateway itself costs per request: for our API, the API process and the stores it drives on the request's
-    /// behalf (Postgres, Redis, blob storage); for Portkey, its Node process. The upstream (worker, mock) is not included.
+    /// behalf (Postgres, Redis, blob storage); for Portkey, its Node process; for the bare proxy, its process. The upstream
+    /// (worker, mock) is not included.
     /// </summary>
     public double GatewayAdded(string target) => target switch
     {
         "api" or "api-x32" => Sum("api", "postgres", "redis", "blobs"),
         "portkey" => Sum("portkey"),
+        "proxy" => Sum("proxy"),
         _ => double.NaN,
     };
 

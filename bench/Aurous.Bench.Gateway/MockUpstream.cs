@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -49,23 +48,6 @@ public static class MockUpstream
         var floatPath = Path.Combine(folder, "mock-float.json");
         await File.WriteAllBytesAsync(base64Path, base64Body);
         await File.WriteAllBytesAsync(floatPath, floatBody);
-        var self = Environment.ProcessPath!;
-        var start = new ProcessStartInfo(self) { RedirectStandardInput = true, RedirectStandardOutput = true };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-        {
-            start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
-        }
-        foreach (var arg in new[] { Command, base64Path, floatPath })
-        {
-            start.ArgumentList.Add(arg);
-        }
-        var process = Process.Start(start)!;
-        var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        if (line is null || !line.StartsWith("listening ", StringComparison.Ordinal))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"The mock upstream did not start (it said: {line ?? "nothing"}).");
-        }
-        return (process, new Uri(line["listening ".Length..]));
+        return await SelfProcess.StartAsync("mock upstream", Command, base64Path, floatPath);
     }
 }

@@ -8,11 +8,16 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
 // Our metered API and an unmetered proxy side by side: Portkey's gateway in front of a mock upstream, our API in front
-// of our worker, each also measured alone, under one open-loop generator that alternates targets round by round.
+// of our worker, each also measured alone, and a bare .NET pass-through in front of the worker (the hop's own cost),
+// under one open-loop generator that alternates targets round by round.
 // Prints latency from each request's scheduled start, throughput, and the CPU each process spends per request.
 if (args is [MockUpstream.Command, var base64Path, var floatPath])
 {
     return await MockUpstream.ServeAsync(base64Path, floatPath);
+}
+if (args is [BareProxy.Command, var upstream])
+{
+    return await BareProxy.ServeAsync(upstream);
 }
 BenchOptions options;
 try
@@ -88,6 +93,15 @@ try
         (portkey, portkeyUrl) = await Portkey.StartAsync(system.Settings.RepoRoot);
         children.Add(portkey);
     }
+    Process? proxy = null;
+    Uri? proxyUrl = null;
+    if (options.Targets.Contains("proxy"))
+    {
+        (proxy, proxyUrl) = await BareProxy.StartAsync(system.Endpoint("inference-worker"));
+        children.Add(proxy);
+    }
+    // What the API asks of the worker for this input: the GPT-2 ids of "Hello world".
+    const string WorkerBody = """{"model":"aurous-embed-vision-1.0","parts":[{"type":"text","token_ids":[15496,995]}]}""";
 
     var targets = new List<Target>();
     foreach (var name in options.Targets)
@@ -98,9 +112,9 @@ try
             // Portkey's OpenAI provider, pointed at the mock by a custom host; the key is passed on to the upstream.
             "portkey" => new Target(name, new Uri(portkeyUrl!, "/v1/embeddings"), body,
                 [new("x-portkey-provider", "openai"), new("x-portkey-custom-host", new Uri(mockUrl, "/v1").ToString())], ["sk-mock"]),
-            // What the API asks of the worker for this input: the GPT-2 ids of "Hello world".
-            "worker" => new Target(name, new Uri(system.Endpoint("inference-worker"), "/internal/embeddings"),
-                """{"model":"aurous-embed-vision-1.0","parts":[{"type":"text","token_ids":[15496,995]}]}""", [], [system.InternalApiKey]),
+            "worker" => new Target(name, new Uri(system.Endpoint("inference-worker"), "/internal/embeddings"), WorkerBody, [], [system.InternalApiKey]),
+            // The same request through a pass-through with nothing in it: the cost of the hop alone.
+            "proxy" => new Target(name, new Uri(proxyUrl!, "/internal/embeddings"), WorkerBody, [], [system.InternalApiKey]),
             "api" => new Target(name, apiUrl, body, [], [keys[0]]),
             _ => new Target(name, apiUrl, body, [], keys.Skip(1).ToArray()),
         });
@@ -119,6 +133,10 @@ try
     if (portkey is not null)
     {
         meters.Add(new Meter("portkey", s => s.TreeSeconds(portkey.Id)));
+    }
+    if (proxy is not null)
+    {
+        meters.Add(new Meter("proxy", s => s.TreeSeconds(proxy.Id)));
     }
     meters.Add(new Meter("mock", s => s.TreeSeconds(mock.Id)));
     // The load generator shares its process with the AppHost (which relays the services' console logs); DCP runs the services.

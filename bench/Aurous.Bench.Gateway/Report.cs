@@ -39,9 +39,9 @@ public static class Report
         }
 
         output.WriteLine();
-        output.WriteLine("Gateway added CPU per request, ms (median over rounds; API: api + postgres + redis + blobs; Portkey: its node process):");
+        output.WriteLine("Gateway added CPU per request, ms (median over rounds; API: api + postgres + redis + blobs; Portkey: its node process; proxy: its process):");
         output.WriteLine();
-        var gateways = targets.Where(t => t is "portkey" or "api" or "api-x32").ToList();
+        var gateways = targets.Where(t => t is "portkey" or "proxy" or "api" or "api-x32").ToList();
         output.WriteLine("| rate/s | " + string.Join(" | ", gateways) + " |");
         output.WriteLine("|---|" + string.Concat(gateways.Select(_ => "---|")));
         foreach (var rate in rates)
@@ -60,6 +60,10 @@ public static class Report
             if (targets.Contains("api-x32") && targets.Contains("worker"))
             {
                 line.Add($"over 32 teams p50 {Added(all, rate, "api-x32", "worker", m => m.P50)} ms");
+            }
+            if (targets.Contains("proxy") && targets.Contains("worker"))
+            {
+                line.Add($"a bare .NET proxy adds p50 {Added(all, rate, "proxy", "worker", m => m.P50)} / p99 {Added(all, rate, "proxy", "worker", m => m.P99)} ms over the worker");
             }
             if (targets.Contains("portkey") && targets.Contains("mock"))
             {
