@@ -18,10 +18,13 @@ public static class BareProxy
 {
     public const string Command = "proxy";
 
+    /// <summary>The worker's embeddings route, which the proxy serves and forwards to (the bench's "worker" target too).</summary>
+    public const string WorkerRoute = "/internal/embeddings";
+
     /// <summary>The "proxy" mode: serves until its standard input closes; prints "listening URL" once bound.</summary>
     public static async Task<int> ServeAsync(string upstream)
     {
-        var target = new Uri(new Uri(upstream), "/internal/embeddings");
+        var target = new Uri(new Uri(upstream), WorkerRoute);
         using var client = new HttpClient(new SocketsHttpHandler
         {
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
@@ -33,7 +36,7 @@ public static class BareProxy
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         var app = builder.Build();
-        app.MapPost("/internal/embeddings", async (HttpContext context) =>
+        app.MapPost(WorkerRoute, async (HttpContext context) =>
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, target) { Content = new StreamContent(context.Request.Body) };
             if (context.Request.ContentType is { } type)

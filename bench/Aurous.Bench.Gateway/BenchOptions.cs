@@ -25,7 +25,10 @@ public sealed record BenchOptions
     public int Warmup { get; init; } = 3;
     public string Format { get; init; } = "base64";
     public int MaxInFlight { get; init; } = 512;
-    public IReadOnlyList<string> Targets { get; init; } = ["mock", "portkey", "worker", "proxy", "api", "api-x32"];
+    /// <summary>Every target the bench knows, in the order a run measures them by default.</summary>
+    public static readonly IReadOnlyList<string> KnownTargets = ["mock", "portkey", "worker", "proxy", "api", "api-x32"];
+
+    public IReadOnlyList<string> Targets { get; init; } = KnownTargets;
     public bool ShowProcesses { get; init; }
     public IReadOnlyList<KeyValuePair<string, string>> ApiEnvironment { get; init; } = [];
 
@@ -50,7 +53,7 @@ public sealed record BenchOptions
                 _ => throw new ArgumentException($"Unknown option {args[i]}.\n{Usage}"),
             };
         }
-        var unknown = options.Targets.Except(["mock", "portkey", "worker", "proxy", "api", "api-x32"]).ToArray();
+        var unknown = options.Targets.Except(KnownTargets).ToArray();
         if (unknown.Length > 0)
         {
             throw new ArgumentException($"Unknown targets: {string.Join(", ", unknown)}.\n{Usage}");

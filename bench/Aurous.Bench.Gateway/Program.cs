@@ -112,9 +112,9 @@ try
             // Portkey's OpenAI provider, pointed at the mock by a custom host; the key is passed on to the upstream.
             "portkey" => new Target(name, new Uri(portkeyUrl!, "/v1/embeddings"), body,
                 [new("x-portkey-provider", "openai"), new("x-portkey-custom-host", new Uri(mockUrl, "/v1").ToString())], ["sk-mock"]),
-            "worker" => new Target(name, new Uri(system.Endpoint("inference-worker"), "/internal/embeddings"), WorkerBody, [], [system.InternalApiKey]),
+            "worker" => new Target(name, new Uri(system.Endpoint("inference-worker"), BareProxy.WorkerRoute), WorkerBody, [], [system.InternalApiKey]),
             // The same request through a pass-through with nothing in it: the cost of the hop alone.
-            "proxy" => new Target(name, new Uri(proxyUrl!, "/internal/embeddings"), WorkerBody, [], [system.InternalApiKey]),
+            "proxy" => new Target(name, new Uri(proxyUrl!, BareProxy.WorkerRoute), WorkerBody, [], [system.InternalApiKey]),
             "api" => new Target(name, apiUrl, body, [], [keys[0]]),
             _ => new Target(name, apiUrl, body, [], keys.Skip(1).ToArray()),
         });
